@@ -1,0 +1,53 @@
+// AES-256-GCM with a random 96-bit IV per value (NIST SP 800-38D §8.2.2) and associated data.
+// Sealed format, ASCII so it fits in Firestore strings and cookies:
+//   v1.<keyId>.<base64url iv>.<base64url ciphertext||tag>
+// The associated data always includes the format version and the key id, plus the caller's
+// binding (e.g. the document path and field), so a value copied anywhere else fails to open.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { PurposeKeys } from './keyset.ts';
+
+const VERSION = 'v1';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+export class DecryptError extends Error {
+  readonly code = 'decrypt_failed';
+  constructor(reason: string) {
+    super(`cannot open sealed value: ${reason}`);
+    this.name = 'DecryptError';
+  }
+}
+
+export function seal(keys: PurposeKeys, plaintext: string | Buffer, binding: string): string {
+  const keyId = keys.primaryId;
+  const key = keys.keys.get(keyId);
+  if (!key) throw new DecryptError('primary key missing');
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(associatedData(keyId, binding));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  return `${VERSION}.${keyId}.${iv.toString('base64url')}.${body.toString('base64url')}`;
+}
+
+export function open(keys: PurposeKeys, sealed: string, binding: string): Buffer {
+  const parts = sealed.split('.');
+  if (parts.length !== 4 || parts[0] !== VERSION) throw new DecryptError('unknown format');
+  const [, keyId = '', ivText = '', bodyText = ''] = parts;
+  const key = keys.keys.get(keyId);
+  if (!key) throw new DecryptError('unknown key id');
+  const iv = Buffer.from(ivText, 'base64url');
+  const body = Buffer.from(bodyText, 'base64url');
+  if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw new DecryptError('truncated');
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, iv);
+    decipher.setAAD(associatedData(keyId, binding));
+    decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
+  } catch {
+    throw new DecryptError('authentication failed');
+  }
+}
+
+function associatedData(keyId: string, binding: string): Buffer {
+  return Buffer.from(`${VERSION}|${keyId}|${binding}`, 'utf8');
+}

@@ -1,0 +1,113 @@
+// Per-instance dependencies, built once per warm instance and lazily: a function that never
+// touches Firestore never loads it. Handlers receive this object explicitly; nothing reaches for
+// globals. Tests build one with their own config, sink and clock.
+import type { Firestore } from '@google-cloud/firestore';
+import { loadConfig, type Config, type ConfigNeeds } from './config.ts';
+import { parseKeyset, KeysetError, type Keyset } from './crypto/keyset.ts';
+import { ConfigError } from './errors.ts';
+import { createLogger, type Logger, type LogSink } from './log.ts';
+import { createSecretStore, type SecretStore } from './secrets.ts';
+import { createFirestore } from './store/firestore.ts';
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface Runtime {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly secrets: SecretStore;
+  keyset(): Promise<Keyset>;
+  clientSecret(): Promise<string>;
+  firestore(): Promise<Firestore>;
+  /** Releases network handles (tests, CLI tools). */
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly config: Config;
+  readonly sink?: LogSink;
+  readonly clock?: Clock;
+  readonly secrets?: SecretStore;
+  readonly firestore?: Firestore;
+}
+
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const { config } = options;
+  const log = createLogger({
+    level: config.logLevel,
+    ...(options.sink ? { sink: options.sink } : {}),
+  });
+  const secrets =
+    options.secrets ?? createSecretStore({ secretManagerEndpoint: config.secretManagerEndpoint });
+  let keyset: Promise<Keyset> | undefined;
+  let firestore: Promise<Firestore> | undefined = options.firestore
+    ? Promise.resolve(options.firestore)
+    : undefined;
+
+  return {
+    config,
+    log,
+    clock: options.clock ?? systemClock,
+    secrets,
+    keyset() {
+      keyset ??= (async () => {
+        if (!config.tokenKeyset) throw new ConfigError(['TOKEN_KEYSET: is required']);
+        try {
+          return parseKeyset(await secrets.read(config.tokenKeyset));
+        } catch (error) {
+          if (error instanceof KeysetError)
+            throw new ConfigError([`${config.tokenKeyset.setting}: ${error.message}`]);
+          throw error;
+        }
+      })();
+      keyset.catch(() => (keyset = undefined));
+      return keyset;
+    },
+    clientSecret() {
+      if (!config.clientSecret) throw new ConfigError(['OAUTH_CLIENT_SECRET: is required']);
+      return secrets.read(config.clientSecret);
+    },
+    firestore() {
+      firestore ??= createFirestore(config);
+      return firestore;
+    },
+    async close() {
+      if (firestore) await (await firestore).terminate();
+    },
+  };
+}
+
+/**
+ * The runtime of a deployed function: settings from the environment, validated at start-up, and
+ * key material checked at start-up too. A configuration error stops the instance with a message
+ * naming each setting (Cloud Run reports the failed start) instead of serving 500s; there is never
+ * a plaintext fallback.
+ */
+export function runtimeFromEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+  needs: ConfigNeeds,
+): Runtime {
+  const stop = (error: ConfigError): never => {
+    createLogger().error(error.message, { problems: error.problems });
+    process.exit(78); // EX_CONFIG
+  };
+  let runtime: Runtime;
+  try {
+    runtime = createRuntime({ config: loadConfig(env, needs) });
+  } catch (error) {
+    if (error instanceof ConfigError) return stop(error);
+    throw error;
+  }
+  if (needs.tokenKeyset === true) {
+    runtime.keyset().catch((error: unknown) => {
+      if (error instanceof ConfigError) stop(error);
+      runtime.log.error('cannot load the token keyset', { error });
+      process.exit(78);
+    });
+  }
+  return runtime;
+}
