@@ -1,0 +1,58 @@
+// Builds google-auth-library OAuth2Clients pointed at the configured endpoints (Google or any
+// server that behaves like it). The library is imported lazily: authorize never loads it, and
+// revoke loads it only for server-to-server calls. A client is built per use (per user in jobs):
+// never a module-global client holding one user's credentials.
+import type { OAuth2Client } from 'google-auth-library';
+import type { Config } from '../config.ts';
+
+type Library = typeof import('google-auth-library');
+let library: Promise<Library> | undefined;
+
+export function loadAuthLibrary(): Promise<Library> {
+  library ??= import('google-auth-library');
+  return library;
+}
+
+export async function createOAuthClient(
+  config: Pick<Config, 'clientId' | 'redirectUri' | 'google'>,
+  clientSecret?: string,
+): Promise<OAuth2Client> {
+  const { OAuth2Client } = await loadAuthLibrary();
+  return new OAuth2Client({
+    clientId: config.clientId,
+    ...(clientSecret === undefined ? {} : { clientSecret }),
+    redirectUri: config.redirectUri,
+    issuers: [...config.google.issuers],
+    endpoints: {
+      oauth2AuthBaseUrl: config.google.authUrl,
+      oauth2TokenUrl: config.google.tokenUrl,
+      oauth2RevokeUrl: config.google.revokeUrl,
+      tokenInfoUrl: config.google.tokenInfoUrl,
+      oauth2FederatedSignonPemCertsUrl: config.google.certsPemUrl,
+      oauth2FederatedSignonJwkCertsUrl: config.google.certsJwksUrl,
+    },
+  });
+}
+
+/**
+ * The OAuth `error` fields of a failed token-endpoint call, read from the response body
+ * (gaxios puts it in `response.data`). Never the message text, which the library rewrites.
+ */
+export function oauthErrorOf(
+  error: unknown,
+): { status: number | undefined; error: string | undefined; subtype: string | undefined; retryAfter: string | undefined } {
+  const response = (error as { response?: { status?: unknown; data?: unknown; headers?: unknown } })
+    ?.response;
+  const data = response?.data as { error?: unknown; error_subtype?: unknown } | undefined;
+  const headers = response?.headers as { get?: (name: string) => string | null } | Record<string, string> | undefined;
+  let retryAfter: string | undefined;
+  if (headers && typeof (headers as { get?: unknown }).get === 'function')
+    retryAfter = (headers as { get: (name: string) => string | null }).get('retry-after') ?? undefined;
+  else if (headers) retryAfter = (headers as Record<string, string>)['retry-after'];
+  return {
+    status: typeof response?.status === 'number' ? response.status : undefined,
+    error: typeof data?.error === 'string' ? data.error : undefined,
+    subtype: typeof data?.error_subtype === 'string' ? data.error_subtype : undefined,
+    retryAfter,
+  };
+}
