@@ -121,7 +121,9 @@ export function loadConfig(env: Env, needs: ConfigNeeds = {}): Config {
     redirectUri,
     authorizeUrl,
     revokeUrl,
-    successUrl: read.url('SUCCESS_URL', { fallback: `${redirectUri.replace(/\/$/, '')}/connected` }),
+    successUrl: read.url('SUCCESS_URL', {
+      fallback: `${redirectUri.replace(/\/$/, '')}/connected`,
+    }),
     returnToAllowList: read.urlList('RETURN_TO_ALLOWLIST'),
     revokeCallers: read.list('REVOKE_CALLERS', /^[^@\s]+@[^@\s]+\.[^@\s]+$/),
     jobs: read.jobs('JOBS'),
@@ -241,7 +243,10 @@ class SettingReader {
       this.fail(name, `is not an absolute URL`);
       return value;
     }
-    if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopback(parsed.hostname)))
+    if (
+      parsed.protocol !== 'https:' &&
+      !(parsed.protocol === 'http:' && isLoopback(parsed.hostname))
+    )
       this.fail(name, 'must use https (plain http is allowed only for localhost)');
     if (parsed.hash !== '') this.fail(name, 'must not contain a #fragment');
     return value;
@@ -306,7 +311,8 @@ class SettingReader {
 
   optionalHostPort(name: string): string | undefined {
     const value = this.raw(name);
-    if (value !== undefined && !/^[\w.-]+:\d{1,5}$/.test(value)) this.fail(name, 'must be host:port');
+    if (value !== undefined && !/^[\w.-]+:\d{1,5}$/.test(value))
+      this.fail(name, 'must be host:port');
     return value;
   }
 

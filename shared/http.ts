@@ -39,7 +39,11 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 };
 
-export function html(status: number, body: string, extra: Record<string, string | string[]> = {}): HttpResponse {
+export function html(
+  status: number,
+  body: string,
+  extra: Record<string, string | string[]> = {},
+): HttpResponse {
   return {
     status,
     headers: { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', ...extra },
@@ -47,7 +51,11 @@ export function html(status: number, body: string, extra: Record<string, string 
   };
 }
 
-export function json(status: number, value: unknown, extra: Record<string, string | string[]> = {}): HttpResponse {
+export function json(
+  status: number,
+  value: unknown,
+  extra: Record<string, string | string[]> = {},
+): HttpResponse {
   return {
     status,
     headers: { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', ...extra },
@@ -55,7 +63,11 @@ export function json(status: number, value: unknown, extra: Record<string, strin
   };
 }
 
-export function redirect(status: 302 | 303, location: string, extra: Record<string, string | string[]> = {}): HttpResponse {
+export function redirect(
+  status: 302 | 303,
+  location: string,
+  extra: Record<string, string | string[]> = {},
+): HttpResponse {
   return { status, headers: { ...SECURITY_HEADERS, location, ...extra }, body: '' };
 }
 
@@ -112,7 +124,8 @@ export function singleParam(
   options: { maxLength: number; required?: boolean },
 ): string | undefined {
   const values = params.getAll(name);
-  if (values.length > 1) throw new AppError('bad_request', 400, `The parameter "${name}" was repeated.`);
+  if (values.length > 1)
+    throw new AppError('bad_request', 400, `The parameter "${name}" was repeated.`);
   const value = values[0];
   if (value === undefined || value === '') {
     if (options.required === true)
@@ -148,11 +161,13 @@ export function withErrorHandling(
       return await handler(request);
     } catch (error) {
       const setCookies = clear.filter((name) => request.cookies.has(name)).map(clearCookie);
-      const extra = setCookies.length > 0 ? { 'set-cookie': setCookies } : {};
+      const extra: Record<string, string | string[]> =
+        setCookies.length > 0 ? { 'set-cookie': setCookies } : {};
       const style = responder.style?.(request) ?? 'page';
       if (error instanceof AppError) {
         const fields = { code: error.code, status: error.status, path: request.url.pathname };
-        if (error.status >= 500) log.error(error.message, { ...fields, error: error.cause ?? error });
+        if (error.status >= 500)
+          log.error(error.message, { ...fields, error: error.cause ?? error });
         else log.warn(error.message, fields);
         return style === 'json'
           ? json(error.status, { error: error.code, message: error.publicMessage }, extra)
@@ -161,7 +176,14 @@ export function withErrorHandling(
       log.error('unhandled error', { error, path: request.url.pathname });
       return style === 'json'
         ? json(500, { error: 'internal' }, extra)
-        : html(500, errorPage(new AppError('upstream_unavailable', 500, 'Something went wrong on our side.'), responder.page), extra);
+        : html(
+            500,
+            errorPage(
+              new AppError('upstream_unavailable', 500, 'Something went wrong on our side.'),
+              responder.page,
+            ),
+            extra,
+          );
     }
   };
 }

@@ -45,7 +45,8 @@ export function registerSecretValue(value: string): void {
 
 export function redactText(text: string): string {
   let out = text.replace(TOKEN_PATTERN, REDACTED);
-  for (const secret of knownSecrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  for (const secret of knownSecrets)
+    if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   return out;
 }
 

@@ -76,7 +76,9 @@ Google Account under “Third-party apps &amp; services”.</p>`,
 export function missingScopePage(
   options: Omit<PageOptions, 'title'> & { missing: readonly string[] },
 ): string {
-  const items = options.missing.map((scope) => `<li>${escapeHtml(describeScope(scope))}</li>`).join('');
+  const items = options.missing
+    .map((scope) => `<li>${escapeHtml(describeScope(scope))}</li>`)
+    .join('');
   return page(
     { ...options, title: 'A permission is missing' },
     `<p>${escapeHtml(options.appName)} cannot work without this permission, so nothing was saved:</p>
@@ -106,7 +108,10 @@ export function unsubscribeConfirmPage(options: {
   fields: Readonly<Record<string, string>>;
 }): string {
   const hidden = Object.entries(options.fields)
-    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .map(
+      ([name, value]) =>
+        `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`,
+    )
     .join('\n');
   return page(
     { appName: options.appName, title: 'Disconnect Google Drive?' },

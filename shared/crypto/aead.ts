@@ -42,7 +42,10 @@ export function open(keys: PurposeKeys, sealed: string, binding: string): Buffer
     const decipher = createDecipheriv('aes-256-gcm', key, iv);
     decipher.setAAD(associatedData(keyId, binding));
     decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-    return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
+    return Buffer.concat([
+      decipher.update(body.subarray(0, body.length - TAG_BYTES)),
+      decipher.final(),
+    ]);
   } catch {
     throw new DecryptError('authentication failed');
   }

@@ -69,7 +69,9 @@ export function parseKeyset(json: string): Keyset {
         for (const [id, master] of masters)
           map.set(
             id,
-            Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `consent-vault/${purpose}/v1`, 32)),
+            Buffer.from(
+              hkdfSync('sha256', master, Buffer.alloc(0), `consent-vault/${purpose}/v1`, 32),
+            ),
           );
         keysForPurpose = { primaryId: primary, keys: map };
         derived.set(purpose, keysForPurpose);

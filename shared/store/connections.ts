@@ -44,11 +44,21 @@ export function tokenBinding(sub: string, field: TokenField): string {
   return `${connectionPath(sub)}#${field}`;
 }
 
-export function sealToken(keys: PurposeKeys, sub: string, field: TokenField, token: string): string {
+export function sealToken(
+  keys: PurposeKeys,
+  sub: string,
+  field: TokenField,
+  token: string,
+): string {
   return seal(keys, token, tokenBinding(sub, field));
 }
 
-export function openToken(keys: PurposeKeys, sub: string, field: TokenField, sealed: string): string {
+export function openToken(
+  keys: PurposeKeys,
+  sub: string,
+  field: TokenField,
+  sealed: string,
+): string {
   return open(keys, sealed, tokenBinding(sub, field)).toString('utf8');
 }
 

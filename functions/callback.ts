@@ -1,0 +1,13 @@
+// Deployed as `callback` (HTTP, public: Google's consent redirect lands here).
+// Thin adapter: see shared/flows/callback.ts.
+import { http } from '@google-cloud/functions-framework';
+import { expressHandler } from '../shared/express-adapter.ts';
+import { callbackHandler } from '../shared/flows/callback.ts';
+import { runtimeFromEnvironment } from '../shared/runtime.ts';
+
+http(
+  'callback',
+  expressHandler(
+    callbackHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true, clientSecret: true })),
+  ),
+);

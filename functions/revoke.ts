@@ -1,0 +1,11 @@
+// Deployed as `revoke` (HTTP, public: users open unsubscribe links; server-to-server callers are
+// authenticated in code by a Google-signed ID token). Thin adapter: see shared/flows/revoke.ts.
+import { http } from '@google-cloud/functions-framework';
+import { expressHandler } from '../shared/express-adapter.ts';
+import { revokeHandler } from '../shared/flows/revoke.ts';
+import { runtimeFromEnvironment } from '../shared/runtime.ts';
+
+http(
+  'revoke',
+  expressHandler(revokeHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true }))),
+);

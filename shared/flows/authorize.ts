@@ -1,0 +1,61 @@
+// GET authorize: send the browser to Google's consent page with a fresh sealed transaction.
+import { AppError } from '../errors.ts';
+import { redirect, setCookie, singleParam, type HttpRequest, type HttpResponse } from '../http.ts';
+import { buildAuthorizationUrl } from '../oauth/authorization.ts';
+import { sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
+import type { Runtime } from '../runtime.ts';
+import { withErrorHandling, type Handler } from '../http.ts';
+
+const EMAIL = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,255}$/;
+
+export async function authorize(runtime: Runtime, request: HttpRequest): Promise<HttpResponse> {
+  if (request.method !== 'GET' && request.method !== 'HEAD')
+    throw new AppError('method_not_allowed', 405, 'Use the Connect button to start.');
+  const { config } = runtime;
+  const params = request.url.searchParams;
+  const returnTo = allowedReturnTarget(
+    config.returnToAllowList,
+    singleParam(params, 'return_to', { maxLength: 2048 }),
+  );
+  const loginHint = singleParam(params, 'login_hint', { maxLength: 320 }) ?? null;
+  if (loginHint !== null && !EMAIL.test(loginHint))
+    throw new AppError('bad_request', 400, 'The login hint is not an email address.');
+
+  const keyset = await runtime.keyset();
+  const { url, transaction } = buildAuthorizationUrl(config, {
+    now: runtime.clock.now(),
+    returnTo,
+    loginHint,
+    promptConsent: false,
+  });
+  return redirect(302, url, {
+    'set-cookie': setCookie(
+      TRANSACTION_COOKIE,
+      sealTransaction(keyset.forPurpose('cookie'), transaction),
+      {
+        maxAgeSeconds: config.transactionTtlSeconds,
+      },
+    ),
+  });
+}
+
+/**
+ * No open redirects (RFC 9700 §4.11): a return target must equal an allow-listed URL exactly.
+ * Absent → null (the configured success page).
+ */
+export function allowedReturnTarget(
+  allowList: readonly string[],
+  value: string | undefined,
+): string | null {
+  if (value === undefined) return null;
+  if (!allowList.includes(value))
+    throw new AppError('bad_request', 400, 'That return address is not allowed.');
+  return value;
+}
+
+/** The deployed handler: the flow wrapped once in the error mapping. */
+export function authorizeHandler(runtime: Runtime): Handler {
+  return withErrorHandling((request) => authorize(runtime, request), runtime.log, {
+    page: { appName: runtime.config.appName },
+  });
+}

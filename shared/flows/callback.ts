@@ -1,0 +1,167 @@
+// GET callback: finish a consent. Validate → exchange → verify → check granted scopes → store the
+// refresh token sealed, in one Firestore transaction → 303 to a clean page. Every answer clears
+// the transaction cookie (single use); a restart with prompt=consent replaces it.
+import { Timestamp } from '@google-cloud/firestore';
+import type { Config } from '../config.ts';
+import { AppError } from '../errors.ts';
+import {
+  clearCookie,
+  html,
+  redirect,
+  setCookie,
+  type HttpRequest,
+  type HttpResponse,
+} from '../http.ts';
+import { buildAuthorizationUrl, requestedScopes } from '../oauth/authorization.ts';
+import { exchangeCode, validateAuthResponse, type CodeExchangeResult } from '../oauth/callback.ts';
+import { normaliseScopes } from '../oauth/scopes.ts';
+import { openTransaction, sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
+import { missingScopePage, successPage } from '../pages.ts';
+import type { Runtime } from '../runtime.ts';
+import { connectionRef, sealToken, type ConnectionDoc } from '../store/connections.ts';
+import { withErrorHandling, type Handler } from '../http.ts';
+
+export const SUCCESS_PATH_SUFFIX = '/connected';
+
+export async function callback(runtime: Runtime, request: HttpRequest): Promise<HttpResponse> {
+  if (request.method !== 'GET' && request.method !== 'HEAD')
+    throw new AppError('method_not_allowed', 405, 'Please start again from the Connect button.');
+  const { config, clock } = runtime;
+  if (isSuccessPage(config, request)) return html(200, successPage({ appName: config.appName }));
+
+  const keyset = await runtime.keyset();
+  const cookieKeys = keyset.forPurpose('cookie');
+  const sealed = request.cookies.get(TRANSACTION_COOKIE);
+  const transaction = sealed === undefined ? undefined : openTransaction(cookieKeys, sealed);
+  const clear = { 'set-cookie': clearCookie(TRANSACTION_COOKIE) };
+
+  const validated = validateAuthResponse(request.url.searchParams, transaction, {
+    now: clock.now(),
+    issuers: config.google.issuers,
+  });
+  const result = await exchangeCode(config, await runtime.clientSecret(), validated, clock.now());
+
+  const missing = missingScopes(config, result.grantedScopes);
+  if (missing.length > 0) {
+    runtime.log.warn('consent without a required scope', { sub: result.sub, missing });
+    return html(
+      403,
+      missingScopePage({ appName: config.appName, retryUrl: config.authorizeUrl, missing }),
+      clear,
+    );
+  }
+
+  const outcome = await storeConnection(runtime, result);
+  if (outcome === 'needs-refresh-token') {
+    if (validated.transaction.promptedConsent)
+      throw new AppError(
+        'upstream_unavailable',
+        502,
+        'Google did not grant offline access. Please try again.',
+      );
+    // No refresh token in the answer and none stored: ask once more, with the consent screen
+    // (every prompt=consent mints a new token and Google keeps only 100 per user, so only now).
+    const restart = buildAuthorizationUrl(config, {
+      now: clock.now(),
+      returnTo: validated.transaction.returnTo,
+      loginHint: result.email ?? validated.transaction.loginHint,
+      promptConsent: true,
+    });
+    runtime.log.info('no refresh token; restarting consent with prompt=consent', {
+      sub: result.sub,
+    });
+    return redirect(302, restart.url, {
+      'set-cookie': setCookie(
+        TRANSACTION_COOKIE,
+        sealTransaction(cookieKeys, restart.transaction),
+        {
+          maxAgeSeconds: config.transactionTtlSeconds,
+        },
+      ),
+    });
+  }
+  runtime.log.info('connection stored', { sub: result.sub, scopes: result.grantedScopes, outcome });
+  return redirect(303, validated.transaction.returnTo ?? config.successUrl, clear);
+}
+
+function isSuccessPage(config: Config, request: HttpRequest): boolean {
+  const success = new URL(config.successUrl);
+  return (
+    request.url.pathname.endsWith(SUCCESS_PATH_SUFFIX) &&
+    success.pathname.endsWith(request.url.pathname)
+  );
+}
+
+/** Required API scopes (the sign-in ones are always granted) that Google did not grant. */
+export function missingScopes(config: Pick<Config, 'jobs'>, granted: readonly string[]): string[] {
+  const have = new Set(normaliseScopes(granted));
+  return normaliseScopes(requestedScopes(config)).filter((scope) => !have.has(scope));
+}
+
+type StoreOutcome = 'connected' | 'reconnected' | 'needs-refresh-token';
+
+/** One Firestore transaction: read what is stored, decide, write the whole document or nothing. */
+async function storeConnection(
+  runtime: Runtime,
+  result: CodeExchangeResult,
+): Promise<StoreOutcome> {
+  const db = await runtime.firestore();
+  const tokenKeys = (await runtime.keyset()).forPurpose('token');
+  const ref = connectionRef(db, result.sub);
+  return db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    const existing = snapshot.exists ? (snapshot.data() as ConnectionDoc) : undefined;
+    if (existing?.state === 'revoke-pending')
+      throw new AppError(
+        'bad_request',
+        409,
+        'Your earlier disconnection is still being completed. Please try again in a few minutes.',
+      );
+    const storedRefreshToken =
+      existing?.state === 'active' && existing.refreshToken !== null ? existing.refreshToken : null;
+    if (result.refreshToken === undefined && storedRefreshToken === null)
+      return 'needs-refresh-token';
+
+    const now = Timestamp.fromMillis(runtime.clock.now());
+    const doc: ConnectionDoc = {
+      sub: result.sub,
+      email: result.email,
+      state: 'active',
+      scopes: normaliseScopes(result.grantedScopes),
+      // Google does not rotate refresh tokens: keep the stored one when none came back.
+      refreshToken:
+        result.refreshToken === undefined
+          ? storedRefreshToken
+          : sealToken(tokenKeys, result.sub, 'refreshToken', result.refreshToken),
+      refreshTokenExpiresAt:
+        result.refreshToken === undefined
+          ? (existing?.refreshTokenExpiresAt ?? null)
+          : result.refreshTokenExpiresInSeconds === undefined
+            ? null
+            : Timestamp.fromMillis(
+                runtime.clock.now() + result.refreshTokenExpiresInSeconds * 1000,
+              ),
+      accessToken: sealToken(tokenKeys, result.sub, 'accessToken', result.accessToken),
+      accessTokenExpiresAt: Timestamp.fromMillis(result.accessTokenExpiresAt),
+      connectedAt: existing?.connectedAt ?? now,
+      updatedAt: now,
+      reconnectReason: null,
+      refreshLease: null,
+      lastRun: existing?.lastRun ?? null,
+      revokePendingSince: null,
+      revokedAt: null,
+    };
+    tx.set(ref, doc);
+    return existing === undefined ? 'connected' : 'reconnected';
+  });
+}
+
+/** The deployed handler: errors become pages, and the transaction cookie is cleared on them too. */
+export function callbackHandler(runtime: Runtime): Handler {
+  return withErrorHandling(
+    (request) => callback(runtime, request),
+    runtime.log,
+    { page: { appName: runtime.config.appName, retryUrl: runtime.config.authorizeUrl } },
+    [TRANSACTION_COOKIE],
+  );
+}

@@ -1,0 +1,206 @@
+// revoke: a user unsubscribes through a signed link (GET confirms, POST acts), or the app's
+// backend unsubscribes them (POST with a Google-signed ID token of an allow-listed service
+// account). Either way: revoke the REFRESH token at Google, then delete every stored token and
+// record the revocation (without any token). If Google stays unreachable, the connection becomes
+// revoke-pending: never used again, retried by every scheduled run.
+import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import { AppError } from '../errors.ts';
+import { html, json, type HttpRequest, type HttpResponse } from '../http.ts';
+import {
+  isTransientRevocationError,
+  revokeToken,
+  type RevokeOptions,
+} from '../oauth/revocation.ts';
+import { verifyServiceCaller } from '../oauth/service-identity.ts';
+import { unsubscribeConfirmPage, unsubscribeDonePage, unsubscribeNeutralPage } from '../pages.ts';
+import type { Runtime } from '../runtime.ts';
+import {
+  connectionRef,
+  isValidSub,
+  openToken,
+  REVOCATIONS,
+  type ConnectionDoc,
+} from '../store/connections.ts';
+import { verifyUnsubscribeLink } from '../unsubscribe-link.ts';
+import { withErrorHandling, type Handler } from '../http.ts';
+
+/** How long revocation records are kept (TTL field `expireAt`). */
+const REVOCATION_RECORD_DAYS = 400;
+
+export type RevokeOutcome = 'revoked' | 'already-revoked' | 'pending' | 'not-found';
+
+export interface Revoker {
+  readonly via: 'link' | 'api' | 'scheduled-retry';
+  readonly actor: string;
+}
+
+export async function revoke(runtime: Runtime, request: HttpRequest): Promise<HttpResponse> {
+  const { config } = runtime;
+  if (request.method === 'POST' && request.headers.authorization !== undefined) {
+    const caller = await verifyServiceCaller(config, request.headers.authorization);
+    const sub = request.json?.sub ?? request.form?.get('sub');
+    if (typeof sub !== 'string' || !isValidSub(sub))
+      throw new AppError('bad_request', 400, 'Give the user as {"sub": "<Google user id>"}.');
+    const outcome = await revokeConnection(runtime, sub, { via: 'api', actor: caller });
+    if (outcome === 'not-found') return json(404, { error: 'not_found', sub });
+    return json(outcome === 'pending' ? 202 : 200, { sub, status: outcome });
+  }
+  const linkKeys = (await runtime.keyset()).forPurpose('link');
+  const now = runtime.clock.now();
+  if (request.method === 'GET' || request.method === 'HEAD') {
+    const link = verifyUnsubscribeLink(linkKeys, request.url.searchParams, now);
+    const connection = await (await runtime.firestore()).doc(`connections/${link.sub}`).get();
+    const state = connection.get('state') as ConnectionDoc['state'] | undefined;
+    if (state === undefined || state === 'revoked')
+      return html(200, unsubscribeNeutralPage({ appName: config.appName }));
+    return html(
+      200,
+      unsubscribeConfirmPage({
+        appName: config.appName,
+        action: actionUrl(request),
+        fields: link.fields,
+      }),
+    );
+  }
+  if (request.method === 'POST') {
+    if (request.form === undefined)
+      throw new AppError('bad_request', 400, 'Please use the button on the unsubscribe page.');
+    const link = verifyUnsubscribeLink(linkKeys, request.form, now);
+    const outcome = await revokeConnection(runtime, link.sub, { via: 'link', actor: 'user' });
+    if (outcome === 'not-found' || outcome === 'already-revoked')
+      return html(200, unsubscribeNeutralPage({ appName: config.appName }));
+    return html(
+      outcome === 'pending' ? 202 : 200,
+      unsubscribeDonePage({ appName: config.appName, pending: outcome === 'pending' }),
+    );
+  }
+  throw new AppError('method_not_allowed', 405, 'Use the link we sent you.');
+}
+
+/** The form posts back to the same path, without the query (the fields travel in the body). */
+function actionUrl(request: HttpRequest): string {
+  return request.url.pathname;
+}
+
+/**
+ * Revokes one user's grant and destroys what we stored. Idempotent; also completes a
+ * revoke-pending connection (used by scheduled runs).
+ */
+export async function revokeConnection(
+  runtime: Runtime,
+  sub: string,
+  revoker: Revoker,
+  options: RevokeOptions = {},
+): Promise<RevokeOutcome> {
+  const db = await runtime.firestore();
+  const ref = connectionRef(db, sub);
+  const snapshot = await ref.get();
+  if (!snapshot.exists) return 'not-found';
+  const connection = snapshot.data() as ConnectionDoc;
+  if (connection.state === 'revoked') return 'already-revoked';
+
+  let googleResult: string;
+  if (connection.refreshToken === null) {
+    googleResult = 'no-token-stored';
+  } else {
+    let refreshToken: string | undefined;
+    try {
+      refreshToken = openToken(
+        (await runtime.keyset()).forPurpose('token'),
+        sub,
+        'refreshToken',
+        connection.refreshToken,
+      );
+    } catch (error) {
+      runtime.log.error(
+        'stored refresh token cannot be decrypted; deleting it without revoking at Google',
+        { sub, error },
+      );
+      googleResult = 'undecryptable';
+    }
+    if (refreshToken !== undefined) {
+      try {
+        googleResult = await revokeToken(runtime.config.google.revokeUrl, refreshToken, options);
+      } catch (error) {
+        if (!isTransientRevocationError(error)) throw error;
+        runtime.log.warn('Google revoke failed after retries; connection is revoke-pending', {
+          sub,
+          error,
+        });
+        await markRevokePending(runtime, db, sub, revoker);
+        return 'pending';
+      }
+    } else googleResult = 'undecryptable';
+  }
+  await finishRevocation(runtime, db, sub, revoker, googleResult);
+  runtime.log.info('connection revoked', { sub, via: revoker.via, googleResult });
+  return 'revoked';
+}
+
+async function markRevokePending(
+  runtime: Runtime,
+  db: Firestore,
+  sub: string,
+  revoker: Revoker,
+): Promise<void> {
+  const now = Timestamp.fromMillis(runtime.clock.now());
+  const batch = db.batch();
+  // Keep only the sealed refresh token, so the revoke can be retried; drop everything else.
+  batch.update(connectionRef(db, sub), {
+    state: 'revoke-pending',
+    revokePendingSince: now,
+    updatedAt: now,
+    accessToken: null,
+    accessTokenExpiresAt: null,
+    refreshLease: null,
+  });
+  batch.create(
+    db.collection(REVOCATIONS).doc(),
+    revocationRecord(runtime, sub, revoker, 'pending'),
+  );
+  await batch.commit();
+}
+
+async function finishRevocation(
+  runtime: Runtime,
+  db: Firestore,
+  sub: string,
+  revoker: Revoker,
+  googleResult: string,
+): Promise<void> {
+  const now = Timestamp.fromMillis(runtime.clock.now());
+  const batch = db.batch();
+  // Overwrite the whole document: every token, the email and the scopes are gone; what remains
+  // says only that this Google user was connected once and is now revoked.
+  batch.set(connectionRef(db, sub), {
+    sub,
+    state: 'revoked',
+    revokedAt: now,
+    updatedAt: now,
+  });
+  batch.create(
+    db.collection(REVOCATIONS).doc(),
+    revocationRecord(runtime, sub, revoker, googleResult),
+  );
+  await batch.commit();
+}
+
+function revocationRecord(runtime: Runtime, sub: string, revoker: Revoker, googleResult: string) {
+  const now = runtime.clock.now();
+  return {
+    sub,
+    at: Timestamp.fromMillis(now),
+    via: revoker.via,
+    actor: revoker.actor,
+    googleResult,
+    expireAt: Timestamp.fromMillis(now + REVOCATION_RECORD_DAYS * 86400e3),
+  };
+}
+
+/** The deployed handler: pages for people, JSON for server-to-server callers. */
+export function revokeHandler(runtime: Runtime): Handler {
+  return withErrorHandling((request) => revoke(runtime, request), runtime.log, {
+    page: { appName: runtime.config.appName },
+    style: (request) => (request.headers.authorization === undefined ? 'page' : 'json'),
+  });
+}

@@ -1,0 +1,186 @@
+// The callback's OAuth steps, named after the spec (RFC 6749 §4.1.2, RFC 9207, OIDC Core §3.1.3.7):
+// validateAuthResponse → exchangeCode → verifyIdToken. A code can be exchanged only through a
+// ValidatedAuthResponse, which only validateAuthResponse produces (branded type): the unsafe
+// order (exchange before checking state) does not compile.
+import type { Credentials } from 'google-auth-library';
+import type { Config } from '../config.ts';
+import { AppError } from '../errors.ts';
+import { safeEqual, singleParam } from '../http.ts';
+import type { AuthTransaction } from './transaction.ts';
+import { createOAuthClient, oauthErrorOf } from './google-client.ts';
+
+declare const validatedBrand: unique symbol;
+
+export interface ValidatedAuthResponse {
+  readonly code: string;
+  readonly transaction: AuthTransaction;
+  readonly [validatedBrand]: true;
+}
+
+/**
+ * Checks the authorization response against the browser's transaction: state (constant time,
+ * single use is the caller clearing the cookie), expiry, issuer (RFC 9207) and Google's error.
+ */
+export function validateAuthResponse(
+  params: URLSearchParams,
+  transaction: AuthTransaction | undefined,
+  options: { now: number; issuers: readonly string[] },
+): ValidatedAuthResponse {
+  const state = singleParam(params, 'state', { maxLength: 512 });
+  if (transaction === undefined)
+    throw new AppError(
+      'transaction_missing',
+      400,
+      'This sign-in was started in another browser, or it expired. Please start again.',
+    );
+  if (state === undefined || !safeEqual(state, transaction.state))
+    throw new AppError(
+      'state_mismatch',
+      400,
+      'This sign-in could not be verified. Please start again.',
+    );
+  if (options.now > transaction.expiresAt)
+    throw new AppError(
+      'transaction_expired',
+      400,
+      'This sign-in took too long and expired. Please start again.',
+    );
+  const issuer = singleParam(params, 'iss', { maxLength: 256 });
+  if (issuer !== undefined && !options.issuers.includes(issuer))
+    throw new AppError('state_mismatch', 400, 'This sign-in came from an unexpected issuer.');
+  const error = singleParam(params, 'error', { maxLength: 256 });
+  if (error === 'access_denied')
+    throw new AppError(
+      'consent_denied',
+      403,
+      'Nothing was connected. You can connect whenever you like.',
+    );
+  if (error !== undefined)
+    throw new AppError(
+      'oauth_error',
+      400,
+      'Google could not complete the sign-in. Please try again.',
+      {
+        detail: `authorization error ${error}`,
+      },
+    );
+  const code = singleParam(params, 'code', { maxLength: 2048, required: true });
+  return { code, transaction } as ValidatedAuthResponse;
+}
+
+export interface CodeExchangeResult {
+  readonly refreshToken: string | undefined;
+  readonly refreshTokenExpiresInSeconds: number | undefined;
+  readonly accessToken: string;
+  readonly accessTokenExpiresAt: number;
+  readonly grantedScopes: readonly string[];
+  readonly sub: string;
+  readonly email: string | null;
+}
+
+/** Exchanges the code with the PKCE verifier and verifies the ID token, nonce included. */
+export async function exchangeCode(
+  config: Pick<Config, 'clientId' | 'redirectUri' | 'google'>,
+  clientSecret: string,
+  response: ValidatedAuthResponse,
+  now: number,
+): Promise<CodeExchangeResult> {
+  const client = await createOAuthClient(config, clientSecret);
+  let tokens: Credentials;
+  try {
+    ({ tokens } = await client.getToken({
+      code: response.code,
+      codeVerifier: response.transaction.codeVerifier,
+      redirect_uri: config.redirectUri,
+    }));
+  } catch (error) {
+    throw classifyTokenError(error);
+  }
+  if (typeof tokens.access_token !== 'string' || typeof tokens.id_token !== 'string')
+    throw new AppError(
+      'upstream_unavailable',
+      502,
+      'Google gave an incomplete answer. Please try again.',
+    );
+
+  let payload;
+  try {
+    const ticket = await client.verifyIdToken({
+      idToken: tokens.id_token,
+      audience: config.clientId,
+    });
+    payload = ticket.getPayload();
+  } catch (error) {
+    throw new AppError(
+      'id_token_invalid',
+      400,
+      'Google’s answer could not be verified. Please start again.',
+      {
+        cause: error,
+        detail: 'ID token verification failed',
+      },
+    );
+  }
+  // verifyIdToken does not check the nonce (google-oauth-facts.md): OIDC Core §3.1.3.7 step 11.
+  if (
+    !payload?.sub ||
+    typeof payload.nonce !== 'string' ||
+    !safeEqual(payload.nonce, response.transaction.nonce)
+  )
+    throw new AppError(
+      'id_token_invalid',
+      400,
+      'Google’s answer could not be verified. Please start again.',
+      {
+        detail: 'ID token nonce mismatch',
+      },
+    );
+  const extra = tokens as { refresh_token_expires_in?: unknown };
+  return {
+    refreshToken:
+      typeof tokens.refresh_token === 'string' && tokens.refresh_token !== ''
+        ? tokens.refresh_token
+        : undefined,
+    refreshTokenExpiresInSeconds:
+      typeof extra.refresh_token_expires_in === 'number'
+        ? extra.refresh_token_expires_in
+        : undefined,
+    accessToken: tokens.access_token,
+    accessTokenExpiresAt:
+      typeof tokens.expiry_date === 'number' ? tokens.expiry_date : now + 3599_000,
+    grantedScopes: (tokens.scope ?? '').split(' ').filter((scope) => scope !== ''),
+    sub: payload.sub,
+    email: payload.email ?? null,
+  };
+}
+
+/** Token-endpoint failures by `error` field and status (never by message text). */
+export function classifyTokenError(error: unknown): AppError {
+  const { status, error: code } = oauthErrorOf(error);
+  if (code === 'invalid_grant' || code === 'redirect_uri_mismatch' || code === 'invalid_request')
+    return new AppError(
+      'oauth_error',
+      400,
+      'This sign-in link was already used or has expired. Please start again.',
+      {
+        detail: `code exchange refused: ${code}`,
+      },
+    );
+  if (code === 'invalid_client' || code === 'unauthorized_client' || code === 'deleted_client')
+    return new AppError(
+      'upstream_unavailable',
+      502,
+      'The service is misconfigured. We have been alerted.',
+      {
+        detail: `OAuth client rejected by Google: ${code}`,
+      },
+    );
+  return new AppError(
+    'upstream_unavailable',
+    503,
+    'Google did not answer. Please try again in a minute.',
+    {
+      detail: `code exchange failed (status ${status ?? 'network'})`,
+    },
+  );
+}
