@@ -1,0 +1,187 @@
+// /__control/* : the control API over HTTP (JSON in, JSON out), for the CLI stand-in and the demo.
+import type { StandInControl } from './control.ts';
+import type { ScriptedDecision } from './core.ts';
+import type { FaultSpec } from './faults.ts';
+import { jsonReply, type Reply, type RequestContext } from './http.ts';
+import { GOOGLE_ENDPOINT_NAMES, type GoogleEndpointName } from './types.ts';
+
+export const CONTROL_PREFIX = '/__control/';
+
+class BadControlRequest extends Error {}
+
+type Body = Record<string, unknown>;
+
+function readJson(ctx: RequestContext): Body {
+  if (ctx.body.length === 0) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(ctx.body.toString('utf8'));
+  } catch {
+    throw new BadControlRequest('body is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new BadControlRequest('body must be a JSON object');
+  }
+  return value as Body;
+}
+
+function str(body: Body, key: string): string {
+  const v = body[key];
+  if (typeof v !== 'string' || v === '')
+    throw new BadControlRequest(`${key} must be a non-empty string`);
+  return v;
+}
+
+function optStr(body: Body, key: string): string | undefined {
+  return body[key] === undefined ? undefined : str(body, key);
+}
+
+function num(body: Body, key: string): number {
+  const v = body[key];
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new BadControlRequest(`${key} must be a number`);
+  return v;
+}
+
+function endpointName(value: unknown): GoogleEndpointName {
+  const found = GOOGLE_ENDPOINT_NAMES.find((n) => n === value);
+  if (!found)
+    throw new BadControlRequest(`endpoint must be one of ${GOOGLE_ENDPOINT_NAMES.join(', ')}`);
+  return found;
+}
+
+function faultSpec(body: Body): FaultSpec {
+  const count = body['count'] === undefined ? 1 : num(body, 'count');
+  switch (body['kind']) {
+    case 'status':
+      return { kind: 'status', status: num(body, 'status'), count };
+    case 'rateLimit':
+      return body['retryAfterSeconds'] === undefined
+        ? { kind: 'rateLimit', count }
+        : { kind: 'rateLimit', retryAfterSeconds: num(body, 'retryAfterSeconds'), count };
+    case 'slow':
+      return { kind: 'slow', delayMs: num(body, 'delayMs'), count };
+    case 'drop':
+      return { kind: 'drop', count };
+    default:
+      throw new BadControlRequest('kind must be status, rateLimit, slow or drop');
+  }
+}
+
+function scriptedDecision(body: Body): ScriptedDecision | null {
+  if (body['decision'] === null) return null;
+  const decision = body['decision'];
+  if (decision !== 'approve' && decision !== 'deny')
+    throw new BadControlRequest('decision must be approve, deny or null');
+  const user = optStr(body, 'user');
+  const grant = optStr(body, 'grant');
+  return { decision, ...(user ? { user } : {}), ...(grant !== undefined ? { grant } : {}) };
+}
+
+function route(ctx: RequestContext, control: StandInControl): unknown {
+  const action = `${ctx.method} ${ctx.url.pathname.slice(CONTROL_PREFIX.length)}`;
+  const query = ctx.url.searchParams;
+  switch (action) {
+    case 'GET clock':
+      return {
+        now: control.now(),
+        iso: new Date(control.now()).toISOString(),
+        offsetMs: control.clockOffsetMs(),
+      };
+    case 'POST clock/advance': {
+      const body = readJson(ctx);
+      control.advanceClock(
+        body['seconds'] !== undefined ? num(body, 'seconds') * 1000 : num(body, 'ms'),
+      );
+      return { now: control.now(), offsetMs: control.clockOffsetMs() };
+    }
+    case 'POST clock/offset':
+      control.setClockOffset(num(readJson(ctx), 'offsetMs'));
+      return { now: control.now(), offsetMs: control.clockOffsetMs() };
+    case 'POST decision':
+      control.setScriptedDecision(scriptedDecision(readJson(ctx)));
+      return {};
+    case 'POST clients': {
+      const body = readJson(ctx);
+      const uris = body['redirectUris'];
+      if (!Array.isArray(uris) || !uris.every((u) => typeof u === 'string')) {
+        throw new BadControlRequest('redirectUris must be an array of strings');
+      }
+      control.registerClient({
+        clientId: str(body, 'clientId'),
+        clientSecret: str(body, 'clientSecret'),
+        redirectUris: uris,
+        testingMode: body['testingMode'] === true,
+      });
+      return {};
+    }
+    case 'POST clients/delete':
+      return { deleted: control.deleteClient(str(readJson(ctx), 'clientId')) };
+    case 'POST users/revoke': {
+      const body = readJson(ctx);
+      return {
+        revokedGrants: control.revokeUserGrant(str(body, 'email'), optStr(body, 'clientId')),
+      };
+    }
+    case 'POST users/password':
+      return { killedRefreshTokens: control.changePassword(str(readJson(ctx), 'email')) };
+    case 'POST users/reauth':
+      control.requireReauth(str(readJson(ctx), 'email'));
+      return {};
+    case 'GET users/grants':
+      return { grants: control.grants(query.get('email') ?? '') };
+    case 'GET faults':
+      return { faults: control.pendingFaults() };
+    case 'POST faults': {
+      const body = readJson(ctx);
+      control.injectFault(endpointName(body['endpoint']), faultSpec(body));
+      return {};
+    }
+    case 'DELETE faults': {
+      const endpoint = query.get('endpoint');
+      control.clearFaults(endpoint === null ? undefined : endpointName(endpoint));
+      return {};
+    }
+    case 'POST latency':
+      control.setLatency(num(readJson(ctx), 'latencyMs'));
+      return { latencyMs: control.latencyMs() };
+    case 'GET log':
+      return { entries: control.requestLog() };
+    case 'DELETE log':
+      control.clearRequestLog();
+      return {};
+    case 'GET stats':
+      return { stats: control.stats() };
+    case 'GET secrets':
+      return { secrets: control.issuedSecrets() };
+    case 'POST service-account-id-token': {
+      const body = readJson(ctx);
+      return {
+        idToken: control.mintServiceAccountIdToken({
+          email: str(body, 'email'),
+          audience: str(body, 'audience'),
+        }),
+      };
+    }
+    case 'GET drive/files':
+      return { files: control.driveFiles(query.get('email') ?? '') };
+    case 'POST reset':
+      control.reset();
+      return {};
+    default:
+      return undefined;
+  }
+}
+
+export function handleControl(ctx: RequestContext, control: StandInControl): Reply {
+  try {
+    const result = route(ctx, control);
+    if (result === undefined) return jsonReply(404, { error: 'unknown control call' });
+    return jsonReply(200, result, { 'cache-control': 'no-store' });
+  } catch (err) {
+    if (err instanceof BadControlRequest || err instanceof RangeError) {
+      return jsonReply(400, { error: err.message });
+    }
+    throw err;
+  }
+}

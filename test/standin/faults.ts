@@ -1,0 +1,107 @@
+// Fault injection per endpoint name: 5xx, 429 with Retry-After, slow answers, dropped sockets.
+// Each fault applies to the next `count` requests of that endpoint, in the order added.
+import { driveError } from './drive.ts';
+import { htmlReply, jsonReply, type Reply } from './http.ts';
+import type { GoogleEndpointName } from './types.ts';
+
+export type FaultSpec =
+  | { kind: 'status'; status: number; count?: number }
+  | { kind: 'rateLimit'; retryAfterSeconds?: number; count?: number }
+  | { kind: 'slow'; delayMs: number; count?: number }
+  | { kind: 'drop'; count?: number };
+
+export type FaultKind = FaultSpec['kind'];
+
+interface ActiveFault {
+  spec: FaultSpec;
+  remaining: number;
+}
+
+export interface PendingFault {
+  endpoint: GoogleEndpointName;
+  spec: FaultSpec;
+  remaining: number;
+}
+
+export function validateFault(spec: FaultSpec): void {
+  const count = spec.count ?? 1;
+  if (!Number.isInteger(count) || count < 1) throw new RangeError('fault count must be >= 1');
+  if (
+    spec.kind === 'status' &&
+    !(Number.isInteger(spec.status) && spec.status >= 500 && spec.status <= 599)
+  ) {
+    throw new RangeError('status fault needs a 5xx status');
+  }
+  if (spec.kind === 'slow' && !(Number.isFinite(spec.delayMs) && spec.delayMs >= 0)) {
+    throw new RangeError('slow fault needs delayMs >= 0');
+  }
+  if (
+    spec.kind === 'rateLimit' &&
+    spec.retryAfterSeconds !== undefined &&
+    !(spec.retryAfterSeconds >= 0)
+  ) {
+    throw new RangeError('retryAfterSeconds must be >= 0');
+  }
+}
+
+export class FaultInjector {
+  readonly #queues = new Map<GoogleEndpointName, ActiveFault[]>();
+
+  add(endpoint: GoogleEndpointName, spec: FaultSpec): void {
+    validateFault(spec);
+    const queue = this.#queues.get(endpoint) ?? [];
+    queue.push({ spec, remaining: spec.count ?? 1 });
+    this.#queues.set(endpoint, queue);
+  }
+
+  /** The fault for this request, if any; consumes one use of it. */
+  take(endpoint: GoogleEndpointName): FaultSpec | undefined {
+    const queue = this.#queues.get(endpoint);
+    const active = queue?.[0];
+    if (!queue || !active) return undefined;
+    active.remaining -= 1;
+    if (active.remaining <= 0) queue.shift();
+    return active.spec;
+  }
+
+  pending(): PendingFault[] {
+    return [...this.#queues].flatMap(([endpoint, queue]) =>
+      queue.map((f) => ({ endpoint, spec: f.spec, remaining: f.remaining })),
+    );
+  }
+
+  clear(endpoint?: GoogleEndpointName): void {
+    if (endpoint) this.#queues.delete(endpoint);
+    else this.#queues.clear();
+  }
+}
+
+/** The answer to a status or rateLimit fault, shaped like the endpoint family's errors. */
+export function faultReply(endpoint: GoogleEndpointName, spec: FaultSpec): Reply {
+  const status = spec.kind === 'status' ? spec.status : 429;
+  const headers: Record<string, string> =
+    spec.kind === 'rateLimit' ? { 'retry-after': String(spec.retryAfterSeconds ?? 1) } : {};
+  if (endpoint === 'drive') {
+    return status === 429
+      ? driveError(
+          429,
+          'Rate Limit Exceeded',
+          'rateLimitExceeded',
+          { status: 'RESOURCE_EXHAUSTED' },
+          headers,
+        )
+      : driveError(status, 'Backend Error', 'backendError', { status: 'UNAVAILABLE' }, headers);
+  }
+  if (endpoint === 'auth') {
+    const reply = htmlReply(
+      status,
+      `<!doctype html><title>Error ${status}</title><p>Error ${status}</p>`,
+    );
+    return { ...reply, headers: { ...reply.headers, ...headers } };
+  }
+  const body =
+    status === 429
+      ? { error: 'rate_limit_exceeded', error_description: 'Rate Limit Exceeded' }
+      : { error: 'internal_failure', error_description: 'Backend Error' };
+  return jsonReply(status, body, { 'cache-control': 'no-store', ...headers });
+}

@@ -1,0 +1,193 @@
+// POST /token: client authentication, authorization_code and refresh_token grants, with the
+// error table of google-oauth-facts.md.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { StandInCore } from './core.ts';
+import { formParams, oauthError, oauthJson, type Reply, type RequestContext } from './http.ts';
+import { mintUserIdToken } from './id-tokens.ts';
+import { isWellFormedAuthCode } from './ids.ts';
+import {
+  ACCESS_TOKEN_LIFETIME_S,
+  TESTING_REFRESH_TOKEN_LIFETIME_S,
+  type AuthCodeRecord,
+  type ClientRecord,
+  type RefreshTokenRecord,
+} from './oauth-store.ts';
+import { OPENID } from './scopes.ts';
+
+export const TOKEN_PATH = '/token';
+export const RAPT_ERROR_URI = 'https://support.google.com/a/answer/9368756';
+
+const BAD_REQUEST = 'Bad Request';
+const EXPIRED_OR_REVOKED = 'Token has been expired or revoked.';
+
+export function handleToken(ctx: RequestContext, core: StandInCore): Reply {
+  const form = formParams(ctx);
+  const grantType = form.get('grant_type') ?? '';
+  ctx.meta.grantType = grantType;
+  const auth = authenticateClient(ctx, form, core);
+  if (!auth.ok) return auth.reply;
+  switch (grantType) {
+    case 'authorization_code':
+      return exchangeCode(form, auth.client, core);
+    case 'refresh_token':
+      return refreshGrant(form, auth.client, core);
+    case '':
+      return oauthError(400, 'unsupported_grant_type', 'Invalid grant_type: ');
+    default:
+      return oauthError(400, 'unsupported_grant_type', `Invalid grant_type: ${grantType}`);
+  }
+}
+
+type ClientAuth = { ok: true; client: ClientRecord } | { ok: false; reply: Reply };
+
+/** client_secret_post (default) or HTTP Basic (RFC 6749 §2.3.1). */
+function authenticateClient(
+  ctx: RequestContext,
+  form: URLSearchParams,
+  core: StandInCore,
+): ClientAuth {
+  let clientId = form.get('client_id') ?? undefined;
+  let secret = form.get('client_secret') ?? undefined;
+  const basic = /^Basic\s+(\S+)$/i.exec(ctx.headers.authorization ?? '')?.[1];
+  if (basic) {
+    const decoded = Buffer.from(basic, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon > 0) {
+      clientId = decodeURIComponent(decoded.slice(0, colon));
+      secret = decodeURIComponent(decoded.slice(colon + 1));
+    }
+  }
+  if (!clientId) {
+    return {
+      ok: false,
+      reply: oauthError(400, 'invalid_request', 'Could not determine client ID from request.'),
+    };
+  }
+  const client = core.oauth.clients.get(clientId);
+  if (!client) {
+    return {
+      ok: false,
+      reply: oauthError(401, 'invalid_client', 'The OAuth client was not found.'),
+    };
+  }
+  if (client.deleted) {
+    return { ok: false, reply: oauthError(401, 'deleted_client', 'The OAuth client was deleted.') };
+  }
+  if (!secret) {
+    return { ok: false, reply: oauthError(400, 'invalid_request', 'client_secret is missing.') };
+  }
+  if (!constantTimeEqual(secret, client.clientSecret)) {
+    return { ok: false, reply: oauthError(401, 'invalid_client', 'Unauthorized') };
+  }
+  return { ok: true, client };
+}
+
+function exchangeCode(form: URLSearchParams, client: ClientRecord, core: StandInCore): Reply {
+  const code = form.get('code');
+  if (!code) return oauthError(400, 'invalid_request', 'Missing required parameter: code');
+  if (!isWellFormedAuthCode(code)) return oauthError(400, 'invalid_grant', 'Malformed auth code.');
+  const found = core.oauth.findCode(code);
+  if (!found.ok) {
+    if (found.replayed) core.oauth.revokeMintedFrom(code);
+    return oauthError(400, 'invalid_grant', BAD_REQUEST);
+  }
+  const record = found.record;
+  if (record.grant.clientId !== client.clientId)
+    return oauthError(400, 'invalid_grant', BAD_REQUEST);
+  if (form.get('redirect_uri') !== record.redirectUri) {
+    return oauthError(400, 'redirect_uri_mismatch', BAD_REQUEST);
+  }
+  const pkceError = checkCodeVerifier(record, form.get('code_verifier') ?? undefined);
+  if (pkceError) return oauthError(400, 'invalid_grant', pkceError);
+
+  const { access, refresh } = core.oauth.redeemCode(record);
+  const body: Record<string, string | number> = {
+    access_token: access.token,
+    expires_in: ACCESS_TOKEN_LIFETIME_S,
+  };
+  if (refresh) {
+    body['refresh_token'] = refresh.token;
+    if (refresh.expiresAt !== null)
+      body['refresh_token_expires_in'] = TESTING_REFRESH_TOKEN_LIFETIME_S;
+  }
+  body['scope'] = record.scopes.join(' ');
+  body['token_type'] = 'Bearer';
+  if (record.scopes.includes(OPENID)) {
+    const idToken = mintUserIdToken(core.keys, {
+      clientId: client.clientId,
+      email: record.grant.email,
+      scopes: record.scopes,
+      nonce: record.nonce,
+      accessToken: access.token,
+    });
+    core.oauth.rememberSecret(idToken);
+    record.minted.push(idToken);
+    body['id_token'] = idToken;
+  }
+  return oauthJson(200, body);
+}
+
+/** RFC 7636 §4.6, with Google's error texts. */
+function checkCodeVerifier(record: AuthCodeRecord, verifier: string | undefined): string | null {
+  if (record.codeChallenge === undefined) {
+    return verifier === undefined ? null : 'code_verifier or verifier is not needed.';
+  }
+  if (verifier === undefined) return 'Missing code verifier.';
+  const derived =
+    record.codeChallengeMethod === 'S256'
+      ? createHash('sha256').update(verifier, 'ascii').digest('base64url')
+      : verifier;
+  return constantTimeEqual(derived, record.codeChallenge) ? null : 'Invalid code verifier.';
+}
+
+function refreshGrant(form: URLSearchParams, client: ClientRecord, core: StandInCore): Reply {
+  const token = form.get('refresh_token');
+  if (!token)
+    return oauthError(400, 'invalid_request', 'Missing required parameter: refresh_token');
+  const found = core.oauth.findRefreshToken(token, client.clientId);
+  if (!found.ok) {
+    return found.reason === 'other_client'
+      ? oauthError(401, 'unauthorized_client', 'Unauthorized')
+      : oauthError(400, 'invalid_grant', EXPIRED_OR_REVOKED);
+  }
+  const record = found.record;
+  if (core.oauth.takeReauthRequirement(record.grant.email)) {
+    return oauthError(400, 'invalid_grant', 'reauth related error (invalid_rapt)', {
+      error_uri: RAPT_ERROR_URI,
+      error_subtype: 'invalid_rapt',
+    });
+  }
+  core.oauth.touchRefreshToken(record);
+  const access = core.oauth.mintAccessToken(record.grant, record.scopes, 'offline');
+  // No refresh_token in the response: Google does not rotate refresh tokens.
+  const body: Record<string, string | number> = {
+    access_token: access.token,
+    expires_in: ACCESS_TOKEN_LIFETIME_S,
+  };
+  const remaining = remainingRefreshLifetime(record, core.clock.now());
+  if (remaining !== null) body['refresh_token_expires_in'] = remaining;
+  body['scope'] = record.scopes.join(' ');
+  body['token_type'] = 'Bearer';
+  if (record.scopes.includes(OPENID)) {
+    const idToken = mintUserIdToken(core.keys, {
+      clientId: client.clientId,
+      email: record.grant.email,
+      scopes: record.scopes,
+      accessToken: access.token,
+    });
+    core.oauth.rememberSecret(idToken);
+    body['id_token'] = idToken;
+  }
+  return oauthJson(200, body);
+}
+
+function remainingRefreshLifetime(record: RefreshTokenRecord, now: number): number | null {
+  if (record.expiresAt === null) return null;
+  return Math.max(0, Math.floor((record.expiresAt - now) / 1000) - 1);
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

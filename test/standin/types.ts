@@ -1,0 +1,55 @@
+// Shared types of the Google stand-in. Kept apart so that every module can import them without
+// pulling in the HTTP server.
+
+export interface ClientRegistration {
+  clientId: string;
+  clientSecret: string;
+  /** Compared by exact string (scheme, case, port and trailing slash all count), like Google. */
+  redirectUris: string[];
+  /** Consent screen in "Testing" status: refresh tokens die after 7 days. */
+  testingMode?: boolean;
+}
+
+export interface StandInOptions {
+  /** 0 (default) picks a random free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  clients: ClientRegistration[];
+  /** Added to every Google endpoint call (not to control calls). */
+  latencyMs?: number;
+  /** Lifetime of authorization codes on the controllable clock. Default 600. */
+  codeTtlSeconds?: number;
+}
+
+/** Names used by the request log, stats and fault injection. */
+export type GoogleEndpointName =
+  'auth' | 'token' | 'revoke' | 'tokeninfo' | 'userinfo' | 'certs' | 'discovery' | 'drive';
+
+export type EndpointName = GoogleEndpointName | 'control' | 'unknown';
+
+export const GOOGLE_ENDPOINT_NAMES: readonly GoogleEndpointName[] = [
+  'auth',
+  'token',
+  'revoke',
+  'tokeninfo',
+  'userinfo',
+  'certs',
+  'discovery',
+  'drive',
+];
+
+export interface StandInEndpoints {
+  authUrl: string;
+  tokenUrl: string;
+  revokeUrl: string;
+  tokenInfoUrl: string;
+  userInfoUrl: string;
+  certsPemUrl: string;
+  certsJwksUrl: string;
+  discoveryUrl: string;
+  /** Ends with '/', for the `rootUrl` option of `@googleapis/*` clients. */
+  apiRoot: string;
+  /** The `iss` of every ID token and of the `iss` redirect parameter. */
+  issuer: string;
+}
