@@ -3,11 +3,18 @@
 import { http } from '@google-cloud/functions-framework';
 import { expressHandler } from '../shared/express-adapter.ts';
 import { callbackHandler } from '../shared/flows/callback.ts';
+import { googleServices } from '../shared/google-services.ts';
 import { runtimeFromEnvironment } from '../shared/runtime.ts';
 
 http(
   'callback',
   expressHandler(
-    callbackHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true, clientSecret: true })),
+    callbackHandler(
+      runtimeFromEnvironment(
+        process.env,
+        { tokenKeyset: true, clientSecret: true },
+        googleServices,
+      ),
+    ),
   ),
 );

@@ -3,9 +3,12 @@
 import { http } from '@google-cloud/functions-framework';
 import { expressHandler } from '../shared/express-adapter.ts';
 import { revokeHandler } from '../shared/flows/revoke.ts';
+import { googleServices } from '../shared/google-services.ts';
 import { runtimeFromEnvironment } from '../shared/runtime.ts';
 
 http(
   'revoke',
-  expressHandler(revokeHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true }))),
+  expressHandler(
+    revokeHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true }, googleServices)),
+  ),
 );

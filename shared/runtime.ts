@@ -6,8 +6,7 @@ import { loadConfig, type Config, type ConfigNeeds } from './config.ts';
 import { parseKeyset, KeysetError, type Keyset } from './crypto/keyset.ts';
 import { ConfigError } from './errors.ts';
 import { createLogger, type Logger, type LogSink } from './log.ts';
-import { createSecretStore, type SecretStore } from './secrets.ts';
-import { createFirestore } from './store/firestore.ts';
+import { createSecretStore, type SecretAccessor, type SecretStore } from './secrets.ts';
 
 export interface Clock {
   now(): number;
@@ -27,8 +26,18 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/**
+ * Heavy Google clients, injected by the functions that use them so that the others (authorize)
+ * bundle none of them. See shared/google-services.ts.
+ */
+export interface GoogleServices {
+  readonly firestore?: (config: Config) => Promise<Firestore>;
+  readonly secretManager?: (endpoint: string | undefined) => Promise<SecretAccessor>;
+}
+
 export interface RuntimeOptions {
   readonly config: Config;
+  readonly services?: GoogleServices;
   readonly sink?: LogSink;
   readonly clock?: Clock;
   readonly secrets?: SecretStore;
@@ -41,8 +50,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     level: config.logLevel,
     ...(options.sink ? { sink: options.sink } : {}),
   });
+  const services = options.services ?? {};
   const secrets =
-    options.secrets ?? createSecretStore({ secretManagerEndpoint: config.secretManagerEndpoint });
+    options.secrets ??
+    createSecretStore({
+      secretManagerEndpoint: config.secretManagerEndpoint,
+      loadSecretManager: services.secretManager,
+    });
   let keyset: Promise<Keyset> | undefined;
   let firestore: Promise<Firestore> | undefined = options.firestore
     ? Promise.resolve(options.firestore)
@@ -72,7 +86,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return secrets.read(config.clientSecret);
     },
     firestore() {
-      firestore ??= createFirestore(config);
+      if (firestore === undefined) {
+        if (services.firestore === undefined)
+          throw new Error('this function has no Firestore access');
+        firestore = services.firestore(config);
+      }
       return firestore;
     },
     async close() {
@@ -90,6 +108,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 export function runtimeFromEnvironment(
   env: Readonly<Record<string, string | undefined>>,
   needs: ConfigNeeds,
+  services: GoogleServices = {},
 ): Runtime {
   const stop = (error: ConfigError): never => {
     createLogger().error(error.message, { problems: error.problems });
@@ -97,7 +116,7 @@ export function runtimeFromEnvironment(
   };
   let runtime: Runtime;
   try {
-    runtime = createRuntime({ config: loadConfig(env, needs) });
+    runtime = createRuntime({ config: loadConfig(env, needs), services });
   } catch (error) {
     if (error instanceof ConfigError) return stop(error);
     throw error;

@@ -1,6 +1,7 @@
 // Reads secrets from their source, once per instance. The Secret Manager client (~150 ms to load
-// and construct, platform-facts.md) is imported only when a `_VERSION` setting asks for it; the
-// recommended production path is `--set-secrets`, which costs nothing at cold start.
+// and construct, platform-facts.md) is injected (shared/secret-manager.ts) and loaded only when a
+// `_VERSION` setting asks for it; the recommended production path is `--set-secrets`, which costs
+// nothing at cold start.
 import { readFile } from 'node:fs/promises';
 import type { SecretSource } from './config.ts';
 import { AppError } from './errors.ts';
@@ -12,15 +13,24 @@ export interface SecretStore {
   readonly backendReads: number;
 }
 
+/** Reads one Secret Manager version's payload as text. */
+export type SecretAccessor = (name: string) => Promise<string>;
+
 export interface SecretStoreOptions {
   /** Secret Manager API endpoint override (e.g. http://127.0.0.1:PORT for a local server). */
   readonly secretManagerEndpoint?: string | undefined;
+  /**
+   * Loads the Secret Manager client. Functions that must stay free of Google client libraries
+   * (authorize) pass none and accept secrets only through --set-secrets.
+   */
+  readonly loadSecretManager?:
+    ((endpoint: string | undefined) => Promise<SecretAccessor>) | undefined;
 }
 
 export function createSecretStore(options: SecretStoreOptions = {}): SecretStore {
   const cache = new Map<string, Promise<string>>();
   let backendReads = 0;
-  let accessor: Promise<(name: string) => Promise<string>> | undefined;
+  let accessor: Promise<SecretAccessor> | undefined;
 
   const fetchSecret = async (source: SecretSource): Promise<string> => {
     switch (source.kind) {
@@ -38,7 +48,12 @@ export function createSecretStore(options: SecretStoreOptions = {}): SecretStore
         }
       case 'secret-manager': {
         backendReads += 1;
-        accessor ??= secretManagerAccessor(options.secretManagerEndpoint);
+        const load = options.loadSecretManager;
+        if (load === undefined)
+          throw new AppError('secret_unavailable', 500, 'Service misconfigured.', {
+            detail: `${source.setting}: this function reads secrets only from --set-secrets environment variables`,
+          });
+        accessor ??= load(options.secretManagerEndpoint);
         return (await accessor)(source.name);
       }
     }
@@ -62,42 +77,5 @@ export function createSecretStore(options: SecretStoreOptions = {}): SecretStore
     get backendReads() {
       return backendReads;
     },
-  };
-}
-
-async function secretManagerAccessor(
-  endpoint: string | undefined,
-): Promise<(name: string) => Promise<string>> {
-  const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
-  let client: InstanceType<typeof SecretManagerServiceClient>;
-  if (endpoint === undefined) {
-    client = new SecretManagerServiceClient();
-  } else {
-    // A local server speaking the REST fallback protocol (tests). It needs an auth client
-    // that yields headers; an OAuth2Client with a static token does.
-    const { OAuth2Client } = await import('google-auth-library');
-    const authClient = new OAuth2Client();
-    authClient.setCredentials({ access_token: 'local', expiry_date: Date.now() + 365 * 86400e3 });
-    const url = new URL(endpoint);
-    client = new SecretManagerServiceClient({
-      apiEndpoint: url.hostname,
-      port: Number(url.port),
-      protocol: url.protocol.replace(':', ''),
-      fallback: true,
-      authClient,
-    } as ConstructorParameters<typeof SecretManagerServiceClient>[0]);
-  }
-  return async (name) => {
-    try {
-      const [version] = await client.accessSecretVersion({ name });
-      const data = version.payload?.data;
-      if (data === undefined || data === null) throw new Error('empty payload');
-      return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
-    } catch (error) {
-      throw new AppError('secret_unavailable', 500, 'Service misconfigured.', {
-        cause: error,
-        detail: `cannot access secret version ${name}`,
-      });
-    }
   };
 }

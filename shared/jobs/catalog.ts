@@ -14,7 +14,8 @@ export function createJobs(
   plugins: JobPlugins = {},
 ): Job[] {
   return names.map((name) => {
-    if (name === driveExportJob.name) return driveExportJob.create(settings, plugins['drive-export']);
+    if (name === driveExportJob.name)
+      return driveExportJob.create(settings, plugins['drive-export']);
     throw new Error(`unknown job "${name}"`);
   });
 }

@@ -41,7 +41,10 @@ export const connectionReportSource: ExportSource = {
       ['period_start', new Date(period.start).toISOString()],
       ['period_end', new Date(period.end).toISOString()],
       ['connected_at', connection.connectedAt.toISOString()],
-      ['days_connected', String(Math.max(0, Math.floor((now - connection.connectedAt.getTime()) / 86400e3)))],
+      [
+        'days_connected',
+        String(Math.max(0, Math.floor((now - connection.connectedAt.getTime()) / 86400e3))),
+      ],
       ...connection.scopes.map((scope) => ['granted_scope', scope]),
       ['run_id', period.runId],
       ['generated_at', new Date(now).toISOString()],

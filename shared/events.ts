@@ -1,0 +1,54 @@
+// Connection events (connected, needs-reconnect, revoked, export-failed, run-halted), published
+// as JSON to config.pubsub.eventsTopic for the app to react to (email the user, page an operator).
+// An event never carries a token or a message text; a failed publish is logged, never fatal.
+import type { Logger } from './log.ts';
+import type { TopicPublisher } from './pubsub.ts';
+
+export type ConnectionEventType =
+  'connected' | 'needs-reconnect' | 'revoked' | 'export-failed' | 'run-halted';
+
+export interface ConnectionEvent {
+  readonly type: ConnectionEventType;
+  readonly sub?: string;
+  readonly runId?: string;
+  /** A stable code (`invalid_grant`, `scope:<url>`, `invalid_client`…), never free text. */
+  readonly reason?: string;
+  /** ISO time. */
+  readonly at: string;
+}
+
+export interface EventPublisher {
+  emit(event: Omit<ConnectionEvent, 'at'> & { at?: string }): Promise<void>;
+}
+
+export function createEventPublisher(
+  publisher: TopicPublisher,
+  topic: string,
+  log: Logger,
+  now: () => number = Date.now,
+): EventPublisher {
+  return {
+    async emit(event) {
+      const full: ConnectionEvent = { ...event, at: event.at ?? new Date(now()).toISOString() };
+      try {
+        await publisher.publish(topic, full, { type: full.type });
+      } catch (error) {
+        log.warn('cannot publish connection event', { eventType: full.type, sub: full.sub, error });
+      }
+    },
+  };
+}
+
+/** Records events in memory (tests). */
+export function memoryEventPublisher(): EventPublisher & { readonly events: ConnectionEvent[] } {
+  const events: ConnectionEvent[] = [];
+  return {
+    events,
+    emit(event) {
+      events.push({ ...event, at: event.at ?? new Date().toISOString() });
+      return Promise.resolve();
+    },
+  };
+}
+
+export const noopEventPublisher: EventPublisher = { emit: () => Promise.resolve() };
