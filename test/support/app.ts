@@ -1,0 +1,132 @@
+// In-process test harness: the Google stand-in, the real Firestore emulator (a fresh demo-
+// project per harness, so test files run in parallel without sharing data), and the three HTTP
+// handlers served by the real functions-framework (getTestServer), exactly as deployed.
+import { http as registerHttp } from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import type { Firestore } from '@google-cloud/firestore';
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../../shared/config.ts';
+import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
+import { expressHandler } from '../../shared/express-adapter.ts';
+import { authorizeHandler } from '../../shared/flows/authorize.ts';
+import { callbackHandler } from '../../shared/flows/callback.ts';
+import { revokeHandler } from '../../shared/flows/revoke.ts';
+import { googleServices } from '../../shared/google-services.ts';
+import { createRuntime, type Clock, type Runtime } from '../../shared/runtime.ts';
+import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
+import { captureSink, recordIssuedSecrets } from './capture.ts';
+
+export const CLIENT_ID = 'consent-vault-test.apps.googleusercontent.com';
+export const SERVICE_CALLER = 'app-backend@demo-consent-vault.iam.gserviceaccount.com';
+
+export interface TestApp {
+  readonly standIn: GoogleStandIn;
+  readonly runtime: Runtime;
+  readonly db: Firestore;
+  readonly projectId: string;
+  readonly urls: { authorize: string; callback: string; revoke: string };
+  readonly env: Record<string, string>;
+  /** Every log line the handlers wrote, parsed. */
+  readonly logs: Array<Record<string, unknown>>;
+  readonly clientSecret: string;
+  /** Milliseconds added to the app's clock (the stand-in has its own control). */
+  clockOffsetMs: number;
+  close(): Promise<void>;
+}
+
+let registered = 0;
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolve(`http://localhost:${port}`);
+    });
+  });
+}
+
+export async function startTestApp(overrides: Record<string, string> = {}): Promise<TestApp> {
+  const emulator = process.env.FIRESTORE_EMULATOR_HOST;
+  if (!emulator)
+    throw new Error('FIRESTORE_EMULATOR_HOST is not set: run the tests with `npm test`.');
+  const projectId = `demo-test-${randomBytes(4).toString('hex')}`;
+  const clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
+
+  // Servers first (their URLs are settings), handlers bound once the runtime exists.
+  const id = (registered += 1);
+  const slots: Record<string, ((req: never, res: never) => Promise<void>) | undefined> = {};
+  const servers: Record<'authorize' | 'callback' | 'revoke', Server> = {} as never;
+  const urls = {} as TestApp['urls'];
+  for (const name of ['authorize', 'callback', 'revoke'] as const) {
+    const fnName = `${name}-${id}`;
+    registerHttp(fnName, (req, res) => {
+      const handler = slots[name];
+      if (!handler) throw new Error('handler not ready');
+      return handler(req as never, res as never);
+    });
+    servers[name] = getTestServer(fnName);
+    urls[name] = `${await listen(servers[name])}/`;
+  }
+
+  const standIn = await startGoogleStandIn({
+    clients: [{ clientId: CLIENT_ID, clientSecret, redirectUris: [urls.callback] }],
+  });
+  const env: Record<string, string> = {
+    APP_NAME: 'Consent Vault Test',
+    GOOGLE_CLOUD_PROJECT: projectId,
+    FIRESTORE_EMULATOR_HOST: emulator,
+    OAUTH_CLIENT_ID: CLIENT_ID,
+    OAUTH_CLIENT_SECRET: clientSecret,
+    TOKEN_KEYSET: generateKeysetJson('k1'),
+    REDIRECT_URI: urls.callback,
+    AUTHORIZE_URL: urls.authorize,
+    REVOKE_URL: urls.revoke,
+    RETURN_TO_ALLOWLIST: 'http://localhost:5000/welcome',
+    REVOKE_CALLERS: SERVICE_CALLER,
+    GOOGLE_AUTH_URL: standIn.endpoints.authUrl,
+    GOOGLE_TOKEN_URL: standIn.endpoints.tokenUrl,
+    GOOGLE_REVOKE_URL: standIn.endpoints.revokeUrl,
+    GOOGLE_TOKENINFO_URL: standIn.endpoints.tokenInfoUrl,
+    GOOGLE_CERTS_PEM_URL: standIn.endpoints.certsPemUrl,
+    GOOGLE_CERTS_JWKS_URL: standIn.endpoints.certsJwksUrl,
+    GOOGLE_API_ROOT: standIn.endpoints.apiRoot,
+    LOG_LEVEL: 'DEBUG',
+    ...overrides,
+  };
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = captureSink((line) => logs.push(JSON.parse(line) as Record<string, unknown>));
+  const app = { clockOffsetMs: 0 } as TestApp;
+  const clock: Clock = { now: () => Date.now() + app.clockOffsetMs };
+  const runtime = createRuntime({
+    config: loadConfig(env, { clientSecret: true, tokenKeyset: true }),
+    sink,
+    clock,
+    services: googleServices,
+  });
+  slots.authorize = expressHandler(authorizeHandler(runtime)) as never;
+  slots.callback = expressHandler(callbackHandler(runtime)) as never;
+  slots.revoke = expressHandler(revokeHandler(runtime)) as never;
+  const db = await runtime.firestore();
+
+  return Object.assign(app, {
+    standIn,
+    runtime,
+    db,
+    projectId,
+    urls,
+    env,
+    logs,
+    clientSecret,
+    async close() {
+      recordIssuedSecrets(standIn.control.issuedSecrets());
+      for (const server of Object.values(servers)) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      await standIn.close();
+      await runtime.close();
+    },
+  });
+}

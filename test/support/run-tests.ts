@@ -1,0 +1,51 @@
+// npm test: starts the real Firestore and Pub/Sub emulators, runs the suite against them, then
+// scans all captured log output for leaked secrets, and stops everything it started.
+// Extra arguments go to vitest (e.g. `npm test -- test/flows`).
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startEmulator, type Emulator } from './emulators.ts';
+
+const vitest = path.resolve('node_modules/vitest/vitest.mjs');
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [vitest, ...args], { stdio: 'inherit', env });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+const emulators: Emulator[] = [];
+const stop = async () => {
+  await Promise.all(emulators.map((emulator) => emulator.stop()));
+};
+process.on('SIGINT', () => void stop().then(() => process.exit(130)));
+process.on('SIGTERM', () => void stop().then(() => process.exit(143)));
+
+let code = 1;
+const captureDir = await mkdtemp(path.join(tmpdir(), 'cv-capture-'));
+try {
+  const [firestore, pubsub] = await Promise.all([
+    startEmulator('firestore'),
+    startEmulator('pubsub'),
+  ]);
+  emulators.push(firestore, pubsub);
+  console.log(`emulators: firestore ${firestore.hostPort}, pubsub ${pubsub.hostPort}`);
+  const env = {
+    ...process.env,
+    FIRESTORE_EMULATOR_HOST: firestore.hostPort,
+    PUBSUB_EMULATOR_HOST: pubsub.hostPort,
+    CV_CAPTURE_DIR: captureDir,
+  };
+  const filters = process.argv.slice(2);
+  code = await run(['run', '--config', 'test/vitest.config.ts', ...filters], env);
+  if (code === 0 && filters.length === 0) {
+    console.log('\nscanning all captured log output for issued secrets…');
+    code = await run(['run', '--config', 'test/vitest.leaks.config.ts'], env);
+  }
+} finally {
+  await stop();
+  await rm(captureDir, { recursive: true, force: true });
+}
+process.exit(code);
