@@ -16,6 +16,8 @@ export type FailureClass =
   | 'transient'
   /** The stored token cannot be opened with our keys. */
   | 'decrypt'
+  /** A Google API answered 401: the access token is not (or no longer) accepted. */
+  | 'unauthenticated'
   /** Anything else: this user's job failed; other users are unaffected. */
   | 'unknown';
 
@@ -27,6 +29,7 @@ export interface Classified {
   readonly retryAfterSeconds: number | undefined;
 }
 
+const FIRESTORE_TRANSIENT = new Set([4, 8, 10, 14]);
 const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'deleted_client']);
 const RATE_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'backendError']);
 const NETWORK_CODES = new Set([
@@ -45,6 +48,13 @@ export function classifyError(error: unknown): Classified {
   if (error instanceof NetworkError) return transient(undefined, 'network', undefined);
   if (error instanceof DecryptError) return result('decrypt', undefined, 'decrypt_failed');
   if (error instanceof ScopeMissingError) return result('scope_missing', 403, error.scope);
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  if (code === 'lease_busy')
+    return transient(undefined, 'lease_busy', (error as { retryAfterSeconds?: number }).retryAfterSeconds);
+  if (code === 'refresh_token_missing') return result('invalid_grant', undefined, 'refresh_token_missing');
+  // gRPC status of Firestore calls: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, UNAVAILABLE.
+  if (typeof code === 'number' && FIRESTORE_TRANSIENT.has(code))
+    return transient(undefined, `firestore_${code}`, undefined);
   if (typeof error === 'object' && error !== null) {
     const gaxios = classifyGaxios(error as GaxiosLike);
     if (gaxios) return gaxios;
@@ -99,6 +109,7 @@ function classifyGaxios(error: GaxiosLike): Classified | undefined {
   const retryAfter = retryAfterOf(error.response?.headers);
   if (status === 403 && reason === 'insufficientPermissions')
     return result('scope_missing', status, reason);
+  if (status === 401) return result('unauthenticated', status, reason ?? 'http_401');
   if (status === 429 || status >= 500 || (status === 403 && reason && RATE_REASONS.has(reason)))
     return transient(status, reason ?? `http_${status}`, retryAfter);
   return result('unknown', status, reason ?? `http_${status}`);

@@ -1,0 +1,17 @@
+// Deployed as `dispatcher` (CloudEvent, Pub/Sub trigger on TICK_TOPIC, published by Cloud
+// Scheduler). Thin adapter: see shared/runs/dispatch.ts.
+import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
+import { googleServices } from '../shared/google-services.ts';
+import { lazyRunDeps } from '../shared/runs/deps.ts';
+import { dispatcherHandler } from '../shared/runs/handlers.ts';
+import { runtimeFromEnvironment } from '../shared/runtime.ts';
+
+const runtime = runtimeFromEnvironment(
+  process.env,
+  { clientSecret: true, tokenKeyset: true },
+  googleServices,
+);
+const handle = dispatcherHandler(lazyRunDeps(runtime));
+cloudEvent('dispatcher', async (event: CloudEvent<unknown>) => {
+  await handle(event);
+});

@@ -1,0 +1,140 @@
+// One work batch: skip users the ledger says are done, process the rest through this instance's
+// bounded pool, then write the batch summary `runs/{runId}/batches/{batchId}` (one document per
+// batch, no hot spot). The summary is rebuilt from final ledger outcomes on every delivery, so a
+// redelivered batch overwrites it with the truth rather than adding to it.
+import { Timestamp } from '@google-cloud/firestore';
+import { classifyError, type FailureClass } from './classify.ts';
+import type { RunDeps } from './deps.ts';
+import { readHalt } from './halt.ts';
+import { expireAtFor, readLedger, runRef, type LedgerEntry } from './ledger.ts';
+import type { WorkBatch } from './messages.ts';
+import { processUser, recordUserResult, type UserResult } from './process-user.ts';
+import { parseRunId, type RunPeriod } from './run-id.ts';
+
+export interface BatchSummary {
+  runId: string;
+  batchId: string;
+  users: number;
+  outcomes: Record<string, number>;
+  failures: Record<string, number>;
+  durationsMs: number[];
+  /** Users left for redelivery (transient failures). */
+  pending: number;
+  /** Users not started because the run was halted. */
+  halted: number;
+  attempt: number;
+  deadLettered: boolean;
+  startedAt: Timestamp;
+  finishedAt: Timestamp;
+  expireAt: Timestamp;
+}
+
+export interface BatchOptions {
+  readonly attempt: number;
+  /** Last delivery: users still failing transiently are recorded as dead-lettered. */
+  readonly final: boolean;
+}
+
+export function batchRef(deps: RunDeps, runId: string, batchId: string) {
+  return runRef(deps.db, runId).collection('batches').doc(batchId);
+}
+
+export async function processBatch(
+  deps: RunDeps,
+  batch: WorkBatch,
+  options: BatchOptions,
+): Promise<BatchSummary> {
+  const { runtime, db } = deps;
+  const startedAt = runtime.clock.now();
+  const period = parseRunId(batch.runId) as RunPeriod;
+  const log = runtime.log.child({ runId: batch.runId, batchId: batch.batchId });
+  const [halt, done] = await Promise.all([
+    readHalt(db, batch.runId),
+    readLedger(db, batch.runId, batch.subs),
+  ]);
+  const todo = batch.subs.filter((sub) => !done.has(sub));
+  const context = { period, batchId: batch.batchId, halt, log };
+  const results = await Promise.all(
+    todo.map((sub) =>
+      deps.limiter.run(async (): Promise<UserResult> => {
+        try {
+          return await processUser(deps, context, sub);
+        } catch (error) {
+          // A failure outside the classified paths (e.g. Firestore during the final write).
+          const classified = classifyError(error);
+          log.warn('user processing failed', { sub, failure: classified.failure, error });
+          return {
+            sub,
+            outcome: classified.failure === 'transient' ? 'retry' : 'failed',
+            failure: classified.failure,
+            reason: classified.reason,
+            effect: null,
+            durationMs: 0,
+          };
+        }
+      }),
+    ),
+  );
+  const finals: UserResult[] = [];
+  for (const result of results) {
+    if (options.final && result.outcome === 'retry') {
+      finals.push(
+        await recordUserResult(deps, context, {
+          ...result,
+          outcome: 'dead-lettered',
+          failure: result.failure ?? 'transient',
+        }),
+      );
+    } else finals.push(result);
+  }
+  const summary = summarize(batch, [...done.values()], finals, options, startedAt, runtime.clock.now());
+  await batchRef(deps, batch.runId, batch.batchId).set(summary);
+  log.info('batch processed', {
+    users: summary.users,
+    outcomes: summary.outcomes,
+    pending: summary.pending,
+    attempt: options.attempt,
+  });
+  return summary;
+}
+
+function summarize(
+  batch: WorkBatch,
+  previous: readonly LedgerEntry[],
+  results: readonly UserResult[],
+  options: BatchOptions,
+  startedAt: number,
+  finishedAt: number,
+): BatchSummary {
+  const outcomes: Record<string, number> = {};
+  const failures: Record<string, number> = {};
+  const durationsMs: number[] = [];
+  let pending = 0;
+  let halted = 0;
+  const add = (outcome: string, failure: FailureClass | null, durationMs: number): void => {
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    if (failure) failures[failure] = (failures[failure] ?? 0) + 1;
+    durationsMs.push(durationMs);
+  };
+  for (const entry of previous) add(entry.outcome, entry.failure, entry.durationMs);
+  for (const result of results) {
+    if (result.outcome === 'retry') pending += 1;
+    else if (result.outcome === 'halted') halted += 1;
+    else add(result.outcome, result.failure, result.durationMs);
+  }
+  return {
+    runId: batch.runId,
+    batchId: batch.batchId,
+    users: batch.subs.length,
+    outcomes,
+    failures,
+    durationsMs,
+    pending,
+    halted,
+    attempt: options.attempt,
+    deadLettered: options.final && results.some((result) => result.outcome === 'dead-lettered'),
+    startedAt: Timestamp.fromMillis(startedAt),
+    finishedAt: Timestamp.fromMillis(finishedAt),
+    expireAt: expireAtFor(finishedAt),
+  };
+}

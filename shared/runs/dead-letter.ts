@@ -1,0 +1,55 @@
+// The dead-letter path: a work message that is malformed, or still failing after the allowed
+// number of deliveries, is recorded in `deadLetters/{messageId}` and acknowledged, so it never
+// loops. Delivery attempts come from the CloudEvent when the subscription has a dead-letter
+// policy; otherwise they are counted here, per message id, at the start of each delivery (so a
+// message that crashes the instance every time is caught too).
+import { createHash } from 'node:crypto';
+import { FieldValue, Timestamp, type Firestore } from '@google-cloud/firestore';
+import { redactText } from '../log.ts';
+import { expireAtFor } from './ledger.ts';
+import type { PubSubDelivery } from './messages.ts';
+
+export const DEAD_LETTERS = 'deadLetters';
+export const DELIVERIES = 'deliveries';
+
+export async function countDelivery(db: Firestore, messageId: string, now: number): Promise<number> {
+  const ref = db.collection(DELIVERIES).doc(safeId(messageId));
+  return db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    const attempts = (snapshot.exists ? Number(snapshot.get('attempts')) : 0) + 1;
+    tx.set(ref, { attempts, lastAt: Timestamp.fromMillis(now), expireAt: expireAtFor(now) });
+    return attempts;
+  });
+}
+
+export async function recordDeadLetter(
+  db: Firestore,
+  delivery: PubSubDelivery,
+  reason: 'malformed' | 'max_attempts',
+  attempt: number,
+  now: number,
+): Promise<void> {
+  const text = delivery.data.toString('utf8');
+  await db
+    .collection(DEAD_LETTERS)
+    .doc(safeId(delivery.messageId))
+    .set({
+      messageId: delivery.messageId,
+      reason,
+      attempt,
+      attributes: delivery.attributes,
+      bytes: delivery.data.length,
+      sha256: createHash('sha256').update(delivery.data).digest('hex'),
+      // Work messages hold only ids; still, never store anything token-shaped.
+      preview: redactText(text.slice(0, 1000)),
+      at: Timestamp.fromMillis(now),
+      count: FieldValue.increment(1),
+      expireAt: expireAtFor(now),
+    });
+}
+
+function safeId(messageId: string): string {
+  return /^[\w.-]{1,200}$/.test(messageId)
+    ? messageId
+    : createHash('sha256').update(messageId).digest('hex');
+}

@@ -1,0 +1,83 @@
+// Everything the run modules need, passed explicitly and built once per warm instance.
+import { randomUUID } from 'node:crypto';
+import type { Firestore } from '@google-cloud/firestore';
+import { createEventPublisher, type EventPublisher } from '../events.ts';
+import { createJobs, type JobPlugins } from '../jobs/catalog.ts';
+import type { Job } from '../jobs/types.ts';
+import type { FetchLike } from '../oauth/refresh.ts';
+import { pubsubPublisher, type TopicPublisher } from '../pubsub.ts';
+import type { Runtime } from '../runtime.ts';
+import { sleep } from './backoff.ts';
+import { createLimiter, type Limiter } from './limiter.ts';
+
+/** Deliveries of one work message before it is dead-lettered. */
+export const DEFAULT_MAX_DELIVERY_ATTEMPTS = 5;
+
+export interface RunDeps {
+  readonly runtime: Runtime;
+  readonly db: Firestore;
+  readonly jobs: readonly Job[];
+  readonly publisher: TopicPublisher;
+  readonly events: EventPublisher;
+  readonly fetch: FetchLike;
+  /** Lease holder id of this instance. */
+  readonly instanceId: string;
+  readonly limiter: Limiter;
+  readonly random: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly maxDeliveryAttempts: number;
+  /** Base of the exponential backoff (ms). */
+  readonly backoffBaseMs: number;
+}
+
+export interface RunDepsOptions {
+  readonly jobs?: readonly Job[];
+  readonly jobPlugins?: JobPlugins;
+  readonly publisher?: TopicPublisher;
+  readonly events?: EventPublisher;
+  readonly fetch?: FetchLike;
+  readonly instanceId?: string;
+  readonly random?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly maxDeliveryAttempts?: number;
+  readonly backoffBaseMs?: number;
+}
+
+export async function createRunDeps(runtime: Runtime, options: RunDepsOptions = {}): Promise<RunDeps> {
+  const { config } = runtime;
+  const publisher = options.publisher ?? pubsubPublisher(config);
+  return {
+    runtime,
+    db: await runtime.firestore(),
+    jobs:
+      options.jobs ??
+      createJobs(
+        config.jobs,
+        { apiRoot: config.google.apiRoot, exportFolderName: config.runs.exportFolderName },
+        options.jobPlugins,
+      ),
+    publisher,
+    events:
+      options.events ??
+      createEventPublisher(publisher, config.pubsub.eventsTopic, runtime.log, () =>
+        runtime.clock.now(),
+      ),
+    fetch: options.fetch ?? fetch,
+    instanceId: options.instanceId ?? randomUUID(),
+    limiter: createLimiter(config.runs.workerConcurrency),
+    random: options.random ?? Math.random,
+    sleep: options.sleep ?? sleep,
+    maxDeliveryAttempts: options.maxDeliveryAttempts ?? DEFAULT_MAX_DELIVERY_ATTEMPTS,
+    backoffBaseMs: options.backoffBaseMs ?? 200,
+  };
+}
+
+/** Lazily built deps for a function adapter: one per warm instance. */
+export function lazyRunDeps(runtime: Runtime, options: RunDepsOptions = {}): () => Promise<RunDeps> {
+  let deps: Promise<RunDeps> | undefined;
+  return () => {
+    deps ??= createRunDeps(runtime, options);
+    deps.catch(() => (deps = undefined));
+    return deps;
+  };
+}

@@ -1,0 +1,57 @@
+// Stopping a run when our own OAuth client is broken (invalid_client, unauthorized_client,
+// deleted_client): no user is marked, every instance stops starting users, the operator is
+// alerted once with an ERROR log carrying the stable field `alert` plus a `run-halted` event.
+// The flag lives in `runs/{runId}/control/halt` (the run document is the dispatcher's alone).
+import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import type { EventPublisher } from '../events.ts';
+import type { Logger } from '../log.ts';
+import { expireAtFor, isAlreadyExists, runRef } from './ledger.ts';
+
+/** Stable alert field value: grep logs or build a log-based alert on it. */
+export const CLIENT_CONFIG_ALERT = 'oauth_client_invalid';
+
+export interface HaltSignal {
+  halted: boolean;
+  reason: string | undefined;
+}
+
+export function haltRef(db: Firestore, runId: string) {
+  return runRef(db, runId).collection('control').doc('halt');
+}
+
+export async function readHalt(db: Firestore, runId: string): Promise<HaltSignal> {
+  const snapshot = await haltRef(db, runId).get();
+  return snapshot.exists
+    ? { halted: true, reason: String(snapshot.get('reason')) }
+    : { halted: false, reason: undefined };
+}
+
+/** Records the halt (first caller wins) and alerts once. */
+export async function haltRun(
+  db: Firestore,
+  runId: string,
+  reason: string,
+  signal: HaltSignal,
+  log: Logger,
+  events: EventPublisher,
+  now: number,
+): Promise<void> {
+  signal.halted = true;
+  signal.reason = reason;
+  try {
+    await haltRef(db, runId).create({
+      reason,
+      at: Timestamp.fromMillis(now),
+      expireAt: expireAtFor(now),
+    });
+  } catch (error) {
+    if (isAlreadyExists(error)) return;
+    throw error;
+  }
+  log.error('run halted: the OAuth client configuration is broken; no user was changed', {
+    alert: CLIENT_CONFIG_ALERT,
+    runId,
+    reason,
+  });
+  await events.emit({ type: 'run-halted', runId, reason });
+}

@@ -1,0 +1,48 @@
+// The per-user lease `connections/{sub}.refreshLease`: at most one instance refreshes (and works
+// for) a user at a time. Taken in a transaction that also reads the connection, so the read the
+// worker needs anyway costs no extra round trip. It expires on its own if the holder dies.
+import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import { connectionRef, type ConnectionDoc } from '../store/connections.ts';
+
+export type LeaseResult =
+  | { readonly kind: 'acquired'; readonly connection: ConnectionDoc }
+  /** Not in a state a run works on (gone, revoked, needs-reconnect): nothing was written. */
+  | { readonly kind: 'not-runnable'; readonly connection: ConnectionDoc | undefined }
+  | { readonly kind: 'busy'; readonly until: number };
+
+export class LeaseBusyError extends Error {
+  readonly code = 'lease_busy';
+  readonly retryAfterSeconds: number;
+  constructor(until: number, now: number) {
+    super('another instance holds this user');
+    this.name = 'LeaseBusyError';
+    this.retryAfterSeconds = Math.max(1, Math.ceil((until - now) / 1000));
+  }
+}
+
+export async function acquireLease(
+  db: Firestore,
+  sub: string,
+  holder: string,
+  now: number,
+  ttlMs: number,
+): Promise<LeaseResult> {
+  const ref = connectionRef(db, sub);
+  return db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    const connection = snapshot.exists ? (snapshot.data() as ConnectionDoc) : undefined;
+    if (!connection || (connection.state !== 'active' && connection.state !== 'revoke-pending'))
+      return { kind: 'not-runnable', connection };
+    const lease = connection.refreshLease;
+    if (lease && lease.holder !== holder && lease.until.toMillis() > now)
+      return { kind: 'busy', until: lease.until.toMillis() };
+    const refreshLease = { holder, until: Timestamp.fromMillis(now + ttlMs) };
+    tx.update(ref, { refreshLease });
+    return { kind: 'acquired', connection: { ...connection, refreshLease } };
+  });
+}
+
+/** Gives the lease back without any other change (halted run, transient failure). */
+export async function releaseLease(db: Firestore, sub: string): Promise<void> {
+  await connectionRef(db, sub).update({ refreshLease: null });
+}

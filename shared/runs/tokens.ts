@@ -1,0 +1,83 @@
+// An access token for one user: the stored one while it has more than 5 minutes left, else a
+// refresh (shared/oauth/refresh.ts) under the caller's lease, with backoff inside the user's
+// budget. Nothing is persisted here: the caller writes the new token explicitly (never from the
+// library's `tokens` event, which may never finish in a serverless instance).
+import type { PurposeKeys } from '../crypto/keyset.ts';
+import { refreshAccessToken } from '../oauth/refresh.ts';
+import { openToken, type ConnectionDoc } from '../store/connections.ts';
+import { withBackoff } from './backoff.ts';
+import type { RunDeps } from './deps.ts';
+
+export const REUSE_MARGIN_MS = 5 * 60_000;
+
+export interface UserToken {
+  readonly accessToken: string;
+  readonly expiresAt: number;
+  /** Granted scopes as last reported by Google. */
+  readonly scopes: readonly string[];
+  /** True when this token came from a refresh and must be persisted. */
+  readonly refreshed: boolean;
+  /** Set only if the server rotated the refresh token (Google does not). */
+  readonly newRefreshToken: string | undefined;
+}
+
+export class RefreshTokenMissingError extends Error {
+  readonly code = 'refresh_token_missing';
+  constructor() {
+    super('no refresh token stored');
+    this.name = 'RefreshTokenMissingError';
+  }
+}
+
+export async function obtainToken(
+  deps: RunDeps,
+  connection: ConnectionDoc,
+  keys: PurposeKeys,
+  deadline: number,
+  options: { force: boolean; onRetry?: (reason: string) => void },
+): Promise<UserToken> {
+  const { runtime } = deps;
+  const now = runtime.clock.now();
+  const cachedUntil = connection.accessTokenExpiresAt?.toMillis() ?? 0;
+  if (!options.force && connection.accessToken !== null && cachedUntil - now > REUSE_MARGIN_MS) {
+    return {
+      accessToken: openToken(keys, connection.sub, 'accessToken', connection.accessToken),
+      expiresAt: cachedUntil,
+      scopes: connection.scopes,
+      refreshed: false,
+      newRefreshToken: undefined,
+    };
+  }
+  if (connection.refreshToken === null) throw new RefreshTokenMissingError();
+  const refreshToken = openToken(keys, connection.sub, 'refreshToken', connection.refreshToken);
+  const clientSecret = await runtime.clientSecret();
+  const refreshed = await withBackoff(
+    () =>
+      refreshAccessToken(
+        deps.fetch,
+        {
+          tokenUrl: runtime.config.google.tokenUrl,
+          clientId: runtime.config.clientId,
+          clientSecret,
+          refreshToken,
+        },
+        runtime.clock.now(),
+      ),
+    {
+      clock: runtime.clock,
+      deadline,
+      random: deps.random,
+      sleep: deps.sleep,
+      baseMs: deps.backoffBaseMs,
+      ...(options.onRetry ? { onRetry: (info) => options.onRetry?.(info.reason) } : {}),
+    },
+  );
+  return {
+    accessToken: refreshed.accessToken,
+    expiresAt: refreshed.expiresAt,
+    // Recheck on every refresh: the user may have removed a scope since consent.
+    scopes: refreshed.scopes ?? connection.scopes,
+    refreshed: true,
+    newRefreshToken: refreshed.refreshToken,
+  };
+}

@@ -1,0 +1,60 @@
+// The worker's Pub/Sub delivery handling: count the attempt, parse, dead-letter what can never
+// succeed, process the batch, and ask for redelivery (by throwing) while users are still pending.
+import { processBatch, type BatchSummary } from './batch.ts';
+import { countDelivery, recordDeadLetter } from './dead-letter.ts';
+import type { RunDeps } from './deps.ts';
+import { BadMessageError, parseWorkBatch, type PubSubDelivery, type WorkBatch } from './messages.ts';
+
+/** Thrown to nack: Pub/Sub redelivers later (with the subscription's retry backoff). */
+export class RedeliverError extends Error {
+  readonly code = 'redeliver';
+  readonly pending: number;
+  constructor(pending: number) {
+    super(`${pending} user(s) left for redelivery`);
+    this.name = 'RedeliverError';
+    this.pending = pending;
+  }
+}
+
+export type WorkResult =
+  | { readonly kind: 'processed'; readonly summary: BatchSummary }
+  | { readonly kind: 'dead-lettered'; readonly reason: 'malformed' | 'max_attempts' };
+
+export async function handleWorkDelivery(
+  deps: RunDeps,
+  delivery: PubSubDelivery,
+): Promise<WorkResult> {
+  const { db, runtime } = deps;
+  const now = runtime.clock.now();
+  const attempt = delivery.deliveryAttempt ?? (await countDelivery(db, delivery.messageId, now));
+  let batch: WorkBatch;
+  try {
+    batch = parseWorkBatch(delivery);
+  } catch (error) {
+    if (!(error instanceof BadMessageError)) throw error;
+    // Deterministic: no later delivery can parse it either.
+    runtime.log.error('malformed work message dead-lettered', {
+      messageId: delivery.messageId,
+      attempt,
+      error,
+    });
+    await recordDeadLetter(db, delivery, 'malformed', attempt, now);
+    return { kind: 'dead-lettered', reason: 'malformed' };
+  }
+  if (attempt > deps.maxDeliveryAttempts) {
+    runtime.log.error('work message dead-lettered after too many deliveries', {
+      messageId: delivery.messageId,
+      runId: batch.runId,
+      batchId: batch.batchId,
+      attempt,
+    });
+    await recordDeadLetter(db, delivery, 'max_attempts', attempt, now);
+    return { kind: 'dead-lettered', reason: 'max_attempts' };
+  }
+  const final = attempt >= deps.maxDeliveryAttempts;
+  const summary = await processBatch(deps, batch, { attempt, final });
+  if (final && summary.deadLettered)
+    await recordDeadLetter(db, delivery, 'max_attempts', attempt, runtime.clock.now());
+  if (summary.pending > 0 && !final) throw new RedeliverError(summary.pending);
+  return { kind: 'processed', summary };
+}
