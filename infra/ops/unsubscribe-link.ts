@@ -1,0 +1,46 @@
+// npm run unsubscribe-link -- <sub> [--revoke-url URL] [--days N]
+// Prints a signed unsubscribe link for one user (what the app puts in its emails). The keyset
+// comes from TOKEN_KEYSET, TOKEN_KEYSET_FILE or TOKEN_KEYSET_VERSION like the functions read it;
+// without any, the local stack's .local/token-keyset.json.
+import { parseArgs } from 'node:util';
+import { parseKeyset } from '../../shared/crypto/keyset.ts';
+import { createSecretStore } from '../../shared/secrets.ts';
+import { secretManagerAccessor } from '../../shared/secret-manager.ts';
+import { isValidSub } from '../../shared/store/connections.ts';
+import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
+import { Secret } from '../../shared/secret-value.ts';
+import type { SecretSource } from '../../shared/config.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    'revoke-url': { type: 'string', default: process.env.REVOKE_URL ?? 'http://localhost:8084/' },
+    days: { type: 'string', default: '30' },
+  },
+});
+const sub = positionals[0];
+const days = Number(values.days);
+if (sub === undefined || !isValidSub(sub) || !(days > 0 && days <= 365)) {
+  console.error('usage: npm run unsubscribe-link -- <sub> [--revoke-url URL] [--days 1..365]');
+  process.exit(2);
+}
+const env = process.env;
+const source: SecretSource = env.TOKEN_KEYSET
+  ? { kind: 'value', setting: 'TOKEN_KEYSET', value: new Secret(env.TOKEN_KEYSET) }
+  : env.TOKEN_KEYSET_VERSION
+    ? { kind: 'secret-manager', setting: 'TOKEN_KEYSET_VERSION', name: env.TOKEN_KEYSET_VERSION }
+    : {
+        kind: 'file',
+        setting: 'TOKEN_KEYSET_FILE',
+        path: env.TOKEN_KEYSET_FILE ?? '.local/token-keyset.json',
+      };
+const secrets = createSecretStore({ loadSecretManager: secretManagerAccessor });
+const keyset = parseKeyset(await secrets.read(source));
+console.log(
+  createUnsubscribeLink(
+    keyset.forPurpose('link'),
+    values['revoke-url'],
+    sub,
+    Date.now() + days * 86400e3,
+  ),
+);
