@@ -59,20 +59,26 @@ export const driveExportJob: JobDefinition<DriveExportOptions> = {
         });
         const fileId = existing.data.files?.[0]?.id;
         const media = { mimeType: content.mimeType, body: content.body };
+        // Uploads need rootUrl per call: googleapis-common rewrites only `url` from the global
+        // rootUrl, never the upload `mediaUrl`, which would still point at www.googleapis.com.
+        const upload = { rootUrl: settings.apiRoot };
         if (fileId) {
-          await api.files.update({ fileId, media, fields: 'id' });
+          await api.files.update({ fileId, media, fields: 'id' }, upload);
           return { effect: 'updated' };
         }
-        await api.files.create({
-          requestBody: {
-            name,
-            parents: [folderId],
-            mimeType: content.mimeType,
-            appProperties: { consentVaultRun: context.idempotencyKey },
+        await api.files.create(
+          {
+            requestBody: {
+              name,
+              parents: [folderId],
+              mimeType: content.mimeType,
+              appProperties: { consentVaultRun: context.idempotencyKey },
+            },
+            media,
+            fields: 'id',
           },
-          media,
-          fields: 'id',
-        });
+          upload,
+        );
         return { effect: 'created' };
       },
     };

@@ -87,7 +87,14 @@ export async function processBatch(
       );
     } else finals.push(result);
   }
-  const summary = summarize(batch, [...done.values()], finals, options, startedAt, runtime.clock.now());
+  const summary = summarize(
+    batch,
+    [...done.values()],
+    finals,
+    options,
+    startedAt,
+    runtime.clock.now(),
+  );
   await batchRef(deps, batch.runId, batch.batchId).set(summary);
   log.info('batch processed', {
     users: summary.users,

@@ -48,10 +48,16 @@ export function classifyError(error: unknown): Classified {
   if (error instanceof NetworkError) return transient(undefined, 'network', undefined);
   if (error instanceof DecryptError) return result('decrypt', undefined, 'decrypt_failed');
   if (error instanceof ScopeMissingError) return result('scope_missing', 403, error.scope);
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  const code =
+    typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   if (code === 'lease_busy')
-    return transient(undefined, 'lease_busy', (error as { retryAfterSeconds?: number }).retryAfterSeconds);
-  if (code === 'refresh_token_missing') return result('invalid_grant', undefined, 'refresh_token_missing');
+    return transient(
+      undefined,
+      'lease_busy',
+      (error as { retryAfterSeconds?: number }).retryAfterSeconds,
+    );
+  if (code === 'refresh_token_missing')
+    return result('invalid_grant', undefined, 'refresh_token_missing');
   // gRPC status of Firestore calls: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, UNAVAILABLE.
   if (typeof code === 'number' && FIRESTORE_TRANSIENT.has(code))
     return transient(undefined, `firestore_${code}`, undefined);

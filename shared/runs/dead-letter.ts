@@ -12,7 +12,11 @@ import type { PubSubDelivery } from './messages.ts';
 export const DEAD_LETTERS = 'deadLetters';
 export const DELIVERIES = 'deliveries';
 
-export async function countDelivery(db: Firestore, messageId: string, now: number): Promise<number> {
+export async function countDelivery(
+  db: Firestore,
+  messageId: string,
+  now: number,
+): Promise<number> {
   const ref = db.collection(DELIVERIES).doc(safeId(messageId));
   return db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);

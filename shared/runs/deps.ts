@@ -43,7 +43,10 @@ export interface RunDepsOptions {
   readonly backoffBaseMs?: number;
 }
 
-export async function createRunDeps(runtime: Runtime, options: RunDepsOptions = {}): Promise<RunDeps> {
+export async function createRunDeps(
+  runtime: Runtime,
+  options: RunDepsOptions = {},
+): Promise<RunDeps> {
   const { config } = runtime;
   const publisher = options.publisher ?? pubsubPublisher(config);
   return {
@@ -73,7 +76,10 @@ export async function createRunDeps(runtime: Runtime, options: RunDepsOptions = 
 }
 
 /** Lazily built deps for a function adapter: one per warm instance. */
-export function lazyRunDeps(runtime: Runtime, options: RunDepsOptions = {}): () => Promise<RunDeps> {
+export function lazyRunDeps(
+  runtime: Runtime,
+  options: RunDepsOptions = {},
+): () => Promise<RunDeps> {
   let deps: Promise<RunDeps> | undefined;
   return () => {
     deps ??= createRunDeps(runtime, options);

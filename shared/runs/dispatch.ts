@@ -36,7 +36,12 @@ export interface RunDoc {
 }
 
 export type DispatchResult =
-  | { readonly kind: 'dispatched'; readonly runId: string; readonly batches: number; readonly users: number }
+  | {
+      readonly kind: 'dispatched';
+      readonly runId: string;
+      readonly batches: number;
+      readonly users: number;
+    }
   | { readonly kind: 'duplicate'; readonly runId: string; readonly status: RunStatus }
   | { readonly kind: 'halted'; readonly runId: string; readonly reason: string };
 
@@ -117,7 +122,10 @@ async function claimRun(deps: RunDeps, period: RunPeriod, tick: Tick): Promise<C
       const abandoned =
         existing.status === 'dispatching' && existing.dispatcherLeaseUntil.toMillis() < now;
       if (!abandoned) return { kind: 'taken', status: existing.status };
-      const resumed = { ...existing, dispatcherLeaseUntil: Timestamp.fromMillis(now + DISPATCH_LEASE_MS) };
+      const resumed = {
+        ...existing,
+        dispatcherLeaseUntil: Timestamp.fromMillis(now + DISPATCH_LEASE_MS),
+      };
       tx.update(ref, { dispatcherLeaseUntil: resumed.dispatcherLeaseUntil });
       return { kind: 'claimed', run: resumed };
     }

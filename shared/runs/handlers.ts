@@ -3,7 +3,12 @@
 // files in functions/ stay one-line adapters and tests can drive the same code.
 import type { RunDeps } from './deps.ts';
 import { dispatchRun, type DispatchResult } from './dispatch.ts';
-import { BadMessageError, deliveryFromCloudEvent, parseTick, type CloudEventLike } from './messages.ts';
+import {
+  BadMessageError,
+  deliveryFromCloudEvent,
+  parseTick,
+  type CloudEventLike,
+} from './messages.ts';
 import { handleWorkDelivery, RedeliverError, type WorkResult } from './worker.ts';
 
 export function dispatcherHandler(deps: () => Promise<RunDeps>) {
@@ -15,7 +20,9 @@ export function dispatcherHandler(deps: () => Promise<RunDeps>) {
     } catch (error) {
       if (!(error instanceof BadMessageError)) throw error;
       // A tick without a usable envelope is still a tick: the clock names the period.
-      runDeps.runtime.log.warn('tick without a Pub/Sub envelope; using the current time', { error });
+      runDeps.runtime.log.warn('tick without a Pub/Sub envelope; using the current time', {
+        error,
+      });
       tickTime = runDeps.runtime.clock.now();
     }
     return dispatchRun(runDeps, { scheduledAt: tickTime });

@@ -9,13 +9,7 @@ export const RUNS = 'runs';
 export const RUN_RECORD_DAYS = 35;
 
 export type FinalOutcome =
-  | 'ok'
-  | 'needs-reconnect'
-  | 'revoked'
-  | 'revoke-pending'
-  | 'failed'
-  | 'skipped'
-  | 'dead-lettered';
+  'ok' | 'needs-reconnect' | 'revoked' | 'revoke-pending' | 'failed' | 'skipped' | 'dead-lettered';
 
 /** Outcomes that are not final: the user is tried again on redelivery or by a later run. */
 export type OpenOutcome = 'retry' | 'halted';

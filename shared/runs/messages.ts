@@ -50,7 +50,9 @@ export function deliveryFromCloudEvent(event: CloudEventLike): PubSubDelivery {
   const message = envelope.message;
   if (typeof message !== 'object' || message === null) throw new BadMessageError('no message');
   const fields = message as Record<string, unknown>;
-  const attempt = Number(envelope.deliveryAttempt ?? fields.deliveryAttempt ?? fields.delivery_attempt);
+  const attempt = Number(
+    envelope.deliveryAttempt ?? fields.deliveryAttempt ?? fields.delivery_attempt,
+  );
   const attributes: Record<string, string> = {};
   if (typeof fields.attributes === 'object' && fields.attributes !== null)
     for (const [key, value] of Object.entries(fields.attributes))

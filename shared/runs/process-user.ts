@@ -12,11 +12,22 @@ import type { Logger } from '../log.ts';
 import { createOAuthClient } from '../oauth/google-client.ts';
 import { connectionRef, sealToken, type ConnectionDoc } from '../store/connections.ts';
 import { withBackoff } from './backoff.ts';
-import { classifyError, ScopeMissingError, type Classified, type FailureClass } from './classify.ts';
+import {
+  classifyError,
+  ScopeMissingError,
+  type Classified,
+  type FailureClass,
+} from './classify.ts';
 import type { RunDeps } from './deps.ts';
 import { haltRun, type HaltSignal } from './halt.ts';
 import { acquireLease, LeaseBusyError, releaseLease } from './lease.ts';
-import { expireAtFor, isAlreadyExists, ledgerRef, type LedgerEntry, type UserOutcome } from './ledger.ts';
+import {
+  expireAtFor,
+  isAlreadyExists,
+  ledgerRef,
+  type LedgerEntry,
+  type UserOutcome,
+} from './ledger.ts';
 import type { RunPeriod } from './run-id.ts';
 import { obtainToken, type UserToken } from './tokens.ts';
 
@@ -62,7 +73,13 @@ export async function processUser(
   });
   if (run.halt.halted) return finish('halted');
 
-  const backoff = { clock, deadline, random: deps.random, sleep: deps.sleep, baseMs: deps.backoffBaseMs };
+  const backoff = {
+    clock,
+    deadline,
+    random: deps.random,
+    sleep: deps.sleep,
+    baseMs: deps.backoffBaseMs,
+  };
   let connection: ConnectionDoc;
   try {
     const lease = await withBackoff(async () => {
@@ -77,14 +94,26 @@ export async function processUser(
       return result;
     }, backoff);
     if (lease.kind === 'not-runnable')
-      return await record(deps, run, finish('skipped', { reason: lease.connection?.state ?? 'missing' }));
+      return await record(
+        deps,
+        run,
+        finish('skipped', { reason: lease.connection?.state ?? 'missing' }),
+      );
     connection = lease.connection;
   } catch (error) {
     const classified = classifyError(error);
-    log.warn('cannot start user', { failure: classified.failure, reason: classified.reason, error });
+    log.warn('cannot start user', {
+      failure: classified.failure,
+      reason: classified.reason,
+      error,
+    });
     if (classified.failure === 'transient')
       return finish('retry', { failure: 'transient', reason: classified.reason });
-    return await record(deps, run, finish('failed', { failure: classified.failure, reason: classified.reason }));
+    return await record(
+      deps,
+      run,
+      finish('failed', { failure: classified.failure, reason: classified.reason }),
+    );
   }
 
   if (connection.state === 'revoke-pending') return completeRevocation(deps, run, sub, finish);
@@ -103,7 +132,17 @@ export async function processUser(
     await finalWrite(deps, run, connection, keys, token, result);
     return result;
   } catch (error) {
-    return handleFailure(deps, run, connection, keys, token, classifyError(error), error, finish, log);
+    return handleFailure(
+      deps,
+      run,
+      connection,
+      keys,
+      token,
+      classifyError(error),
+      error,
+      finish,
+      log,
+    );
   }
 }
 
@@ -191,11 +230,17 @@ async function handleFailure(
       return finish('halted', { failure, reason });
     case 'invalid_grant':
     case 'scope_missing': {
-      const why = failure === 'invalid_grant' ? 'invalid_grant' : `scope:${scopeReason(error, deps)}`;
+      const why =
+        failure === 'invalid_grant' ? 'invalid_grant' : `scope:${scopeReason(error, deps)}`;
       const result = finish('needs-reconnect', { failure, reason: why });
       await markNeedsReconnect(deps, run, connection, why, failure === 'invalid_grant', result);
       log.info('connection needs reconnect', { failure, reason: why });
-      await deps.events.emit({ type: 'needs-reconnect', sub, runId: run.period.runId, reason: why });
+      await deps.events.emit({
+        type: 'needs-reconnect',
+        sub,
+        runId: run.period.runId,
+        reason: why,
+      });
       return result;
     }
     case 'transient': {
@@ -340,8 +385,14 @@ async function completeRevocation(
     { via: 'scheduled-retry', actor: `run:${run.period.runId}` },
     { fetch: deps.fetch, attempts: 3 },
   );
-  if (outcome === 'pending') return record(deps, run, finish('revoke-pending', { failure: 'transient' }));
+  if (outcome === 'pending')
+    return record(deps, run, finish('revoke-pending', { failure: 'transient' }));
   if (outcome === 'not-found') return record(deps, run, finish('skipped', { reason: 'missing' }));
-  await deps.events.emit({ type: 'revoked', sub, runId: run.period.runId, reason: 'scheduled-retry' });
+  await deps.events.emit({
+    type: 'revoked',
+    sub,
+    runId: run.period.runId,
+    reason: 'scheduled-retry',
+  });
   return record(deps, run, finish('revoked', { reason: outcome }));
 }

@@ -3,7 +3,12 @@
 import { processBatch, type BatchSummary } from './batch.ts';
 import { countDelivery, recordDeadLetter } from './dead-letter.ts';
 import type { RunDeps } from './deps.ts';
-import { BadMessageError, parseWorkBatch, type PubSubDelivery, type WorkBatch } from './messages.ts';
+import {
+  BadMessageError,
+  parseWorkBatch,
+  type PubSubDelivery,
+  type WorkBatch,
+} from './messages.ts';
 
 /** Thrown to nack: Pub/Sub redelivers later (with the subscription's retry backoff). */
 export class RedeliverError extends Error {

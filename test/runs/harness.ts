@@ -1,0 +1,372 @@
+// Shared set-up for the run tests: the real Firestore and Pub/Sub emulators (from npm test, or
+// started here when run alone), the Google stand-in, a runtime on a fresh demo- project, users
+// seeded through a real scripted consent and code exchange, and helpers to run the dispatcher and
+// worker under the real functions-framework with emulator push subscriptions.
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import type { PubSub } from '@google-cloud/pubsub';
+import { loadConfig } from '../../shared/config.ts';
+import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
+import { memoryEventPublisher } from '../../shared/events.ts';
+import { googleServices } from '../../shared/google-services.ts';
+import { DRIVE_FILE_SCOPE } from '../../shared/jobs/registry.ts';
+import { createPubSubClient, pubsubPublisher, type TopicPublisher } from '../../shared/pubsub.ts';
+import { createRunDeps, type RunDeps, type RunDepsOptions } from '../../shared/runs/deps.ts';
+import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
+import { createRuntime, type Runtime } from '../../shared/runtime.ts';
+import { connectionRef, sealToken, type ConnectionDoc } from '../../shared/store/connections.ts';
+import { startEmulator, type Emulator } from '../support/emulators.ts';
+import { captureSink, recordIssuedSecrets } from '../support/capture.ts';
+import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
+
+export const CLIENT_ID = 'runs-test.apps.googleusercontent.com';
+export const REDIRECT_URI = 'http://localhost:3999/oauth/callback';
+
+let ownEmulators: Promise<{ firestore: string; pubsub: string }> | undefined;
+const started: Emulator[] = [];
+
+/** Emulator hosts from npm test, or emulators started for this file. */
+export function emulatorHosts(): Promise<{ firestore: string; pubsub: string }> {
+  const firestore = process.env.FIRESTORE_EMULATOR_HOST;
+  const pubsub = process.env.PUBSUB_EMULATOR_HOST;
+  if (firestore && pubsub) return Promise.resolve({ firestore, pubsub });
+  ownEmulators ??= (async () => {
+    const [f, p] = await Promise.all([startEmulator('firestore'), startEmulator('pubsub')]);
+    started.push(f, p);
+    return { firestore: f.hostPort, pubsub: p.hostPort };
+  })();
+  return ownEmulators;
+}
+
+export interface RunHarness {
+  readonly standIn: GoogleStandIn;
+  readonly runtime: Runtime;
+  readonly db: Firestore;
+  readonly env: Record<string, string>;
+  readonly logs: Record<string, unknown>[];
+  readonly events: ReturnType<typeof memoryEventPublisher>;
+  readonly projectId: string;
+  deps(options?: RunDepsOptions): Promise<RunDeps>;
+  seedUsers(count: number, options?: SeedOptions): Promise<SeededUser[]>;
+  connection(sub: string): Promise<ConnectionDoc>;
+  close(): Promise<void>;
+}
+
+export interface SeedOptions {
+  /** Space-separated scopes the user grants (default: all requested). */
+  readonly grant?: string;
+  readonly prefix?: string;
+  readonly concurrency?: number;
+}
+
+export interface SeededUser {
+  readonly sub: string;
+  readonly email: string;
+}
+
+export async function startRunHarness(
+  name: string,
+  overrides: Record<string, string> = {},
+  standInOptions: { latencyMs?: number } = {},
+): Promise<RunHarness> {
+  const hosts = await emulatorHosts();
+  const projectId = `demo-runs-${name}-${randomBytes(3).toString('hex')}`;
+  const clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
+  const standIn = await startGoogleStandIn({
+    clients: [{ clientId: CLIENT_ID, clientSecret, redirectUris: [REDIRECT_URI] }],
+    ...standInOptions,
+  });
+  const suffix = randomBytes(3).toString('hex');
+  const env: Record<string, string> = {
+    GOOGLE_CLOUD_PROJECT: projectId,
+    FIRESTORE_EMULATOR_HOST: hosts.firestore,
+    PUBSUB_EMULATOR_HOST: hosts.pubsub,
+    OAUTH_CLIENT_ID: CLIENT_ID,
+    OAUTH_CLIENT_SECRET: clientSecret,
+    TOKEN_KEYSET: generateKeysetJson('k1'),
+    REDIRECT_URI,
+    AUTHORIZE_URL: 'http://localhost:3999/authorize',
+    REVOKE_URL: 'http://localhost:3999/revoke',
+    GOOGLE_AUTH_URL: standIn.endpoints.authUrl,
+    GOOGLE_TOKEN_URL: standIn.endpoints.tokenUrl,
+    GOOGLE_REVOKE_URL: standIn.endpoints.revokeUrl,
+    GOOGLE_TOKENINFO_URL: standIn.endpoints.tokenInfoUrl,
+    GOOGLE_CERTS_PEM_URL: standIn.endpoints.certsPemUrl,
+    GOOGLE_CERTS_JWKS_URL: standIn.endpoints.certsJwksUrl,
+    GOOGLE_API_ROOT: standIn.endpoints.apiRoot,
+    TICK_TOPIC: `tick-${suffix}`,
+    WORK_TOPIC: `work-${suffix}`,
+    EVENTS_TOPIC: `events-${suffix}`,
+    DEAD_LETTER_TOPIC: `dead-${suffix}`,
+    LOG_LEVEL: 'INFO',
+    ...overrides,
+  };
+  const logs: Record<string, unknown>[] = [];
+  const runtime = createRuntime({
+    config: loadConfig(env, { clientSecret: true, tokenKeyset: true }),
+    sink: captureSink((line) => logs.push(JSON.parse(line) as Record<string, unknown>)),
+    services: googleServices,
+  });
+  const db = await runtime.firestore();
+  const events = memoryEventPublisher();
+  const publishers: TopicPublisher[] = [];
+
+  const harness: RunHarness = {
+    standIn,
+    runtime,
+    db,
+    env,
+    logs,
+    events,
+    projectId,
+    async deps(options = {}) {
+      const publisher = options.publisher ?? pubsubPublisher(runtime.config);
+      publishers.push(publisher);
+      return createRunDeps(runtime, {
+        events,
+        publisher,
+        backoffBaseMs: 20,
+        ...options,
+      });
+    },
+    seedUsers: (count, options = {}) => seedUsers(harness, clientSecret, count, options),
+    async connection(sub) {
+      return (await connectionRef(db, sub).get()).data() as ConnectionDoc;
+    },
+    async close() {
+      recordIssuedSecrets(standIn.control.issuedSecrets());
+      await Promise.all(publishers.map((publisher) => publisher.close()));
+      await runtime.close();
+      await standIn.close();
+    },
+  };
+  return harness;
+}
+
+async function seedUsers(
+  harness: RunHarness,
+  clientSecret: string,
+  count: number,
+  options: SeedOptions,
+): Promise<SeededUser[]> {
+  const { standIn, runtime, db } = harness;
+  const keys = (await runtime.keyset()).forPurpose('token');
+  const prefix = options.prefix ?? 'user';
+  const users: SeededUser[] = new Array<SeededUser>(count);
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const index = next;
+      next += 1;
+      const email = `${prefix}${index}@example.com`;
+      users[index] = await consentAndStore(standIn, db, keys, clientSecret, email, options.grant);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(count, options.concurrency ?? 16) }, lane));
+  return users;
+}
+
+/** A real scripted consent at the stand-in, the code exchange, and the connection document. */
+async function consentAndStore(
+  standIn: GoogleStandIn,
+  db: Firestore,
+  keys: Parameters<typeof sealToken>[0],
+  clientSecret: string,
+  email: string,
+  grant: string | undefined,
+): Promise<SeededUser> {
+  const auth = new URL(standIn.endpoints.authUrl);
+  const params: Record<string, string> = {
+    client_id: CLIENT_ID,
+    redirect_uri: REDIRECT_URI,
+    response_type: 'code',
+    scope: `openid email ${DRIVE_FILE_SCOPE}`,
+    access_type: 'offline',
+    prompt: 'consent',
+    state: randomBytes(8).toString('hex'),
+    standin_decision: 'approve',
+    standin_user: email,
+    ...(grant === undefined ? {} : { standin_grant: grant }),
+  };
+  for (const [key, value] of Object.entries(params)) auth.searchParams.set(key, value);
+  const consent = await fetch(auth, { redirect: 'manual' });
+  await consent.body?.cancel();
+  const location = consent.headers.get('location');
+  const code = location ? new URL(location).searchParams.get('code') : null;
+  if (!code) throw new Error(`scripted consent failed: ${consent.status}`);
+  const tokenResponse = await fetch(standIn.endpoints.tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT_URI,
+      client_id: CLIENT_ID,
+      client_secret: clientSecret,
+    }),
+  });
+  const tokens = (await tokenResponse.json()) as {
+    access_token: string;
+    refresh_token: string;
+    expires_in: number;
+    scope: string;
+    id_token: string;
+  };
+  if (!tokens.refresh_token) throw new Error(`code exchange failed: ${tokenResponse.status}`);
+  const claims = JSON.parse(
+    Buffer.from(tokens.id_token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+  ) as { sub: string };
+  const sub = claims.sub;
+  const now = Timestamp.now();
+  const doc: ConnectionDoc = {
+    sub,
+    email,
+    state: 'active',
+    scopes: tokens.scope.split(' '),
+    refreshToken: sealToken(keys, sub, 'refreshToken', tokens.refresh_token),
+    refreshTokenExpiresAt: null,
+    // The code exchange's access token is stored as the callback would; runs refresh it when it
+    // has 5 minutes or less left.
+    accessToken: sealToken(keys, sub, 'accessToken', tokens.access_token),
+    accessTokenExpiresAt: Timestamp.fromMillis(Date.now() + tokens.expires_in * 1000),
+    connectedAt: now,
+    updatedAt: now,
+    reconnectReason: null,
+    refreshLease: null,
+    lastRun: null,
+    revokePendingSince: null,
+    revokedAt: null,
+  };
+  await connectionRef(db, sub).set(doc);
+  return { sub, email };
+}
+
+/** Makes every stored access token look nearly expired, so the next run must refresh. */
+export async function expireAccessTokens(db: Firestore, subs: readonly string[]): Promise<void> {
+  const writer = db.bulkWriter();
+  for (const sub of subs)
+    void writer.update(connectionRef(db, sub), {
+      accessTokenExpiresAt: Timestamp.fromMillis(Date.now() + 60_000),
+    });
+  await writer.close();
+}
+
+// ---- Pub/Sub: the real functions-framework behind emulator push subscriptions ----
+
+let registered = 0;
+
+export interface PushedFunction {
+  readonly url: string;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/** Serves a CloudEvent handler through the real functions-framework on a local port. */
+export async function serveCloudEvent(
+  handler: (event: CloudEvent<unknown>) => Promise<unknown>,
+  port = 0,
+): Promise<PushedFunction> {
+  const name = `runs-fn-${(registered += 1)}`;
+  cloudEvent(name, async (event: CloudEvent<unknown>) => {
+    await handler(event);
+  });
+  const server = getTestServer(name);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { port: actual } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${actual}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface PubSubWiring {
+  readonly pubsub: PubSub;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the tick and work topics and push subscriptions to the given endpoints, as deploy does
+ * for the functions (the push path names the topic, as the functions-framework expects).
+ */
+export async function wirePubSub(
+  harness: RunHarness,
+  endpoints: { dispatcher: string; worker: string },
+  options: { ackDeadlineSeconds?: number; maxDeliveryAttempts?: number } = {},
+): Promise<PubSubWiring> {
+  const { config } = harness.runtime;
+  const pubsub = await createPubSubClient(config);
+  const project = config.projectId;
+  const [tick] = await pubsub.createTopic(config.pubsub.tickTopic);
+  const [work] = await pubsub.createTopic(config.pubsub.workTopic);
+  await pubsub.createTopic(config.pubsub.eventsTopic);
+  const [dead] = await pubsub.createTopic(config.pubsub.deadLetterTopic);
+  const retryPolicy = { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } };
+  await tick.createSubscription(`${config.pubsub.tickTopic}-push`, {
+    pushConfig: {
+      pushEndpoint: `${endpoints.dispatcher}/projects/${project}/topics/${config.pubsub.tickTopic}`,
+    },
+    ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
+    retryPolicy,
+  });
+  await work.createSubscription(`${config.pubsub.workTopic}-push`, {
+    pushConfig: {
+      pushEndpoint: `${endpoints.worker}/projects/${project}/topics/${config.pubsub.workTopic}`,
+    },
+    ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
+    retryPolicy,
+    deadLetterPolicy: {
+      deadLetterTopic: dead.name,
+      maxDeliveryAttempts: options.maxDeliveryAttempts ?? 5,
+    },
+  });
+  return {
+    pubsub,
+    async close() {
+      await pubsub.close();
+    },
+  };
+}
+
+/** The dispatcher and worker of this harness, each under the functions-framework. */
+export async function serveRunFunctions(
+  harness: RunHarness,
+  options: RunDepsOptions = {},
+): Promise<{
+  dispatcher: PushedFunction;
+  worker: PushedFunction;
+  deps: RunDeps;
+  close(): Promise<void>;
+}> {
+  const deps = await harness.deps(options);
+  const dispatcher = await serveCloudEvent(dispatcherHandler(() => Promise.resolve(deps)));
+  const worker = await serveCloudEvent(workerHandler(() => Promise.resolve(deps)));
+  return {
+    dispatcher,
+    worker,
+    deps,
+    async close() {
+      await Promise.all([dispatcher.close(), worker.close()]);
+    },
+  };
+}
+
+export function logsWith(
+  harness: RunHarness,
+  field: string,
+  value: unknown,
+): Record<string, unknown>[] {
+  return harness.logs.filter((line) => line[field] === value);
+}
+
+export async function stopOwnEmulators(): Promise<void> {
+  await Promise.all(started.map((emulator) => emulator.stop()));
+}
