@@ -1,0 +1,189 @@
+// Command-line flags of `npm run deploy`. Pure: argv in, options (or every problem at once) out,
+// in the style of functions-framework-nodejs `parseOptions`: one validator per flag.
+// Secret values are never flags: the client secret comes from a file or standard input.
+
+export interface DeployOptions {
+  readonly project: string;
+  readonly region: string;
+  readonly envFile: string;
+  readonly dryRun: boolean;
+  /** Dry run only: run no gcloud command at all, plan against an empty project. */
+  readonly assumeEmpty: boolean;
+  readonly skipBuild: boolean;
+  /** Path of a file holding the OAuth client secret, or '-' for standard input. */
+  readonly clientSecretFile: string | undefined;
+  /** Add a new client-secret version from --client-secret-file even though the secret exists. */
+  readonly rotateClientSecret: boolean;
+  readonly schedule: string;
+  readonly timeZone: string;
+  readonly schedulerLocation: string;
+  readonly firestoreLocation: string;
+  /** Min instances of the browser-facing functions (authorize, callback). */
+  readonly minInstances: number;
+  readonly distDir: string;
+  readonly rulesFile: string;
+  readonly indexesFile: string;
+  /** Root of the Firebase Rules REST API (overridable for tests and private endpoints). */
+  readonly rulesApi: string;
+}
+
+export type ParseResult =
+  | { readonly ok: true; readonly options: DeployOptions }
+  | { readonly ok: false; readonly help: boolean; readonly problems: readonly string[] };
+
+export const USAGE = `Usage: npm run deploy -- --project PROJECT --region REGION [options]
+
+  --project ID               Google Cloud project id (required)
+  --region REGION            Cloud Run functions region, e.g. europe-west1 (required)
+  --env-file PATH            function settings (default infra/deploy.env; see infra/deploy/deploy.example.env)
+  --dry-run                  print every gcloud command; run only read-only describes
+  --assume-empty             with --dry-run: run nothing at all, plan against an empty project
+  --skip-build               deploy the existing dist/ without running \`npm run build\`
+  --client-secret-file PATH  OAuth client secret when the secret is created ('-' = standard input)
+  --rotate-client-secret     add a new client-secret version from --client-secret-file
+  --schedule CRON            Cloud Scheduler schedule (default "0 3 * * *")
+  --time-zone TZ             Cloud Scheduler time zone (default Etc/UTC)
+  --scheduler-location LOC   Cloud Scheduler location (default: --region)
+  --firestore-location LOC   location of a new Firestore database (default: --region)
+  --min-instances N          min instances of authorize and callback (default 0)
+  --dist DIR                 build output, one folder per function (default dist)
+  --rules PATH               Firestore rules (default firestore.rules)
+  --indexes PATH             Firestore indexes (default firestore.indexes.json)
+  --rules-api URL            Firebase Rules API root (default https://firebaserules.googleapis.com)
+  --help                     this text
+`;
+
+const VALUE_FLAGS = [
+  'project',
+  'region',
+  'env-file',
+  'client-secret-file',
+  'schedule',
+  'time-zone',
+  'scheduler-location',
+  'firestore-location',
+  'min-instances',
+  'dist',
+  'rules',
+  'indexes',
+  'rules-api',
+] as const;
+const BOOLEAN_FLAGS = [
+  'dry-run',
+  'assume-empty',
+  'skip-build',
+  'rotate-client-secret',
+  'help',
+] as const;
+
+type ValueFlag = (typeof VALUE_FLAGS)[number];
+type BooleanFlag = (typeof BOOLEAN_FLAGS)[number];
+
+const PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+const LOCATION = /^[a-z]+(-[a-z]+)*\d*$/;
+const TIME_ZONE = /^[A-Za-z_]+(\/[A-Za-z0-9_+-]+){0,2}$/;
+/** Five cron fields (Cloud Scheduler uses unix-cron). */
+const CRON = /^\S+( \S+){4}$/;
+
+export function parseArgs(argv: readonly string[]): ParseResult {
+  const problems: string[] = [];
+  const values = new Map<ValueFlag, string>();
+  const booleans = new Set<BooleanFlag>();
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) {
+      problems.push(`unexpected argument "${arg}"`);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    if ((BOOLEAN_FLAGS as readonly string[]).includes(name)) {
+      if (eq !== -1) problems.push(`--${name} takes no value`);
+      booleans.add(name as BooleanFlag);
+      continue;
+    }
+    if (!(VALUE_FLAGS as readonly string[]).includes(name)) {
+      problems.push(
+        name === 'client-secret'
+          ? '--client-secret is not accepted: pass --client-secret-file PATH (or - for stdin)'
+          : `unknown flag --${name}`,
+      );
+      continue;
+    }
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      i++;
+    }
+    if (value === undefined || (eq === -1 && value.startsWith('--'))) {
+      problems.push(`--${name} needs a value`);
+      if (value !== undefined) i--;
+      continue;
+    }
+    if (values.has(name as ValueFlag)) problems.push(`--${name} is given twice`);
+    values.set(name as ValueFlag, value);
+  }
+
+  if (booleans.has('help')) return { ok: false, help: true, problems: [] };
+
+  const project = values.get('project');
+  if (project === undefined) problems.push('--project is required');
+  else if (!PROJECT_ID.test(project)) problems.push('--project is not a valid project id');
+  const region = values.get('region');
+  if (region === undefined) problems.push('--region is required');
+  else if (!LOCATION.test(region)) problems.push('--region is not a valid region');
+
+  const location = (flag: ValueFlag): string => {
+    const value = values.get(flag) ?? region ?? '';
+    if (values.has(flag) && !LOCATION.test(value))
+      problems.push(`--${flag} is not a valid location`);
+    return value;
+  };
+
+  const schedule = values.get('schedule') ?? '0 3 * * *';
+  if (!CRON.test(schedule)) problems.push('--schedule must have five cron fields');
+  const timeZone = values.get('time-zone') ?? 'Etc/UTC';
+  if (!TIME_ZONE.test(timeZone)) problems.push('--time-zone must be a tz database name');
+
+  const minText = values.get('min-instances') ?? '0';
+  const minInstances = Number(minText);
+  if (!/^\d+$/.test(minText) || minInstances > 10)
+    problems.push('--min-instances must be a whole number from 0 to 10');
+
+  const rulesApi = values.get('rules-api') ?? 'https://firebaserules.googleapis.com';
+  if (!/^https?:\/\/[^\s/]+/.test(rulesApi)) problems.push('--rules-api must be an http(s) URL');
+
+  const dryRun = booleans.has('dry-run');
+  const assumeEmpty = booleans.has('assume-empty');
+  if (assumeEmpty && !dryRun) problems.push('--assume-empty needs --dry-run');
+  const clientSecretFile = values.get('client-secret-file');
+  const rotateClientSecret = booleans.has('rotate-client-secret');
+  if (rotateClientSecret && clientSecretFile === undefined)
+    problems.push('--rotate-client-secret needs --client-secret-file');
+
+  if (problems.length > 0) return { ok: false, help: false, problems };
+  return {
+    ok: true,
+    options: {
+      project: project ?? '',
+      region: region ?? '',
+      envFile: values.get('env-file') ?? 'infra/deploy.env',
+      dryRun,
+      assumeEmpty,
+      skipBuild: booleans.has('skip-build'),
+      clientSecretFile,
+      rotateClientSecret,
+      schedule,
+      timeZone,
+      schedulerLocation: location('scheduler-location'),
+      firestoreLocation: location('firestore-location'),
+      minInstances,
+      distDir: values.get('dist') ?? 'dist',
+      rulesFile: values.get('rules') ?? 'firestore.rules',
+      indexesFile: values.get('indexes') ?? 'firestore.indexes.json',
+      rulesApi: rulesApi.replace(/\/+$/, ''),
+    },
+  };
+}

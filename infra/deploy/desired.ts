@@ -1,0 +1,213 @@
+// The desired deployment: options + env file + repository files in, every name, URL, setting and
+// grant out. Pure. The functions' settings are validated with the functions' own loadConfig, so
+// a deploy that would crash every instance at start-up stops here instead.
+import { loadConfig } from '../../shared/config.ts';
+import { ConfigError } from '../../shared/errors.ts';
+import type { DeployOptions } from './args.ts';
+import {
+  APIS,
+  FUNCTIONS,
+  functionAccountId,
+  SCHEDULER_ACCOUNT_ID,
+  TTL_COLLECTION_GROUPS,
+  TTL_FIELD,
+} from './resources.ts';
+import type { FunctionName, FunctionSpec, TopicKey } from './resources.ts';
+import type { CompositeIndex, TtlField } from './state.ts';
+
+export interface DesiredFunction {
+  readonly spec: FunctionSpec;
+  readonly source: string;
+  /** Hash of the built folder; undefined when it is not built (dry run). */
+  readonly sourceHash: string | undefined;
+  readonly minInstances: number;
+  readonly serviceAccount: string;
+}
+
+export interface Desired {
+  readonly project: string;
+  readonly region: string;
+  readonly schedulerLocation: string;
+  readonly firestoreLocation: string;
+  readonly database: string;
+  readonly apis: readonly string[];
+  readonly topics: Readonly<Record<TopicKey, string>>;
+  /** Pull subscription that keeps dead letters (a topic without subscriptions drops them). */
+  readonly deadLetterSubscription: string;
+  readonly functions: readonly DesiredFunction[];
+  readonly schedulerAccount: string;
+  /** Environment of every function (non-secret). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly urls: Readonly<Record<'authorize' | 'callback' | 'revoke', string>>;
+  readonly redirectUri: string;
+  readonly schedulerJob: {
+    readonly name: string;
+    readonly schedule: string;
+    readonly timeZone: string;
+    readonly body: string;
+  };
+  readonly indexes: readonly CompositeIndex[];
+  readonly ttlFields: readonly TtlField[];
+  /** Content of the rules file. */
+  readonly rulesSource: string;
+  readonly clientSecret: {
+    /** A value was supplied (--client-secret-file). */
+    readonly supplied: boolean;
+    readonly rotate: boolean;
+  };
+}
+
+export interface DesiredInputs {
+  readonly options: DeployOptions;
+  readonly envValues: Readonly<Record<string, string>>;
+  readonly rulesSource: string;
+  /** Content of the indexes file; undefined when the file does not exist. */
+  readonly indexesJson: string | undefined;
+  readonly sourceHashes: Readonly<Partial<Record<FunctionName, string>>>;
+}
+
+export type DesiredResult =
+  | { readonly ok: true; readonly desired: Desired }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+/** gen2 function URL: https://REGION-PROJECT.cloudfunctions.net/NAME */
+export function functionUrl(region: string, project: string, name: string): string {
+  return `https://${region}-${project}.cloudfunctions.net/${name}`;
+}
+
+export function serviceAccountEmail(accountId: string, project: string): string {
+  return `${accountId}@${project}.iam.gserviceaccount.com`;
+}
+
+export function buildDesired(inputs: DesiredInputs): DesiredResult {
+  const { options, envValues } = inputs;
+  const { project, region } = options;
+  const urls = {
+    authorize: functionUrl(region, project, 'authorize'),
+    callback: functionUrl(region, project, 'callback'),
+    revoke: functionUrl(region, project, 'revoke'),
+  };
+  // The functions' own URLs, unless the env file overrides them (custom domain).
+  const env: Record<string, string> = {
+    ...envValues,
+    GOOGLE_CLOUD_PROJECT: project,
+    REDIRECT_URI: envValues['REDIRECT_URI'] ?? urls.callback,
+    AUTHORIZE_URL: envValues['AUTHORIZE_URL'] ?? urls.authorize,
+    REVOKE_URL: envValues['REVOKE_URL'] ?? urls.revoke,
+  };
+
+  const problems: string[] = [];
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return { ok: false, problems: error.problems.map((p) => `env file: ${p}`) };
+  }
+
+  const indexes = parseIndexes(inputs.indexesJson, problems);
+  if (problems.length > 0) return { ok: false, problems };
+
+  const functions = FUNCTIONS.map((spec): DesiredFunction => ({
+    spec,
+    source: `${options.distDir.replace(/\/+$/, '')}/${spec.name}`,
+    sourceHash: inputs.sourceHashes[spec.name],
+    minInstances: spec.browserFacing ? options.minInstances : 0,
+    serviceAccount: serviceAccountEmail(functionAccountId(spec.name), project),
+  }));
+
+  return {
+    ok: true,
+    desired: {
+      project,
+      region,
+      schedulerLocation: options.schedulerLocation,
+      firestoreLocation: options.firestoreLocation,
+      database: config.firestoreDatabase,
+      apis: APIS,
+      topics: {
+        tick: config.pubsub.tickTopic,
+        work: config.pubsub.workTopic,
+        events: config.pubsub.eventsTopic,
+        deadLetter: config.pubsub.deadLetterTopic,
+      },
+      deadLetterSubscription: `${config.pubsub.deadLetterTopic}-sub`,
+      functions,
+      schedulerAccount: serviceAccountEmail(SCHEDULER_ACCOUNT_ID, project),
+      env,
+      urls,
+      redirectUri: config.redirectUri,
+      schedulerJob: {
+        name: config.pubsub.tickTopic,
+        schedule: options.schedule,
+        timeZone: options.timeZone,
+        // The dispatcher derives the run id from the publish time and RUN_PERIOD_SECONDS.
+        body: '{}',
+      },
+      indexes,
+      ttlFields: TTL_COLLECTION_GROUPS.map((collectionGroup) => ({
+        collectionGroup,
+        field: TTL_FIELD,
+      })),
+      rulesSource: inputs.rulesSource,
+      clientSecret: {
+        supplied: options.clientSecretFile !== undefined,
+        rotate: options.rotateClientSecret,
+      },
+    },
+  };
+}
+
+interface IndexFileField {
+  readonly fieldPath?: unknown;
+  readonly order?: unknown;
+  readonly arrayConfig?: unknown;
+}
+
+/** firestore.indexes.json in the Firebase CLI format; a missing file means no composite index. */
+export function parseIndexes(json: string | undefined, problems: string[]): CompositeIndex[] {
+  if (json === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    problems.push('indexes file: not valid JSON');
+    return [];
+  }
+  const list = (parsed as { indexes?: unknown } | null)?.indexes ?? [];
+  if (!Array.isArray(list)) {
+    problems.push('indexes file: "indexes" must be an array');
+    return [];
+  }
+  const indexes: CompositeIndex[] = [];
+  list.forEach((item: unknown, i) => {
+    const index = item as {
+      collectionGroup?: unknown;
+      queryScope?: unknown;
+      fields?: unknown;
+    } | null;
+    const where = `indexes file: index ${i + 1}`;
+    if (typeof index?.collectionGroup !== 'string' || !Array.isArray(index.fields)) {
+      problems.push(`${where}: needs collectionGroup and fields`);
+      return;
+    }
+    const queryScope = index.queryScope ?? 'COLLECTION';
+    if (queryScope !== 'COLLECTION' && queryScope !== 'COLLECTION_GROUP') {
+      problems.push(`${where}: queryScope must be COLLECTION or COLLECTION_GROUP`);
+      return;
+    }
+    const fields = (index.fields as IndexFileField[]).map((field) => {
+      const mode = field.order ?? field.arrayConfig;
+      if (
+        typeof field.fieldPath !== 'string' ||
+        (mode !== 'ASCENDING' && mode !== 'DESCENDING' && mode !== 'CONTAINS')
+      ) {
+        problems.push(`${where}: each field needs fieldPath and order or arrayConfig: CONTAINS`);
+        return { fieldPath: '', mode: '' };
+      }
+      return { fieldPath: field.fieldPath, mode };
+    });
+    indexes.push({ collectionGroup: index.collectionGroup, queryScope, fields });
+  });
+  return indexes;
+}

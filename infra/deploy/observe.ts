@@ -1,0 +1,302 @@
+// Reads the project state with read-only gcloud commands (describe, list, get-iam-policy) and
+// the Rules API. Resources of a disabled API count as absent: asking would only fail.
+import type { Desired } from './desired.ts';
+import { describe } from './gcloud.ts';
+import type { Gcloud } from './gcloud.ts';
+import type { RulesApi } from './rules-api.ts';
+import { SECRETS } from './resources.ts';
+import type {
+  Binding,
+  CompositeIndex,
+  FunctionState,
+  IamPolicy,
+  ProjectState,
+  SecretState,
+  SubscriptionState,
+  TtlField,
+} from './state.ts';
+
+type Json = Record<string, unknown>;
+
+export async function observe(
+  gcloud: Gcloud,
+  rules: RulesApi,
+  desired: Desired,
+): Promise<ProjectState> {
+  const g = limit(gcloud, 6);
+  const p = `--project=${desired.project}`;
+  const get = (args: string[]): Promise<unknown> => describe(g, [...args, p]);
+
+  const project = (await get(['projects', 'describe', desired.project])) as Json | undefined;
+  if (project === undefined) throw new Error(`project ${desired.project} not found`);
+  const services = asArray(await get(['services', 'list', '--enabled'])).map((service) => {
+    const name = str((service.config as Json | undefined)?.name) ?? str(service.name) ?? '';
+    return name.split('/').pop() ?? '';
+  });
+  const enabled = (api: string): boolean => services.includes(api);
+
+  const subscriptionState = async (id: string): Promise<SubscriptionState | undefined> => {
+    const sub = (await get(['pubsub', 'subscriptions', 'describe', id])) as Json | undefined;
+    if (sub === undefined) return undefined;
+    const deadLetter = (sub.deadLetterPolicy ?? {}) as Json;
+    const retry = (sub.retryPolicy ?? {}) as Json;
+    return {
+      topic: str(sub.topic),
+      deadLetterTopic: str(deadLetter.deadLetterTopic),
+      maxDeliveryAttempts:
+        deadLetter.maxDeliveryAttempts === undefined
+          ? undefined
+          : Number(deadLetter.maxDeliveryAttempts),
+      minimumBackoff: str(retry.minimumBackoff),
+      maximumBackoff: str(retry.maximumBackoff),
+      policy: policyOf(await get(['pubsub', 'subscriptions', 'get-iam-policy', id])),
+    };
+  };
+
+  const [projectPolicy, accounts, secrets, topics, deadLetterSub, firestore, functions, job] =
+    await Promise.all([
+      get(['projects', 'get-iam-policy', desired.project]).then(policyOf),
+      enabled('iam.googleapis.com')
+        ? get(['iam', 'service-accounts', 'list']).then(asArray)
+        : Promise.resolve([]),
+      enabled('secretmanager.googleapis.com') ? observeSecrets() : Promise.resolve({}),
+      enabled('pubsub.googleapis.com') ? observeTopics() : Promise.resolve({}),
+      enabled('pubsub.googleapis.com')
+        ? subscriptionState(desired.deadLetterSubscription)
+        : Promise.resolve(undefined),
+      enabled('firestore.googleapis.com') ? observeFirestore() : Promise.resolve(undefined),
+      enabled('cloudfunctions.googleapis.com') ? observeFunctions() : Promise.resolve([]),
+      enabled('cloudscheduler.googleapis.com') ? observeJob() : Promise.resolve(undefined),
+    ]);
+
+  const subscriptions: Record<string, SubscriptionState> = {};
+  if (deadLetterSub !== undefined) subscriptions[desired.deadLetterSubscription] = deadLetterSub;
+  const functionStates: Record<string, FunctionState> = {};
+  for (const [name, fn, sub] of functions) {
+    functionStates[name] = fn;
+    if (fn.triggerSubscription !== undefined && sub !== undefined)
+      subscriptions[fn.triggerSubscription] = sub;
+  }
+
+  return {
+    projectNumber: str(project.projectNumber),
+    enabledServices: services,
+    projectPolicy,
+    serviceAccounts: Object.fromEntries(
+      accounts.map((account) => [
+        str(account.email) ?? '',
+        { displayName: str(account.displayName) ?? '' },
+      ]),
+    ),
+    secrets,
+    topics,
+    subscriptions,
+    firestore: firestore ?? {
+      database: undefined,
+      indexes: [],
+      ttlFields: [],
+      rulesSource: undefined,
+    },
+    functions: functionStates,
+    schedulerJob: job,
+  };
+
+  async function observeSecrets(): Promise<Record<string, SecretState>> {
+    const result: Record<string, SecretState> = {};
+    await Promise.all(
+      Object.values(SECRETS).map(async ({ name }) => {
+        if ((await get(['secrets', 'describe', name])) === undefined) return;
+        const [versions, policy] = await Promise.all([
+          get(['secrets', 'versions', 'list', name]).then(asArray),
+          get(['secrets', 'get-iam-policy', name]).then(policyOf),
+        ]);
+        result[name] = {
+          versions: versions.map((version) => ({
+            number: Number((str(version.name) ?? '').split('/').pop()),
+            state: str(version.state) ?? '',
+          })),
+          policy,
+        };
+      }),
+    );
+    return result;
+  }
+
+  async function observeTopics(): Promise<Record<string, { policy: IamPolicy }>> {
+    const result: Record<string, { policy: IamPolicy }> = {};
+    await Promise.all(
+      Object.values(desired.topics).map(async (topic) => {
+        if ((await get(['pubsub', 'topics', 'describe', topic])) === undefined) return;
+        result[topic] = {
+          policy: policyOf(await get(['pubsub', 'topics', 'get-iam-policy', topic])),
+        };
+      }),
+    );
+    return result;
+  }
+
+  async function observeFirestore(): Promise<ProjectState['firestore']> {
+    const db = `--database=${desired.database}`;
+    const database = (await get(['firestore', 'databases', 'describe', db])) as Json | undefined;
+    if (database === undefined)
+      return { database: undefined, indexes: [], ttlFields: [], rulesSource: undefined };
+    const [indexes, ttls, rulesSource] = await Promise.all([
+      get(['firestore', 'indexes', 'composite', 'list', db]).then(asArray),
+      get(['firestore', 'fields', 'ttls', 'list', db]).then(asArray),
+      enabled('firebaserules.googleapis.com')
+        ? rules.releasedSource(desired.database)
+        : Promise.resolve(undefined),
+    ]);
+    return {
+      database: { type: str(database.type) ?? '', location: str(database.locationId) ?? '' },
+      indexes: indexes.map(indexOf),
+      ttlFields: ttls.flatMap((field): TtlField[] => {
+        const match = /collectionGroups\/([^/]+)\/fields\/([^/]+)$/.exec(str(field.name) ?? '');
+        const state = str((field.ttlConfig as Json | undefined)?.state);
+        return match && state !== undefined && state !== 'NEEDS_REPAIR'
+          ? [{ collectionGroup: match[1] ?? '', field: match[2] ?? '' }]
+          : [];
+      }),
+      rulesSource,
+    };
+  }
+
+  async function observeFunctions(): Promise<
+    [string, FunctionState, SubscriptionState | undefined][]
+  > {
+    const found = await Promise.all(
+      desired.functions.map(async ({ spec }) => {
+        const fn = (await get([
+          'functions',
+          'describe',
+          spec.name,
+          '--gen2',
+          `--region=${desired.region}`,
+        ])) as Json | undefined;
+        if (fn === undefined) return undefined;
+        const service = (fn.serviceConfig ?? {}) as Json;
+        const serviceName = (str(service.service) ?? spec.name).split('/').pop() ?? spec.name;
+        const runPolicy = policyOf(
+          await get([
+            'run',
+            'services',
+            'get-iam-policy',
+            serviceName,
+            `--region=${desired.region}`,
+          ]),
+        );
+        const triggerName = str(((fn.eventTrigger ?? {}) as Json).trigger);
+        let triggerSubscription: string | undefined;
+        if (triggerName !== undefined) {
+          const trigger = (await get([
+            'eventarc',
+            'triggers',
+            'describe',
+            triggerName.split('/').pop() ?? '',
+            `--location=${desired.region}`,
+          ])) as Json | undefined;
+          const transport = ((trigger?.transport ?? {}) as Json).pubsub as Json | undefined;
+          triggerSubscription = str(transport?.subscription)?.split('/').pop();
+        }
+        const state: FunctionState = {
+          url: str(fn.url),
+          labels: stringRecord(fn.labels),
+          serviceAccount: str(service.serviceAccountEmail),
+          environment: stringRecord(service.environmentVariables),
+          secrets: asArray(service.secretEnvironmentVariables).map((s) => ({
+            key: str(s.key) ?? '',
+            secret: str(s.secret) ?? '',
+            version: str(s.version) ?? '',
+          })),
+          triggerSubscription,
+          runPolicy,
+        };
+        const sub =
+          triggerSubscription === undefined
+            ? undefined
+            : await subscriptionState(triggerSubscription);
+        return [spec.name, state, sub] as [string, FunctionState, SubscriptionState | undefined];
+      }),
+    );
+    return found.filter((item) => item !== undefined);
+  }
+
+  async function observeJob(): Promise<ProjectState['schedulerJob']> {
+    const job = (await get([
+      'scheduler',
+      'jobs',
+      'describe',
+      desired.schedulerJob.name,
+      `--location=${desired.schedulerLocation}`,
+    ])) as Json | undefined;
+    if (job === undefined) return undefined;
+    const target = (job.pubsubTarget ?? {}) as Json;
+    return {
+      schedule: str(job.schedule) ?? '',
+      timeZone: str(job.timeZone) ?? '',
+      topic: (str(target.topicName) ?? '').split('/').pop() ?? '',
+      body: Buffer.from(str(target.data) ?? '', 'base64').toString('utf8'),
+    };
+  }
+}
+
+function indexOf(index: Json): CompositeIndex {
+  const match = /collectionGroups\/([^/]+)\/indexes\//.exec(str(index.name) ?? '');
+  const fields = asArray(index.fields)
+    .map((field) => ({
+      fieldPath: str(field.fieldPath) ?? '',
+      mode: str(field.order) ?? str(field.arrayConfig) ?? '',
+    }))
+    // Firestore appends the implicit __name__ ordering to every listed index.
+    .filter((field, i, all) => !(field.fieldPath === '__name__' && i === all.length - 1));
+  return { collectionGroup: match?.[1] ?? '', queryScope: str(index.queryScope) ?? '', fields };
+}
+
+function policyOf(value: unknown): IamPolicy {
+  const bindings = asArray((value as Json | undefined)?.bindings).map((binding): Binding => ({
+    role: str(binding.role) ?? '',
+    members: Array.isArray(binding.members)
+      ? (binding.members as unknown[]).filter((m): m is string => typeof m === 'string')
+      : [],
+  }));
+  return { bindings };
+}
+
+function asArray(value: unknown): Json[] {
+  return Array.isArray(value)
+    ? value.filter((item): item is Json => typeof item === 'object' && item !== null)
+    : [];
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
+}
+
+function stringRecord(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null) return {};
+  return Object.fromEntries(
+    Object.entries(value).filter(
+      (entry): entry is [string, string] => typeof entry[1] === 'string',
+    ),
+  );
+}
+
+/** At most `max` gcloud processes at once (each is a Python interpreter). */
+function limit(gcloud: Gcloud, max: number): Gcloud {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async run(args, stdin) {
+      // A finishing call hands its slot straight to the next waiter.
+      if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+      else running++;
+      try {
+        return await gcloud.run(args, stdin);
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else running--;
+      }
+    },
+  };
+}

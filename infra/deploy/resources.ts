@@ -1,0 +1,171 @@
+// The fixed shape of a consent-vault deployment: which functions exist, what each one may touch,
+// how big each one is. Data only; desired.ts fills in names from the settings, plan.ts compares.
+
+export type FunctionName = 'authorize' | 'callback' | 'revoke' | 'dispatcher' | 'worker';
+export type SecretKey = 'clientSecret' | 'tokenKeyset';
+export type TopicKey = 'tick' | 'work' | 'events' | 'deadLetter';
+
+export interface FunctionSpec {
+  readonly name: FunctionName;
+  /** 'http', or the topic whose messages trigger it (Eventarc, CloudEvent signature). */
+  readonly trigger: 'http' | 'tick' | 'work';
+  /**
+   * Reachable without platform authentication (`--allow-unauthenticated`): only where a browser
+   * or Google's consent redirect must reach it. revoke is public because users click signed
+   * unsubscribe links from email; its server-to-server path verifies a Google ID token in code.
+   */
+  readonly public: boolean;
+  /** Browser-facing: `--min-instances` applies, to skip the first cold start of a user. */
+  readonly browserFacing: boolean;
+  readonly firestore: boolean;
+  readonly secrets: readonly SecretKey[];
+  readonly publishes: readonly TopicKey[];
+  readonly memory: string;
+  readonly cpu: string;
+  readonly concurrency: number;
+  readonly maxInstances: number;
+  readonly timeoutSeconds: number;
+}
+
+// Memory sets CPU unless --cpu is given; a concurrency above 1 needs at least 1 vCPU. The
+// browser-facing functions get a full vCPU because cold start at 0.167 vCPU is 7-8x slower
+// (shared/platform-facts.md). Event functions take one message at a time per instance so that a
+// worker's own user pool (WORKER_CONCURRENCY) bounds memory; 540 s is the event-function maximum.
+export const FUNCTIONS: readonly FunctionSpec[] = [
+  {
+    name: 'authorize',
+    trigger: 'http',
+    public: true,
+    browserFacing: true,
+    firestore: false,
+    secrets: ['tokenKeyset'],
+    publishes: [],
+    memory: '512Mi',
+    cpu: '1',
+    concurrency: 80,
+    maxInstances: 10,
+    timeoutSeconds: 30,
+  },
+  {
+    name: 'callback',
+    trigger: 'http',
+    public: true,
+    browserFacing: true,
+    firestore: true,
+    secrets: ['clientSecret', 'tokenKeyset'],
+    publishes: ['events'],
+    memory: '512Mi',
+    cpu: '1',
+    concurrency: 40,
+    maxInstances: 10,
+    timeoutSeconds: 60,
+  },
+  {
+    name: 'revoke',
+    trigger: 'http',
+    public: true,
+    browserFacing: false,
+    firestore: true,
+    secrets: ['tokenKeyset'],
+    publishes: ['events'],
+    memory: '512Mi',
+    cpu: '1',
+    concurrency: 40,
+    maxInstances: 5,
+    timeoutSeconds: 60,
+  },
+  {
+    name: 'dispatcher',
+    trigger: 'tick',
+    public: false,
+    browserFacing: false,
+    firestore: true,
+    secrets: ['clientSecret', 'tokenKeyset'],
+    publishes: ['work', 'events'],
+    memory: '1Gi',
+    cpu: '1',
+    concurrency: 1,
+    maxInstances: 2,
+    timeoutSeconds: 540,
+  },
+  {
+    name: 'worker',
+    trigger: 'work',
+    public: false,
+    browserFacing: false,
+    firestore: true,
+    secrets: ['clientSecret', 'tokenKeyset'],
+    publishes: ['events'],
+    memory: '1Gi',
+    cpu: '1',
+    concurrency: 1,
+    maxInstances: 20,
+    timeoutSeconds: 540,
+  },
+];
+
+export const SECRETS: Readonly<Record<SecretKey, { readonly name: string; readonly env: string }>> =
+  {
+    clientSecret: { name: 'consent-vault-oauth-client-secret', env: 'OAUTH_CLIENT_SECRET' },
+    tokenKeyset: { name: 'consent-vault-token-keyset', env: 'TOKEN_KEYSET' },
+  };
+
+/** Account id of a function's runtime service account (one per function: privileges differ). */
+export function functionAccountId(name: FunctionName): string {
+  return `consent-vault-${name}`;
+}
+
+/**
+ * Cloud Scheduler's Pub/Sub target publishes as Google's Cloud Scheduler service agent and takes
+ * no user identity, so the scheduled chain's own account is the one that carries the tick (and
+ * the work messages) from Pub/Sub to the private functions: the Eventarc trigger identity, the
+ * only holder of roles/run.invoker on dispatcher and worker.
+ */
+export const SCHEDULER_ACCOUNT_ID = 'consent-vault-scheduler';
+
+export const APIS: readonly string[] = [
+  'cloudfunctions.googleapis.com',
+  'run.googleapis.com',
+  'cloudbuild.googleapis.com',
+  'artifactregistry.googleapis.com',
+  'eventarc.googleapis.com',
+  'pubsub.googleapis.com',
+  'firestore.googleapis.com',
+  'firebaserules.googleapis.com',
+  'secretmanager.googleapis.com',
+  'cloudscheduler.googleapis.com',
+  'iam.googleapis.com',
+  'logging.googleapis.com',
+];
+
+/** Collection groups of the data model whose documents expire (field `expireAt`). */
+export const TTL_COLLECTION_GROUPS: readonly string[] = [
+  'revocations',
+  'runs',
+  'batches',
+  'ledger',
+  'deadLetters',
+];
+export const TTL_FIELD = 'expireAt';
+
+/** Retry and dead-lettering of the trigger subscriptions. */
+export const DELIVERY = {
+  minimumBackoff: '10s',
+  maximumBackoff: '600s',
+  maxDeliveryAttempts: 5,
+} as const;
+
+export const ROLES = {
+  firestore: 'roles/datastore.user',
+  secretAccessor: 'roles/secretmanager.secretAccessor',
+  publisher: 'roles/pubsub.publisher',
+  subscriber: 'roles/pubsub.subscriber',
+  invoker: 'roles/run.invoker',
+} as const;
+
+export const PUBLIC_MEMBERS: readonly string[] = ['allUsers', 'allAuthenticatedUsers'];
+
+/** Environment variables gcloud adds by itself; ignored when comparing. */
+export const PLATFORM_ENV: readonly string[] = ['LOG_EXECUTION_ID'];
+
+export const SPEC_LABEL = 'consent-vault-spec';

@@ -1,0 +1,123 @@
+// What the deploy knows about a project: the result of read-only describes (observe.ts), the
+// input of the pure plan builder (plan.ts). Only the fields the plan compares are kept.
+
+export interface Binding {
+  readonly role: string;
+  readonly members: readonly string[];
+}
+
+export interface IamPolicy {
+  readonly bindings: readonly Binding[];
+}
+
+export interface SecretVersion {
+  readonly number: number;
+  /** ENABLED | DISABLED | DESTROYED */
+  readonly state: string;
+}
+
+export interface SecretState {
+  readonly versions: readonly SecretVersion[];
+  readonly policy: IamPolicy;
+}
+
+export interface SecretEnvState {
+  readonly key: string;
+  readonly secret: string;
+  readonly version: string;
+}
+
+export interface FunctionState {
+  readonly url: string | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly serviceAccount: string | undefined;
+  readonly environment: Readonly<Record<string, string>>;
+  readonly secrets: readonly SecretEnvState[];
+  /** Id of the trigger's Pub/Sub subscription (Eventarc-managed), when event-triggered. */
+  readonly triggerSubscription: string | undefined;
+  /** IAM policy of the function's Cloud Run service (roles/run.invoker lives there). */
+  readonly runPolicy: IamPolicy;
+}
+
+export interface SubscriptionState {
+  readonly topic: string | undefined;
+  readonly deadLetterTopic: string | undefined;
+  readonly maxDeliveryAttempts: number | undefined;
+  readonly minimumBackoff: string | undefined;
+  readonly maximumBackoff: string | undefined;
+  readonly policy: IamPolicy;
+}
+
+export interface IndexField {
+  readonly fieldPath: string;
+  /** ASCENDING | DESCENDING, or CONTAINS for array-config. */
+  readonly mode: string;
+}
+
+export interface CompositeIndex {
+  readonly collectionGroup: string;
+  /** COLLECTION | COLLECTION_GROUP */
+  readonly queryScope: string;
+  readonly fields: readonly IndexField[];
+}
+
+export interface TtlField {
+  readonly collectionGroup: string;
+  readonly field: string;
+}
+
+export interface FirestoreState {
+  /** undefined: no database. */
+  readonly database: { readonly type: string; readonly location: string } | undefined;
+  readonly indexes: readonly CompositeIndex[];
+  readonly ttlFields: readonly TtlField[];
+  /** Source of the released Firestore rules; undefined when none is released. */
+  readonly rulesSource: string | undefined;
+}
+
+export interface SchedulerJobState {
+  readonly schedule: string;
+  readonly timeZone: string;
+  /** Topic id (not the full resource name). */
+  readonly topic: string;
+  /** Decoded message body. */
+  readonly body: string;
+}
+
+export interface ProjectState {
+  /** undefined only when nothing was observed (dry run with --assume-empty). */
+  readonly projectNumber: string | undefined;
+  readonly enabledServices: readonly string[];
+  readonly projectPolicy: IamPolicy;
+  /** By email. */
+  readonly serviceAccounts: Readonly<Record<string, { readonly displayName: string }>>;
+  readonly secrets: Readonly<Record<string, SecretState>>;
+  /** By topic id. */
+  readonly topics: Readonly<Record<string, { readonly policy: IamPolicy }>>;
+  /** By subscription id. */
+  readonly subscriptions: Readonly<Record<string, SubscriptionState>>;
+  readonly firestore: FirestoreState;
+  readonly functions: Readonly<Record<string, FunctionState>>;
+  readonly schedulerJob: SchedulerJobState | undefined;
+}
+
+export function emptyState(): ProjectState {
+  return {
+    projectNumber: undefined,
+    enabledServices: [],
+    projectPolicy: { bindings: [] },
+    serviceAccounts: {},
+    secrets: {},
+    topics: {},
+    subscriptions: {},
+    firestore: { database: undefined, indexes: [], ttlFields: [], rulesSource: undefined },
+    functions: {},
+    schedulerJob: undefined,
+  };
+}
+
+export function hasMember(policy: IamPolicy, role: string, member: string): boolean {
+  return policy.bindings.some(
+    (binding) => binding.role === role && binding.members.includes(member),
+  );
+}

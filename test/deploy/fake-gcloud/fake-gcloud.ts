@@ -1,0 +1,534 @@
+// A stand-in for `gcloud` (run through the `gcloud` shim next to this file). It records every
+// call (arguments and stdin) to FAKE_GCLOUD_LOG, answers describe/list/get-iam-policy from the
+// project in FAKE_GCLOUD_STATE in gcloud's JSON shapes, and applies create/update/bind calls to
+// it. Like the real thing it refuses what would fail on Google Cloud: a disabled API, a missing
+// resource, a grant to a service account that does not exist, a deploy of an unbuilt folder.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { addMember, appendLog, readState, writeState } from './state.ts';
+import type { FakePolicy, FakeState } from './state.ts';
+
+const READ_ONLY_VERBS = new Set(['describe', 'list', 'get-iam-policy', 'print-access-token']);
+
+class Exit extends Error {
+  readonly exitCode: number;
+  constructor(exitCode: number, message: string) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+const notFound = (what: string): Exit => new Exit(1, `ERROR: NOT_FOUND: ${what} not found`);
+const fail = (message: string): Exit => new Exit(1, `ERROR: ${message}`);
+
+interface Parsed {
+  readonly positionals: string[];
+  readonly flags: Map<string, string[]>;
+}
+
+function parse(args: readonly string[]): Parsed {
+  const positionals: string[] = [];
+  const flags = new Map<string, string[]>();
+  for (const arg of args) {
+    if (!arg.startsWith('--')) {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const value = eq === -1 ? 'true' : arg.slice(eq + 1);
+    flags.set(name, [...(flags.get(name) ?? []), value]);
+  }
+  return { positionals, flags };
+}
+
+function main(): number {
+  const stateFile = process.env.FAKE_GCLOUD_STATE ?? '';
+  const logFile = process.env.FAKE_GCLOUD_LOG ?? '';
+  const args = process.argv.slice(2);
+  const stdin = readStdin();
+  const { positionals } = parse(args);
+  const verb = positionals.find((p) => READ_ONLY_VERBS.has(p));
+  const mutating = verb === undefined;
+  let code = 0;
+  try {
+    const state = readState(stateFile);
+    const output = run(state, parse(args), stdin);
+    if (mutating) writeState(stateFile, state);
+    if (output !== undefined) process.stdout.write(output);
+  } catch (error) {
+    if (!(error instanceof Exit)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    code = error.exitCode;
+  }
+  appendLog(logFile, { tool: 'gcloud', args, stdin, mutating, code });
+  return code;
+}
+
+function readStdin(): string {
+  try {
+    return readFileSync(0, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): string | undefined {
+  const flag = (name: string): string | undefined => flags.get(name)?.at(-1);
+  const need = (name: string): string => {
+    const value = flag(name);
+    if (value === undefined) throw new Exit(2, `ERROR: argument --${name} is required`);
+    return value;
+  };
+  const [group = '', ...rest] = positionals;
+  const command = [group, ...rest].join(' ');
+  const isRead = positionals.some((p) => READ_ONLY_VERBS.has(p));
+  if (isRead && !(group === 'auth') && flag('format') !== 'json')
+    throw new Exit(2, 'ERROR: fake gcloud: read commands must ask for --format=json');
+  if (group !== 'auth' && flag('project') !== state.projectId)
+    throw fail(`fake gcloud: expected --project=${state.projectId}`);
+
+  const api: Record<string, string> = {
+    secrets: 'secretmanager.googleapis.com',
+    pubsub: 'pubsub.googleapis.com',
+    firestore: 'firestore.googleapis.com',
+    functions: 'cloudfunctions.googleapis.com',
+    run: 'run.googleapis.com',
+    eventarc: 'eventarc.googleapis.com',
+    scheduler: 'cloudscheduler.googleapis.com',
+    iam: 'iam.googleapis.com',
+  };
+  const required = api[group];
+  if (required !== undefined && !state.services.includes(required))
+    throw fail(
+      `PERMISSION_DENIED: ${required} has not been used in project ${state.projectNumber} before or it is disabled.`,
+    );
+
+  const p = state.projectId;
+  const saExists = (member: string): void => {
+    if (!member.startsWith('serviceAccount:')) return;
+    const email = member.slice('serviceAccount:'.length);
+    if (email.includes('gserviceaccount.com') && email.startsWith('service-')) {
+      if (!email.includes(state.projectNumber))
+        throw fail(`service agent ${email} does not belong here`);
+      return;
+    }
+    if (state.serviceAccounts[email] === undefined)
+      throw fail(`INVALID_ARGUMENT: Service account ${email} does not exist.`);
+  };
+  const bind = (policy: FakePolicy): void => {
+    const member = need('member');
+    saExists(member);
+    addMember(policy, need('role'), member);
+  };
+
+  switch (command) {
+    case 'auth print-access-token':
+      return `${state.accessToken}\n`;
+    case `projects describe ${p}`:
+      return json({ projectId: p, projectNumber: state.projectNumber, lifecycleState: 'ACTIVE' });
+    case `projects get-iam-policy ${p}`:
+      return json({ ...state.projectPolicy, etag: 'BwX', version: 1 });
+    case `projects add-iam-policy-binding ${p}`:
+      if (flag('condition') !== 'None')
+        throw new Exit(2, 'ERROR: fake gcloud: pass --condition=None');
+      bind(state.projectPolicy);
+      return json(state.projectPolicy);
+    case 'services list':
+      if (flag('enabled') !== 'true') throw new Exit(2, 'ERROR: fake gcloud: list --enabled only');
+      return json(
+        state.services.map((s) => ({
+          config: { name: s },
+          name: `projects/${state.projectNumber}/services/${s}`,
+          state: 'ENABLED',
+        })),
+      );
+    case 'beta services identity create':
+      if (!state.services.includes(need('service'))) throw fail('service not enabled');
+      return undefined;
+    case 'iam service-accounts list':
+      return json(
+        Object.entries(state.serviceAccounts).map(([email, sa]) => ({
+          email,
+          displayName: sa.displayName,
+        })),
+      );
+  }
+
+  if (command.startsWith('services enable ')) {
+    for (const service of rest.slice(1))
+      if (!state.services.includes(service)) state.services.push(service);
+    return undefined;
+  }
+
+  const [verb = '', name = ''] = rest;
+  if (group === 'iam' && rest[0] === 'service-accounts') {
+    const [, action = '', id = ''] = rest;
+    if (action === 'create') {
+      const email = `${id}@${p}.iam.gserviceaccount.com`;
+      if (state.serviceAccounts[email]) throw fail('ALREADY_EXISTS: service account exists');
+      state.serviceAccounts[email] = { displayName: flag('display-name') ?? '' };
+      return undefined;
+    }
+    if (action === 'update') {
+      const sa = state.serviceAccounts[id];
+      if (!sa) throw notFound(`service account ${id}`);
+      sa.displayName = flag('display-name') ?? sa.displayName;
+      return undefined;
+    }
+  }
+
+  if (group === 'secrets') {
+    if (verb === 'versions') {
+      const [, action = '', secretName = ''] = rest;
+      const secret = state.secrets[secretName];
+      if (!secret) throw notFound(`Secret [${secretName}]`);
+      if (action === 'list')
+        return json(
+          secret.versions.map((v) => ({
+            name: `projects/${state.projectNumber}/secrets/${secretName}/versions/${v.number}`,
+            state: v.state,
+          })),
+        );
+      if (action === 'add') {
+        if (flag('data-file') !== '-' || stdin === '')
+          throw fail('fake gcloud: secret data must come on stdin');
+        secret.versions.push({
+          number: Math.max(0, ...secret.versions.map((v) => v.number)) + 1,
+          state: 'ENABLED',
+        });
+        return undefined;
+      }
+    }
+    const secret = state.secrets[name];
+    if (verb === 'create') {
+      if (secret) throw fail('ALREADY_EXISTS: secret exists');
+      if (flag('data-file') !== '-' || stdin === '')
+        throw fail('fake gcloud: secret data must come on stdin');
+      state.secrets[name] = {
+        versions: [{ number: 1, state: 'ENABLED' }],
+        policy: { bindings: [] },
+      };
+      return undefined;
+    }
+    if (!secret) throw notFound(`Secret [projects/${state.projectNumber}/secrets/${name}]`);
+    if (verb === 'describe')
+      return json({ name: `projects/${state.projectNumber}/secrets/${name}` });
+    if (verb === 'get-iam-policy') return json(secret.policy);
+    if (verb === 'add-iam-policy-binding') {
+      bind(secret.policy);
+      return json(secret.policy);
+    }
+  }
+
+  if (group === 'pubsub' && verb === 'topics') {
+    const [, action = '', topicId = ''] = rest;
+    const topic = state.topics[topicId];
+    if (action === 'create') {
+      if (topic) throw fail('ALREADY_EXISTS: Resource already exists in the project');
+      state.topics[topicId] = { policy: { bindings: [] } };
+      return undefined;
+    }
+    if (!topic) throw notFound(`Resource (resource=${topicId})`);
+    if (action === 'describe') return json({ name: `projects/${p}/topics/${topicId}` });
+    if (action === 'get-iam-policy') return json(topic.policy);
+    if (action === 'add-iam-policy-binding') {
+      bind(topic.policy);
+      return json(topic.policy);
+    }
+  }
+
+  if (group === 'pubsub' && verb === 'subscriptions') {
+    const [, action = '', subId = ''] = rest;
+    const sub = state.subscriptions[subId];
+    if (action === 'create') {
+      if (sub) throw fail('ALREADY_EXISTS: Resource already exists in the project');
+      const topic = need('topic');
+      if (!state.topics[topic]) throw notFound(`topic ${topic}`);
+      state.subscriptions[subId] = {
+        topic: `projects/${p}/topics/${topic}`,
+        messageRetentionDuration: flag('message-retention-duration') ?? '7d',
+        policy: { bindings: [] },
+      };
+      return undefined;
+    }
+    if (!sub) throw notFound(`Resource (resource=${subId})`);
+    if (action === 'describe') {
+      const { topic, deadLetterPolicy, retryPolicy, messageRetentionDuration } = sub;
+      return json({
+        name: `projects/${p}/subscriptions/${subId}`,
+        topic,
+        deadLetterPolicy,
+        retryPolicy,
+        messageRetentionDuration,
+      });
+    }
+    if (action === 'get-iam-policy') return json(sub.policy);
+    if (action === 'add-iam-policy-binding') {
+      bind(sub.policy);
+      return json(sub.policy);
+    }
+    if (action === 'update') {
+      const deadLetter = flag('dead-letter-topic');
+      if (deadLetter !== undefined) {
+        if (!state.topics[deadLetter]) throw notFound(`topic ${deadLetter}`);
+        sub.deadLetterPolicy = {
+          deadLetterTopic: `projects/${p}/topics/${deadLetter}`,
+          maxDeliveryAttempts: Number(flag('max-delivery-attempts') ?? 5),
+        };
+      }
+      const min = flag('min-retry-delay');
+      const max = flag('max-retry-delay');
+      if (min !== undefined || max !== undefined)
+        sub.retryPolicy = { minimumBackoff: min ?? '10s', maximumBackoff: max ?? '600s' };
+      return undefined;
+    }
+  }
+
+  if (group === 'firestore') {
+    const dbName = flag('database') ?? '(default)';
+    const db = state.databases[dbName];
+    if (command === 'firestore databases create') {
+      if (db) throw fail('ALREADY_EXISTS: database exists');
+      if (need('type') !== 'firestore-native') throw fail('fake gcloud: expected native mode');
+      state.databases[dbName] = {
+        type: 'FIRESTORE_NATIVE',
+        locationId: need('location'),
+        indexes: [],
+        ttls: [],
+      };
+      return undefined;
+    }
+    if (!db) throw notFound(`The database ${dbName} does not exist for project ${p}. Database`);
+    const prefix = `projects/${p}/databases/${dbName}/collectionGroups`;
+    switch (command) {
+      case 'firestore databases describe':
+        return json({
+          name: `projects/${p}/databases/${dbName}`,
+          type: db.type,
+          locationId: db.locationId,
+        });
+      case 'firestore indexes composite list':
+        return json(db.indexes);
+      case 'firestore indexes composite create': {
+        const group = need('collection-group');
+        const fields = (flags.get('field-config') ?? []).map((config) => {
+          const parts = Object.fromEntries(
+            config.split(',').map((kv) => kv.split('=') as [string, string]),
+          );
+          return parts['array-config']
+            ? {
+                fieldPath: parts['field-path'] ?? '',
+                arrayConfig: parts['array-config'].toUpperCase(),
+              }
+            : { fieldPath: parts['field-path'] ?? '', order: (parts.order ?? '').toUpperCase() };
+        });
+        db.indexes.push({
+          name: `${prefix}/${group}/indexes/CICAgI${state.counter++}`,
+          queryScope:
+            need('query-scope') === 'collection-group' ? 'COLLECTION_GROUP' : 'COLLECTION',
+          fields: [...fields, { fieldPath: '__name__', order: 'ASCENDING' }],
+          state: 'CREATING',
+        });
+        return undefined;
+      }
+      case 'firestore fields ttls list':
+        return json(db.ttls);
+    }
+    if (command.startsWith('firestore fields ttls update ')) {
+      if (flag('enable-ttl') !== 'true') throw fail('fake gcloud: expected --enable-ttl');
+      const fieldName = `${prefix}/${need('collection-group')}/fields/${rest[3] ?? ''}`;
+      if (!db.ttls.some((t) => t.name === fieldName))
+        db.ttls.push({ name: fieldName, ttlConfig: { state: 'CREATING' } });
+      return undefined;
+    }
+  }
+
+  if (group === 'functions') {
+    const region = need('region');
+    const fn = state.functions[name];
+    if (verb === 'deploy') {
+      deploy(state, name, region, flags);
+      return undefined;
+    }
+    if (!fn)
+      throw notFound(
+        `Function ${name} in region ${region} in project ${p} does not exist. Resource`,
+      );
+    if (verb === 'describe') {
+      if (flag('gen2') !== 'true') throw new Exit(2, 'ERROR: fake gcloud: describe --gen2');
+      return json(fn);
+    }
+    const policy = (state.runPolicies[name] ??= { bindings: [] });
+    if (verb === 'add-invoker-policy-binding') {
+      const member = need('member');
+      saExists(member);
+      addMember(policy, 'roles/run.invoker', member);
+      return json(policy);
+    }
+    if (verb === 'remove-invoker-policy-binding') {
+      const binding = policy.bindings.find((b) => b.role === 'roles/run.invoker');
+      const member = need('member');
+      if (!binding?.members.includes(member)) throw notFound('Policy binding');
+      binding.members = binding.members.filter((m) => m !== member);
+      return json(policy);
+    }
+  }
+
+  if (command === `run services get-iam-policy ${rest[2] ?? ''}`) {
+    const service = rest[2] ?? '';
+    if (!state.functions[service]) throw notFound(`Service ${service}`);
+    return json(state.runPolicies[service] ?? { bindings: [] });
+  }
+
+  if (command.startsWith('eventarc triggers describe ')) {
+    const trigger = state.eventarcTriggers[rest[2] ?? ''];
+    if (!trigger) throw notFound('Trigger');
+    return json({
+      name: `projects/${p}/locations/${need('location')}/triggers/${rest[2] ?? ''}`,
+      transport: {
+        pubsub: { subscription: `projects/${p}/subscriptions/${trigger.subscription}` },
+      },
+    });
+  }
+
+  if (group === 'scheduler' && verb === 'jobs') {
+    const [, action = '', kind = '', jobName = ''] = rest;
+    const location = need('location');
+    const key = `${location}/${action === 'describe' ? kind : jobName}`;
+    const job = state.schedulerJobs[key];
+    if (action === 'describe') {
+      if (!job) throw notFound('Job');
+      return json(job);
+    }
+    if (kind !== 'pubsub') throw fail('fake gcloud: pubsub jobs only');
+    if (action === 'create' && job) throw fail('ALREADY_EXISTS: Job exists');
+    if (action === 'update' && !job) throw notFound('Job');
+    const topic = need('topic');
+    if (!state.topics[topic]) throw notFound(`topic ${topic}`);
+    state.schedulerJobs[key] = {
+      name: `projects/${p}/locations/${location}/jobs/${jobName}`,
+      schedule: need('schedule'),
+      timeZone: flag('time-zone') ?? 'Etc/UTC',
+      pubsubTarget: {
+        topicName: `projects/${p}/topics/${topic}`,
+        data: Buffer.from(need('message-body')).toString('base64'),
+      },
+      description: flag('description') ?? job?.description ?? '',
+    };
+    return undefined;
+  }
+
+  throw new Exit(2, `ERROR: fake gcloud does not know "${command}"`);
+}
+
+function deploy(
+  state: FakeState,
+  name: string,
+  region: string,
+  flags: Map<string, string[]>,
+): void {
+  const flag = (n: string): string | undefined => flags.get(n)?.at(-1);
+  const p = state.projectId;
+  if (flag('gen2') !== 'true' || flag('runtime') !== 'nodejs24')
+    throw fail('fake gcloud: gen2 nodejs24 only');
+  const source = flag('source') ?? '';
+  for (const file of ['index.js', 'package.json'])
+    if (!existsSync(path.join(source, file))) throw fail(`fake gcloud: ${source} has no ${file}`);
+  for (const api of [
+    'run.googleapis.com',
+    'cloudbuild.googleapis.com',
+    'artifactregistry.googleapis.com',
+  ])
+    if (!state.services.includes(api)) throw fail(`${api} is disabled`);
+  const serviceAccount = flag('service-account') ?? '';
+  if (!state.serviceAccounts[serviceAccount])
+    throw fail(`service account ${serviceAccount} does not exist`);
+
+  const environmentVariables: Record<string, string> = { LOG_EXECUTION_ID: 'true' };
+  const envArg = flag('set-env-vars') ?? '';
+  const alt = /^\^(.)\^/.exec(envArg);
+  const list = alt ? envArg.slice(3).split(alt[1] ?? ',') : envArg.split(',');
+  for (const pair of list.filter((item) => item !== '')) {
+    const eq = pair.indexOf('=');
+    environmentVariables[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const secretEnvironmentVariables = (flag('set-secrets') ?? '')
+    .split(',')
+    .filter((item) => item !== '')
+    .map((item) => {
+      const [key = '', ref = ''] = item.split('=');
+      const [secret = '', version = ''] = ref.split(':');
+      const versions = state.secrets[secret]?.versions ?? [];
+      if (!/^\d+$/.test(version)) throw fail(`fake gcloud: pin a numeric version (${key})`);
+      if (!versions.some((v) => String(v.number) === version && v.state === 'ENABLED'))
+        throw fail(`secret ${secret} version ${version} does not exist`);
+      return { key, projectId: p, secret, version };
+    });
+
+  const previous = state.functions[name];
+  let eventTrigger = previous?.eventTrigger;
+  const topic = flag('trigger-topic');
+  if (topic !== undefined) {
+    if (!state.topics[topic]) throw fail(`topic ${topic} does not exist`);
+    const triggerSa = flag('trigger-service-account') ?? '';
+    if (!state.serviceAccounts[triggerSa])
+      throw fail(`service account ${triggerSa} does not exist`);
+    if (eventTrigger?.pubsubTopic !== `projects/${p}/topics/${topic}`) {
+      const id = `${name}-${state.counter++}`;
+      const subscription = `eventarc-${region}-${id}-sub-${state.counter++}`;
+      state.eventarcTriggers[id] = { subscription };
+      // Eventarc's subscription: a push subscription without dead-lettering.
+      state.subscriptions[subscription] = {
+        topic: `projects/${p}/topics/${topic}`,
+        policy: { bindings: [] },
+      };
+      eventTrigger = {
+        trigger: `projects/${p}/locations/${region}/triggers/${id}`,
+        pubsubTopic: `projects/${p}/topics/${topic}`,
+        serviceAccountEmail: triggerSa,
+        retryPolicy: flag('retry') === 'true' ? 'RETRY_POLICY_RETRY' : 'RETRY_POLICY_DO_NOT_RETRY',
+      };
+    }
+  } else if (flag('trigger-http') !== 'true' && previous === undefined) {
+    throw fail('fake gcloud: a new function needs a trigger');
+  }
+
+  const labels = { ...(previous?.labels ?? {}) };
+  for (const pair of (flag('update-labels') ?? '').split(',').filter((x) => x !== '')) {
+    const [k = '', v = ''] = pair.split('=');
+    labels[k] = v;
+  }
+  state.functions[name] = {
+    name: `projects/${p}/locations/${region}/functions/${name}`,
+    url: `https://${region}-${p}.cloudfunctions.net/${name}`,
+    state: 'ACTIVE',
+    environment: 'GEN_2',
+    labels,
+    buildConfig: { runtime: 'nodejs24', entryPoint: flag('entry-point') ?? name, source },
+    serviceConfig: {
+      service: `projects/${p}/locations/${region}/services/${name}`,
+      uri: `https://${name}-abc123-ew.a.run.app`,
+      serviceAccountEmail: serviceAccount,
+      environmentVariables,
+      secretEnvironmentVariables,
+      availableMemory: flag('memory') ?? '256M',
+      availableCpu: flag('cpu') ?? '0.1666',
+      maxInstanceCount: Number(flag('max-instances') ?? 100),
+      minInstanceCount: Number(flag('min-instances') ?? 0),
+      maxInstanceRequestConcurrency: Number(flag('concurrency') ?? 1),
+      ingressSettings:
+        flag('ingress-settings') === 'internal-only' ? 'ALLOW_INTERNAL_ONLY' : 'ALLOW_ALL',
+      timeoutSeconds: Number((flag('timeout') ?? '60s').replace('s', '')),
+    },
+    ...(eventTrigger ? { eventTrigger } : {}),
+  };
+  if (flag('allow-unauthenticated') === 'true')
+    addMember((state.runPolicies[name] ??= { bindings: [] }), 'roles/run.invoker', 'allUsers');
+}
+
+process.exitCode = main();

@@ -1,0 +1,169 @@
+// A sandbox for running the real deploy CLI as a child process against the fake gcloud (first on
+// PATH) and the fake Rules API, with a scripted project in a JSON file.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startRulesServer } from './fake-gcloud/rules-server.ts';
+import type { FakeRulesServer } from './fake-gcloud/rules-server.ts';
+import { emptyProject, readLog, readState, writeState } from './fake-gcloud/state.ts';
+import type { FakeState, LogEntry } from './fake-gcloud/state.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const FAKE_BIN = path.join(ROOT, 'test/deploy/fake-gcloud');
+export const PROJECT = 'demo-consent-vault';
+export const REGION = 'europe-west1';
+export const FUNCTION_NAMES = ['authorize', 'callback', 'revoke', 'dispatcher', 'worker'] as const;
+
+export const ENV_FILE = `# test settings
+OAUTH_CLIENT_ID=1234-abc.apps.googleusercontent.com
+REVOKE_CALLERS=backend@${PROJECT}.iam.gserviceaccount.com,ops@${PROJECT}.iam.gserviceaccount.com
+RETURN_TO_ALLOWLIST=https://app.example.com/a,https://app.example.com/b
+LOG_LEVEL=INFO
+`;
+
+export const INDEXES = {
+  indexes: [
+    {
+      collectionGroup: 'connections',
+      queryScope: 'COLLECTION',
+      fields: [
+        { fieldPath: 'status', order: 'ASCENDING' },
+        { fieldPath: 'nextRunAt', order: 'ASCENDING' },
+      ],
+    },
+  ],
+  fieldOverrides: [],
+};
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export class Sandbox {
+  readonly dir: string;
+  readonly stateFile: string;
+  readonly logFile: string;
+  readonly clientSecret: string;
+  readonly clientSecretFile: string;
+  private rules: FakeRulesServer | undefined;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.stateFile = path.join(dir, 'project.json');
+    this.logFile = path.join(dir, 'calls.log');
+    this.clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
+    this.clientSecretFile = path.join(dir, 'client-secret.txt');
+  }
+
+  static async create(state: FakeState = emptyProject(PROJECT)): Promise<Sandbox> {
+    const sandbox = new Sandbox(mkdtempSync(path.join(tmpdir(), 'cv-deploy-')));
+    const { dir } = sandbox;
+    writeState(sandbox.stateFile, state);
+    for (const name of FUNCTION_NAMES) {
+      mkdirSync(path.join(dir, 'dist', name), { recursive: true });
+      writeFileSync(path.join(dir, 'dist', name, 'index.js'), `exports.${name} = () => {};\n`);
+      writeFileSync(
+        path.join(dir, 'dist', name, 'package.json'),
+        JSON.stringify({
+          name,
+          main: 'index.js',
+          dependencies: { '@google-cloud/functions-framework': '^5.0.5' },
+        }),
+      );
+    }
+    writeFileSync(path.join(dir, 'deploy.env'), ENV_FILE);
+    writeFileSync(
+      path.join(dir, 'firestore.rules'),
+      readFileSync(path.join(ROOT, 'firestore.rules')),
+    );
+    writeFileSync(path.join(dir, 'firestore.indexes.json'), JSON.stringify(INDEXES, null, 2));
+    writeFileSync(sandbox.clientSecretFile, `${sandbox.clientSecret}\n`);
+    sandbox.rules = await startRulesServer(sandbox.stateFile, sandbox.logFile);
+    return sandbox;
+  }
+
+  /** The flags every test run passes; `extra` comes last. */
+  args(extra: readonly string[] = []): string[] {
+    return [
+      '--project',
+      PROJECT,
+      '--region',
+      REGION,
+      '--skip-build',
+      `--dist=${path.join(this.dir, 'dist')}`,
+      `--env-file=${path.join(this.dir, 'deploy.env')}`,
+      `--rules=${path.join(this.dir, 'firestore.rules')}`,
+      `--indexes=${path.join(this.dir, 'firestore.indexes.json')}`,
+      `--rules-api=${this.rules?.url ?? ''}`,
+      ...extra,
+    ];
+  }
+
+  /** Runs `node infra/deploy/deploy.ts ARGS` with the fake gcloud first on PATH. */
+  run(args: readonly string[], stdin?: string): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'infra/deploy/deploy.ts'), ...args], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          PATH: `${FAKE_BIN}${path.delimiter}${process.env.PATH ?? ''}`,
+          FAKE_GCLOUD_STATE: this.stateFile,
+          FAKE_GCLOUD_LOG: this.logFile,
+          FAKE_GCLOUD_NODE: process.execPath,
+          // Each gcloud call starts a Node process; the compile cache makes that several times faster.
+          NODE_COMPILE_CACHE: path.join(tmpdir(), 'cv-deploy-test-compile-cache'),
+        },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+      child.on('error', reject);
+      child.on('close', (code) =>
+        resolve({
+          code: code ?? 1,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+        }),
+      );
+      child.stdin.end(stdin ?? '');
+    });
+  }
+
+  state(): FakeState {
+    return readState(this.stateFile);
+  }
+
+  setState(state: FakeState): void {
+    writeState(this.stateFile, state);
+  }
+
+  log(): LogEntry[] {
+    return readLog(this.logFile);
+  }
+
+  clearLog(): void {
+    writeFileSync(this.logFile, '');
+  }
+
+  async close(): Promise<void> {
+    await this.rules?.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The gcloud argument lists of the mutating calls in a log. */
+export function mutations(log: readonly LogEntry[]): (readonly string[])[] {
+  return log.filter((entry) => entry.mutating).map((entry) => entry.args);
+}
+
+export function flagOf(args: readonly string[], name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return args.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
+}
