@@ -6,7 +6,9 @@ import { sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
 import type { Runtime } from '../runtime.ts';
 import { withErrorHandling, type Handler } from '../http.ts';
 
-const EMAIL = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,255}$/;
+// No control characters (NUL…) and no U+FFFD (what non-UTF-8 percent-encoding decodes to): such a
+// hint is not an email address and must not be forwarded to Google.
+const EMAIL = /^[^\s@<>"\p{Cc}\uFFFD]{1,64}@[^\s@<>"\p{Cc}\uFFFD]{1,255}$/u;
 
 export async function authorize(runtime: Runtime, request: HttpRequest): Promise<HttpResponse> {
   if (request.method !== 'GET' && request.method !== 'HEAD')
