@@ -1,0 +1,90 @@
+// What the deployable folders may contain, checked on real buildFunctions() output (built into a
+// temporary folder): authorize bundles no Google client library at all (it builds URLs with
+// node:crypto; a Google client would cost it its cold start), and every function's package.json
+// names only functions-framework, the one external the runtime must install.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunctions, type BuiltFunction } from '../../infra/build.ts';
+
+const GOOGLE_CLIENT =
+  /^(?:google-auth-library|gaxios|gcp-metadata|gtoken|google-gax|googleapis(?:-common)?|@google-cloud\/(?!functions-framework$).+|@googleapis\/.+)$/;
+
+/** Google client packages among a bundle's packages. */
+function googleClientPackages(packages: readonly string[]): string[] {
+  return packages.filter((name) => GOOGLE_CLIENT.test(name));
+}
+
+/** Module specifiers a bundle still requires at run time (externals and lazy requires). */
+function requiredAtRunTime(code: string): string[] {
+  return [...code.matchAll(/\brequire\(\s*["']([^"'./][^"']*)["']\s*\)/g)].map((m) => m[1] ?? '');
+}
+
+let outRoot: string;
+let built: BuiltFunction[];
+
+beforeAll(async () => {
+  outRoot = await mkdtemp(path.join(tmpdir(), 'cv-bundles-'));
+  built = await buildFunctions(outRoot);
+});
+
+afterAll(async () => {
+  await rm(outRoot, { recursive: true, force: true });
+});
+
+function fn(name: string): BuiltFunction {
+  const found = built.find((item) => item.name === name);
+  if (!found) throw new Error(`no ${name} bundle`);
+  return found;
+}
+
+describe('authorize bundle', () => {
+  it('contains no Google client library', () => {
+    expect(googleClientPackages(fn('authorize').packages)).toEqual([]);
+  });
+
+  it('requires nothing at run time but functions-framework and node: builtins', async () => {
+    const code = await readFile(path.join(fn('authorize').dir, 'index.js'), 'utf8');
+    const required = requiredAtRunTime(code).filter(
+      (name) => !name.startsWith('node:') && name !== '@google-cloud/functions-framework',
+    );
+    // Bare builtins ("crypto") are fine too; anything with a scope or a Google name is not.
+    expect(
+      required.filter((name) => name.includes('/') || /google|gaxios|gtoken/.test(name)),
+    ).toEqual([]);
+    expect(code).not.toMatch(/google-auth-library|@google-cloud\/firestore|@googleapis\//);
+  });
+
+  it('the check recognises a Google client when one is bundled (callback has Firestore)', () => {
+    expect(googleClientPackages(fn('callback').packages)).toContain('@google-cloud/firestore');
+  });
+});
+
+describe('deployable package.json', () => {
+  it('exists for every function and names only functions-framework as dependency', async () => {
+    expect(built.map((item) => item.name)).toEqual(
+      expect.arrayContaining(['authorize', 'callback', 'revoke']),
+    );
+    const ownPackage = JSON.parse(
+      await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { dependencies: Record<string, string> };
+    for (const item of built) {
+      const pkg = JSON.parse(await readFile(path.join(item.dir, 'package.json'), 'utf8')) as {
+        main?: string;
+        dependencies?: Record<string, string>;
+        devDependencies?: unknown;
+        optionalDependencies?: unknown;
+        peerDependencies?: unknown;
+      };
+      expect(pkg.dependencies, item.name).toEqual({
+        '@google-cloud/functions-framework':
+          ownPackage.dependencies['@google-cloud/functions-framework'],
+      });
+      expect(
+        pkg.devDependencies ?? pkg.optionalDependencies ?? pkg.peerDependencies,
+      ).toBeUndefined();
+      expect(pkg.main ?? 'index.js', item.name).toBe('index.js');
+    }
+  });
+});
