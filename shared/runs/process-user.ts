@@ -48,7 +48,7 @@ export interface UserResult {
 }
 
 /** The lease outlives the user's budget a little, so it covers the final write. */
-const LEASE_MARGIN_MS = 15_000;
+const LEASE_MARGIN_MS = 5_000;
 
 export async function processUser(
   deps: RunDeps,
