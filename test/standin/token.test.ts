@@ -306,6 +306,10 @@ describe('token endpoint error table', () => {
     const refreshed = await refresh(standIn, str(body['refresh_token']));
     expect(refreshed.status).toBe(401);
     expect(refreshed.json['error']).toBe('deleted_client');
+    const info = await fetch(
+      `${standIn.endpoints.tokenInfoUrl}?access_token=${str(body['access_token'])}`,
+    );
+    expect(info.status).toBe(400);
   });
 
   it('missing or unsupported grant_type → unsupported_grant_type', async () => {
