@@ -48,6 +48,8 @@ export interface Desired {
   };
   readonly indexes: readonly CompositeIndex[];
   readonly ttlFields: readonly TtlField[];
+  /** Fields with single-field indexing turned off (`indexes: []` in the indexes file). */
+  readonly exemptFields: readonly TtlField[];
   /** Content of the rules file. */
   readonly rulesSource: string;
   readonly clientSecret: {
@@ -106,6 +108,7 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
   }
 
   const indexes = parseIndexes(inputs.indexesJson, problems);
+  const overrides = parseFieldOverrides(inputs.indexesJson, problems);
   if (problems.length > 0) return { ok: false, problems };
 
   const functions = FUNCTIONS.map((spec): DesiredFunction => ({
@@ -145,10 +148,12 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
         body: '{}',
       },
       indexes,
-      ttlFields: TTL_COLLECTION_GROUPS.map((collectionGroup) => ({
-        collectionGroup,
-        field: TTL_FIELD,
-      })),
+      // The data model's expiring collections, plus any TTL the indexes file declares.
+      ttlFields: uniqueFields([
+        ...TTL_COLLECTION_GROUPS.map((collectionGroup) => ({ collectionGroup, field: TTL_FIELD })),
+        ...overrides.ttl,
+      ]),
+      exemptFields: uniqueFields(overrides.exempt),
       rulesSource: inputs.rulesSource,
       clientSecret: {
         supplied: options.clientSecretFile !== undefined,
@@ -210,4 +215,57 @@ export function parseIndexes(json: string | undefined, problems: string[]): Comp
     indexes.push({ collectionGroup: index.collectionGroup, queryScope, fields });
   });
   return indexes;
+}
+
+function uniqueFields(fields: readonly TtlField[]): TtlField[] {
+  const seen = new Set<string>();
+  return fields.filter((field) => {
+    const key = `${field.collectionGroup}/${field.field}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * `fieldOverrides` of firestore.indexes.json: `ttl: true` adds a TTL policy; `indexes: []` turns
+ * single-field indexing off (advised for TTL timestamps, which otherwise hotspot on writes).
+ */
+export function parseFieldOverrides(
+  json: string | undefined,
+  problems: string[],
+): { ttl: TtlField[]; exempt: TtlField[] } {
+  const result: { ttl: TtlField[]; exempt: TtlField[] } = { ttl: [], exempt: [] };
+  if (json === undefined) return result;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    return result; // reported by parseIndexes
+  }
+  const list = (parsed as { fieldOverrides?: unknown } | null)?.fieldOverrides ?? [];
+  if (!Array.isArray(list)) {
+    problems.push('indexes file: "fieldOverrides" must be an array');
+    return result;
+  }
+  list.forEach((item: unknown, i) => {
+    const override = item as {
+      collectionGroup?: unknown;
+      fieldPath?: unknown;
+      ttl?: unknown;
+      indexes?: unknown;
+    } | null;
+    const where = `indexes file: field override ${i + 1}`;
+    if (typeof override?.collectionGroup !== 'string' || typeof override.fieldPath !== 'string') {
+      problems.push(`${where}: needs collectionGroup and fieldPath`);
+      return;
+    }
+    const field = { collectionGroup: override.collectionGroup, field: override.fieldPath };
+    if (override.ttl === true) result.ttl.push(field);
+    if (Array.isArray(override.indexes)) {
+      if (override.indexes.length === 0) result.exempt.push(field);
+      else problems.push(`${where}: custom single-field indexes are not applied by the deploy`);
+    }
+  });
+  return result;
 }

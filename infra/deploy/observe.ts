@@ -5,6 +5,7 @@ import { describe } from './gcloud.ts';
 import type { Gcloud } from './gcloud.ts';
 import type { RulesApi } from './rules-api.ts';
 import { SECRETS } from './resources.ts';
+import { emptyState } from './state.ts';
 import type {
   Binding,
   CompositeIndex,
@@ -91,12 +92,7 @@ export async function observe(
     secrets,
     topics,
     subscriptions,
-    firestore: firestore ?? {
-      database: undefined,
-      indexes: [],
-      ttlFields: [],
-      rulesSource: undefined,
-    },
+    firestore: firestore ?? emptyState().firestore,
     functions: functionStates,
     schedulerJob: job,
   };
@@ -138,11 +134,11 @@ export async function observe(
   async function observeFirestore(): Promise<ProjectState['firestore']> {
     const db = `--database=${desired.database}`;
     const database = (await get(['firestore', 'databases', 'describe', db])) as Json | undefined;
-    if (database === undefined)
-      return { database: undefined, indexes: [], ttlFields: [], rulesSource: undefined };
-    const [indexes, ttls, rulesSource] = await Promise.all([
+    if (database === undefined) return emptyState().firestore;
+    const [indexes, ttls, overrides, rulesSource] = await Promise.all([
       get(['firestore', 'indexes', 'composite', 'list', db]).then(asArray),
       get(['firestore', 'fields', 'ttls', 'list', db]).then(asArray),
+      get(['firestore', 'indexes', 'fields', 'list', db]).then(asArray),
       enabled('firebaserules.googleapis.com')
         ? rules.releasedSource(desired.database)
         : Promise.resolve(undefined),
@@ -154,6 +150,14 @@ export async function observe(
         const match = /collectionGroups\/([^/]+)\/fields\/([^/]+)$/.exec(str(field.name) ?? '');
         const state = str((field.ttlConfig as Json | undefined)?.state);
         return match && state !== undefined && state !== 'NEEDS_REPAIR'
+          ? [{ collectionGroup: match[1] ?? '', field: match[2] ?? '' }]
+          : [];
+      }),
+      exemptFields: overrides.flatMap((field): TtlField[] => {
+        const match = /collectionGroups\/([^/]+)\/fields\/([^/]+)$/.exec(str(field.name) ?? '');
+        const config = (field.indexConfig ?? {}) as Json;
+        const exempt = asArray(config.indexes).length === 0 && config.usesAncestorConfig !== true;
+        return match && match[1] !== '__default__' && exempt
           ? [{ collectionGroup: match[1] ?? '', field: match[2] ?? '' }]
           : [];
       }),

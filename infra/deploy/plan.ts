@@ -258,6 +258,23 @@ class Planner {
           `composite index on ${index.collectionGroup} (${index.fields.map((f) => f.fieldPath).join(', ')}) is not in the indexes file; left in place`,
         );
 
+    // Exemptions first and synchronously: Firestore runs one update per field at a time.
+    for (const field of this.desired.exemptFields) {
+      const has = observed.exemptFields.some(
+        (f) => f.collectionGroup === field.collectionGroup && f.field === field.field,
+      );
+      if (!has)
+        this.gcloud(`Turn off single-field indexes of ${field.collectionGroup}.${field.field}`, [
+          'firestore',
+          'indexes',
+          'fields',
+          'update',
+          field.field,
+          `--collection-group=${field.collectionGroup}`,
+          '--disable-indexes',
+          db,
+        ]);
+    }
     for (const ttl of this.desired.ttlFields) {
       const has = observed.ttlFields.some(
         (f) => f.collectionGroup === ttl.collectionGroup && f.field === ttl.field,

@@ -61,6 +61,7 @@ export interface CompositeIndex {
   readonly fields: readonly IndexField[];
 }
 
+/** A field of a collection group (TTL policy or index exemption). */
 export interface TtlField {
   readonly collectionGroup: string;
   readonly field: string;
@@ -71,6 +72,8 @@ export interface FirestoreState {
   readonly database: { readonly type: string; readonly location: string } | undefined;
   readonly indexes: readonly CompositeIndex[];
   readonly ttlFields: readonly TtlField[];
+  /** Fields exempted from single-field indexing. */
+  readonly exemptFields: readonly TtlField[];
   /** Source of the released Firestore rules; undefined when none is released. */
   readonly rulesSource: string | undefined;
 }
@@ -110,7 +113,13 @@ export function emptyState(): ProjectState {
     secrets: {},
     topics: {},
     subscriptions: {},
-    firestore: { database: undefined, indexes: [], ttlFields: [], rulesSource: undefined },
+    firestore: {
+      database: undefined,
+      indexes: [],
+      ttlFields: [],
+      exemptFields: [],
+      rulesSource: undefined,
+    },
     functions: {},
     schedulerJob: undefined,
   };

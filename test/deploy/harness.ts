@@ -24,7 +24,9 @@ RETURN_TO_ALLOWLIST=https://app.example.com/a,https://app.example.com/b
 LOG_LEVEL=INFO
 `;
 
+/** The repository's indexes file plus one composite index, so that index creation is exercised. */
 export const INDEXES = {
+  ...(JSON.parse(readFileSync(path.join(ROOT, 'firestore.indexes.json'), 'utf8')) as object),
   indexes: [
     {
       collectionGroup: 'connections',
@@ -35,7 +37,6 @@ export const INDEXES = {
       ],
     },
   ],
-  fieldOverrides: [],
 };
 
 export interface RunResult {

@@ -300,6 +300,7 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
         locationId: need('location'),
         indexes: [],
         ttls: [],
+        overrides: [],
       };
       return undefined;
     }
@@ -338,6 +339,23 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
       }
       case 'firestore fields ttls list':
         return json(db.ttls);
+      case 'firestore indexes fields list':
+        return json([
+          {
+            name: `${prefix}/__default__/fields/*`,
+            indexConfig: { usesAncestorConfig: false, indexes: [{}] },
+          },
+          ...db.overrides,
+        ]);
+    }
+    if (command.startsWith('firestore indexes fields update ')) {
+      if (flag('disable-indexes') !== 'true') throw fail('fake gcloud: expected --disable-indexes');
+      const fieldName = `${prefix}/${need('collection-group')}/fields/${rest[3] ?? ''}`;
+      if (db.ttls.some((t) => t.name === fieldName && t.ttlConfig.state === 'CREATING'))
+        throw fail('FAILED_PRECONDITION: an update of this field is in progress');
+      if (!db.overrides.some((o) => o.name === fieldName))
+        db.overrides.push({ name: fieldName, indexConfig: { usesAncestorConfig: false } });
+      return undefined;
     }
     if (command.startsWith('firestore fields ttls update ')) {
       if (flag('enable-ttl') !== 'true') throw fail('fake gcloud: expected --enable-ttl');

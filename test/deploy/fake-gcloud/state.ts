@@ -71,6 +71,10 @@ export interface FakeState {
         state: string;
       }[];
       ttls: { name: string; ttlConfig: { state: string } }[];
+      overrides: {
+        name: string;
+        indexConfig: { usesAncestorConfig: boolean; indexes?: unknown[] };
+      }[];
     }
   >;
   functions: Record<string, FakeFunction>;
