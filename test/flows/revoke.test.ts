@@ -185,7 +185,7 @@ describe('unsubscribe link', () => {
     // Submit exactly what the confirmation page's form carries.
     const fields = new URLSearchParams(
       [...page.matchAll(/<input type="hidden" name="(\w)" value="([^"]*)">/g)].map(
-        ([, name = '', value = '']) => [name, value],
+        ([, name = '', value = '']): [string, string] => [name, value],
       ),
     );
     expect([...fields.keys()].sort()).toEqual(['e', 'k', 's', 'u']);
