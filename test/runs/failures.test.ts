@@ -26,7 +26,11 @@ let harness: RunHarness;
 let day = 0;
 
 beforeEach(async () => {
-  harness = await startRunHarness('fail', { RUN_INLINE: 'true', RUN_BATCH_SIZE: '4', WORKER_CONCURRENCY: '4' });
+  harness = await startRunHarness('fail', {
+    RUN_INLINE: 'true',
+    RUN_BATCH_SIZE: '4',
+    WORKER_CONCURRENCY: '4',
+  });
 });
 afterEach(async () => {
   await harness.close();
@@ -71,7 +75,10 @@ describe('classified failures', () => {
     };
     harness.standIn.control.clearRequestLog();
     const report = await run(
-      await harness.deps({ publisher: memoryPublisher(), jobPlugins: { 'drive-export': { source } } }),
+      await harness.deps({
+        publisher: memoryPublisher(),
+        jobPlugins: { 'drive-export': { source } },
+      }),
     );
     expect(report.outcomes).toEqual({ ok: 5, 'needs-reconnect': 1 });
     expect(report.failures).toEqual({ invalid_grant: 1 });
@@ -82,7 +89,11 @@ describe('classified failures', () => {
     expect(connection.accessToken).toBeNull();
     expect(connection.refreshLease).toBeNull();
     expect(harness.events.events).toContainEqual(
-      expect.objectContaining({ type: 'needs-reconnect', sub: victim.sub, reason: 'invalid_grant' }),
+      expect.objectContaining({
+        type: 'needs-reconnect',
+        sub: victim.sub,
+        reason: 'invalid_grant',
+      }),
     );
     // Drive refused the access token; one refresh said invalid_grant; never retried.
     const victimRefreshes = harness.standIn.control
@@ -99,7 +110,10 @@ describe('classified failures', () => {
 
   it('a refresh answering invalid_grant marks the user at once', async () => {
     const users = await harness.seedUsers(3);
-    await expireAccessTokens(harness.db, users.map((user) => user.sub));
+    await expireAccessTokens(
+      harness.db,
+      users.map((user) => user.sub),
+    );
     harness.standIn.control.requireReauth(users[0]!.email);
     const report = await run();
     expect(report.outcomes).toEqual({ ok: 2, 'needs-reconnect': 1 });
@@ -142,9 +156,16 @@ describe('classified failures', () => {
 
   it('429 storms and 5xx bursts from the token endpoint are absorbed by backoff', async () => {
     const users = await harness.seedUsers(6);
-    await expireAccessTokens(harness.db, users.map((user) => user.sub));
+    await expireAccessTokens(
+      harness.db,
+      users.map((user) => user.sub),
+    );
     harness.standIn.control.clearRequestLog();
-    harness.standIn.control.injectFault('token', { kind: 'rateLimit', retryAfterSeconds: 1, count: 8 });
+    harness.standIn.control.injectFault('token', {
+      kind: 'rateLimit',
+      retryAfterSeconds: 1,
+      count: 8,
+    });
     harness.standIn.control.injectFault('token', { kind: 'status', status: 503, count: 6 });
     const report = await run();
     expect(report.outcomes).toEqual({ ok: 6 });
@@ -159,7 +180,11 @@ describe('classified failures', () => {
 
   it('429 storms and 5xx bursts from Drive never duplicate an export', async () => {
     const users = await harness.seedUsers(6);
-    harness.standIn.control.injectFault('drive', { kind: 'rateLimit', retryAfterSeconds: 1, count: 6 });
+    harness.standIn.control.injectFault('drive', {
+      kind: 'rateLimit',
+      retryAfterSeconds: 1,
+      count: 6,
+    });
     harness.standIn.control.injectFault('drive', { kind: 'status', status: 500, count: 6 });
     harness.standIn.control.injectFault('drive', { kind: 'status', status: 503, count: 4 });
     const report = await run();
@@ -168,7 +193,10 @@ describe('classified failures', () => {
     // A second run in the same period (e.g. a retried batch) updates, never duplicates.
     day -= 1;
     const deps = await harness.deps({ publisher: memoryPublisher() });
-    const runId = runPeriodFor(Date.parse('2026-12-01T05:00:00Z') + (day + 1) * 86400e3, 86400).runId;
+    const runId = runPeriodFor(
+      Date.parse('2026-12-01T05:00:00Z') + (day + 1) * 86400e3,
+      86400,
+    ).runId;
     await harness.db.recursiveDelete(harness.db.collection('runs').doc(runId));
     await run(deps);
     for (const user of users) expect(exportsOf(user)).toBe(1);
@@ -177,16 +205,27 @@ describe('classified failures', () => {
   it('transient failures beyond the user budget leave the user for redelivery, not failed', async () => {
     harness = await swapHarness({ USER_BUDGET_SECONDS: '1' });
     const users = await harness.seedUsers(2);
-    await expireAccessTokens(harness.db, users.map((user) => user.sub));
+    await expireAccessTokens(
+      harness.db,
+      users.map((user) => user.sub),
+    );
     const deps = await harness.deps({ publisher: memoryPublisher() });
-    harness.standIn.control.injectFault('token', { kind: 'rateLimit', retryAfterSeconds: 5, count: 50 });
+    harness.standIn.control.injectFault('token', {
+      kind: 'rateLimit',
+      retryAfterSeconds: 5,
+      count: 50,
+    });
     const summary = await processBatch(
       deps,
       { v: 1, runId: '2026-12-20_86400s', batchId: 'b0', subs: users.map((user) => user.sub) },
       { attempt: 1, final: false },
     );
     expect(summary.pending).toBe(2);
-    const ledger = await readLedger(harness.db, '2026-12-20_86400s', users.map((user) => user.sub));
+    const ledger = await readLedger(
+      harness.db,
+      '2026-12-20_86400s',
+      users.map((user) => user.sub),
+    );
     expect(ledger.size).toBe(0);
     const connection = await harness.connection(users[0]!.sub);
     expect(connection.state).toBe('active');
@@ -196,7 +235,10 @@ describe('classified failures', () => {
 
   it('an invalid_client stops the run before any user is touched, and alerts', async () => {
     const users = await harness.seedUsers(3);
-    await expireAccessTokens(harness.db, users.map((user) => user.sub));
+    await expireAccessTokens(
+      harness.db,
+      users.map((user) => user.sub),
+    );
     const before = await snapshotConnections(users);
     harness.standIn.control.deleteClient(CLIENT_ID);
     const report = await run();
@@ -214,14 +256,25 @@ describe('classified failures', () => {
 
   it('an invalid_client met by a worker mid-run halts every batch and marks no user', async () => {
     const users = await harness.seedUsers(6);
-    await expireAccessTokens(harness.db, users.map((user) => user.sub));
+    await expireAccessTokens(
+      harness.db,
+      users.map((user) => user.sub),
+    );
     const before = await snapshotConnections(users);
     harness.standIn.control.deleteClient(CLIENT_ID);
     const deps = await harness.deps({ publisher: memoryPublisher() });
     const runId = '2026-12-21_86400s';
     const subs = users.map((user) => user.sub);
-    const first = await processBatch(deps, { v: 1, runId, batchId: 'b0', subs: subs.slice(0, 3) }, { attempt: 1, final: false });
-    const second = await processBatch(deps, { v: 1, runId, batchId: 'b1', subs: subs.slice(3) }, { attempt: 1, final: false });
+    const first = await processBatch(
+      deps,
+      { v: 1, runId, batchId: 'b0', subs: subs.slice(0, 3) },
+      { attempt: 1, final: false },
+    );
+    const second = await processBatch(
+      deps,
+      { v: 1, runId, batchId: 'b1', subs: subs.slice(3) },
+      { attempt: 1, final: false },
+    );
     expect(first.pending + second.pending).toBe(0);
     expect(first.halted + second.halted).toBe(6);
     expect(await snapshotConnections(users)).toEqual(before);
@@ -240,10 +293,16 @@ describe('classified failures', () => {
     expect(connection.state).toBe('revoked');
     expect(connection.refreshToken ?? null).toBeNull();
     expect(harness.standIn.control.grants(users[0]!.email)).toHaveLength(0);
-    const records = await harness.db.collection('revocations').where('sub', '==', users[0]!.sub).get();
+    const records = await harness.db
+      .collection('revocations')
+      .where('sub', '==', users[0]!.sub)
+      .get();
     expect(records.size).toBeGreaterThan(0);
-    for (const record of records.docs) expect(JSON.stringify(record.data())).not.toMatch(/1\/\/|ya29\./);
-    expect(harness.events.events).toContainEqual(expect.objectContaining({ type: 'revoked', sub: users[0]!.sub }));
+    for (const record of records.docs)
+      expect(JSON.stringify(record.data())).not.toMatch(/1\/\/|ya29\./);
+    expect(harness.events.events).toContainEqual(
+      expect.objectContaining({ type: 'revoked', sub: users[0]!.sub }),
+    );
   });
 });
 
