@@ -93,7 +93,8 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (!arg.startsWith('--')) {
-      problems.push(`unexpected argument "${arg}"`);
+      // Not echoed: a stray argument may be a secret typed in the wrong place.
+      problems.push(`unexpected argument at position ${i + 1}`);
       continue;
     }
     const eq = arg.indexOf('=');
@@ -109,6 +110,8 @@ export function parseArgs(argv: readonly string[]): ParseResult {
           ? '--client-secret is not accepted: pass --client-secret-file PATH (or - for stdin)'
           : `unknown flag --${name}`,
       );
+      // Its value, if any, goes with it (and is never echoed).
+      if (eq === -1 && argv[i + 1] !== undefined && !argv[i + 1]?.startsWith('--')) i++;
       continue;
     }
     let value: string | undefined;

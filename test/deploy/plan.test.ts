@@ -1,0 +1,540 @@
+// The pure plan builder: project state in, gcloud steps out. No process, no gcloud.
+import { describe, expect, it } from 'vitest';
+import { parseArgs } from '../../infra/deploy/args.ts';
+import { buildDesired, parseIndexes } from '../../infra/deploy/desired.ts';
+import type { Desired } from '../../infra/deploy/desired.ts';
+import { buildPlan, envVarsArg, isReady, pubsubAgent } from '../../infra/deploy/plan.ts';
+import type { GcloudStep, Plan } from '../../infra/deploy/plan.ts';
+import { SPEC_LABEL } from '../../infra/deploy/resources.ts';
+import { emptyState } from '../../infra/deploy/state.ts';
+import type { FunctionState, ProjectState } from '../../infra/deploy/state.ts';
+
+const PROJECT = 'demo-consent-vault';
+const RULES = "rules_version = '2';\n";
+const INDEXES = JSON.stringify({
+  indexes: [
+    {
+      collectionGroup: 'connections',
+      queryScope: 'COLLECTION',
+      fields: [
+        { fieldPath: 'status', order: 'ASCENDING' },
+        { fieldPath: 'tags', arrayConfig: 'CONTAINS' },
+      ],
+    },
+  ],
+  fieldOverrides: [
+    { collectionGroup: 'runs', fieldPath: 'expireAt', ttl: true, indexes: [] },
+    { collectionGroup: 'audit', fieldPath: 'expireAt', ttl: true, indexes: [] },
+  ],
+});
+const NUMBER = '424242';
+const AGENT = pubsubAgent(NUMBER);
+const PUBLIC = ['authorize', 'callback', 'revoke'];
+const sa = (name: string): string =>
+  `serviceAccount:consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`;
+
+function desiredFor(extraArgs: string[] = [], hashes: Record<string, string> = {}): Desired {
+  const parsed = parseArgs([
+    '--project',
+    PROJECT,
+    '--region',
+    'europe-west1',
+    '--client-secret-file',
+    '-',
+    ...extraArgs,
+  ]);
+  if (!parsed.ok) throw new Error(parsed.problems.join());
+  const built = buildDesired({
+    options: parsed.options,
+    envValues: {
+      OAUTH_CLIENT_ID: 'id.apps.googleusercontent.com',
+      REVOKE_CALLERS: 'a@b.iam.gserviceaccount.com,c@d.iam.gserviceaccount.com',
+    },
+    rulesSource: RULES,
+    indexesJson: INDEXES,
+    sourceHashes: {
+      authorize: 'h1',
+      callback: 'h2',
+      revoke: 'h3',
+      dispatcher: 'h4',
+      worker: 'h5',
+      ...hashes,
+    },
+  });
+  if (!built.ok) throw new Error(built.problems.join());
+  return built.desired;
+}
+
+function gcloudSteps(plan: Plan): GcloudStep[] {
+  return plan.steps.filter((step): step is GcloudStep => step.kind === 'gcloud');
+}
+
+function commandsOf(plan: Plan): string[] {
+  return gcloudSteps(plan).map((step) => step.args.join(' '));
+}
+
+function flag(args: readonly string[], name: string): string | undefined {
+  return args.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+/** The state a successful deploy of `desired` leaves behind. */
+function converged(desired: Desired): ProjectState {
+  const first = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
+  const labels = new Map<string, string>();
+  for (const step of gcloudSteps(first))
+    if (step.args[1] === 'deploy')
+      labels.set(step.args[2] ?? '', (flag(step.args, 'update-labels') ?? '').split('=')[1] ?? '');
+  const binding = (role: string, members: string[]) => ({ bindings: [{ role, members }] });
+  const functions: Record<string, FunctionState> = {};
+  for (const fn of desired.functions) {
+    const name = fn.spec.name;
+    functions[name] = {
+      url: `https://europe-west1-${PROJECT}.cloudfunctions.net/${name}`,
+      labels: { [SPEC_LABEL]: labels.get(name) ?? '' },
+      serviceAccount: fn.serviceAccount,
+      environment: { ...desired.env, LOG_EXECUTION_ID: 'true' },
+      secrets: fn.spec.secrets.map((key) =>
+        key === 'clientSecret'
+          ? {
+              key: 'OAUTH_CLIENT_SECRET',
+              secret: 'consent-vault-oauth-client-secret',
+              version: '1',
+            }
+          : { key: 'TOKEN_KEYSET', secret: 'consent-vault-token-keyset', version: '1' },
+      ),
+      triggerSubscription: fn.spec.trigger === 'http' ? undefined : `eventarc-${name}-sub`,
+      runPolicy: binding('roles/run.invoker', [
+        fn.spec.public ? 'allUsers' : `serviceAccount:${desired.schedulerAccount}`,
+      ]),
+    };
+  }
+  const triggerSub = {
+    topic: undefined,
+    deadLetterTopic: `projects/${PROJECT}/topics/consent-vault-dead-letter`,
+    maxDeliveryAttempts: 5,
+    minimumBackoff: '10s',
+    maximumBackoff: '600.000s',
+    policy: binding('roles/pubsub.subscriber', [AGENT]),
+  };
+  return {
+    projectNumber: NUMBER,
+    enabledServices: [...desired.apis, 'compute.googleapis.com'],
+    projectPolicy: {
+      bindings: [
+        { role: 'roles/owner', members: ['user:owner@example.com'] },
+        {
+          role: 'roles/datastore.user',
+          members: ['callback', 'revoke', 'dispatcher', 'worker'].map(sa),
+        },
+      ],
+    },
+    serviceAccounts: Object.fromEntries(
+      [...desired.functions.map((fn) => fn.spec.name), 'scheduler'].map((name) => [
+        `consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`,
+        {
+          displayName:
+            name === 'scheduler'
+              ? 'consent-vault scheduled chain (tick and work delivery)'
+              : `consent-vault ${name} function`,
+        },
+      ]),
+    ),
+    secrets: {
+      'consent-vault-oauth-client-secret': {
+        versions: [{ number: 1, state: 'ENABLED' }],
+        policy: binding(
+          'roles/secretmanager.secretAccessor',
+          ['callback', 'dispatcher', 'worker'].map(sa),
+        ),
+      },
+      'consent-vault-token-keyset': {
+        versions: [{ number: 1, state: 'ENABLED' }],
+        policy: binding(
+          'roles/secretmanager.secretAccessor',
+          ['authorize', 'callback', 'revoke', 'dispatcher', 'worker'].map(sa),
+        ),
+      },
+    },
+    topics: {
+      'consent-vault-tick': { policy: { bindings: [] } },
+      'consent-vault-work': { policy: binding('roles/pubsub.publisher', [sa('dispatcher')]) },
+      'consent-vault-events': {
+        policy: binding(
+          'roles/pubsub.publisher',
+          ['callback', 'revoke', 'dispatcher', 'worker'].map(sa),
+        ),
+      },
+      'consent-vault-dead-letter': { policy: binding('roles/pubsub.publisher', [AGENT]) },
+    },
+    subscriptions: {
+      'consent-vault-dead-letter-sub': {
+        ...triggerSub,
+        deadLetterTopic: undefined,
+        policy: { bindings: [] },
+      },
+      'eventarc-dispatcher-sub': triggerSub,
+      'eventarc-worker-sub': triggerSub,
+    },
+    firestore: {
+      database: { type: 'FIRESTORE_NATIVE', location: 'europe-west1' },
+      indexes: parseIndexes(INDEXES, []),
+      ttlFields: desired.ttlFields,
+      exemptFields: desired.exemptFields,
+      rulesSource: RULES,
+    },
+    functions,
+    schedulerJob: {
+      schedule: '0 3 * * *',
+      timeZone: 'Etc/UTC',
+      topic: 'consent-vault-tick',
+      body: '{}',
+    },
+  };
+}
+
+describe('buildPlan on an empty project', () => {
+  const desired = desiredFor();
+  const plan = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
+  const commands = commandsOf(plan);
+
+  it('creates every resource', () => {
+    expect(plan.problems).toEqual([]);
+    expect(commands.filter((c) => c.startsWith('iam service-accounts create'))).toHaveLength(6);
+    expect(commands.filter((c) => c.startsWith('secrets create'))).toHaveLength(2);
+    expect(commands.filter((c) => c.startsWith('pubsub topics create'))).toHaveLength(4);
+    expect(commands.filter((c) => c.startsWith('functions deploy'))).toHaveLength(5);
+    expect(commands.filter((c) => c.startsWith('firestore fields ttls update'))).toHaveLength(6);
+    expect(commands.filter((c) => c.startsWith('firestore indexes fields update'))).toHaveLength(2);
+    expect(commands.some((c) => c.startsWith('firestore databases create'))).toBe(true);
+    expect(
+      commands.some((c) => c.startsWith('scheduler jobs create pubsub consent-vault-tick')),
+    ).toBe(true);
+    expect(plan.steps.some((step) => step.kind === 'rules')).toBe(true);
+    expect(commands).toContain(
+      `firestore indexes composite create --collection-group=connections --query-scope=collection --field-config=field-path=status,order=ascending --field-config=field-path=tags,array-config=contains --database=(default) --async --project=${PROJECT}`,
+    );
+  });
+
+  it('sends secret data only through stdin and names no value', () => {
+    const creates = gcloudSteps(plan).filter(
+      (s) => s.args[0] === 'secrets' && s.args[1] === 'create',
+    );
+    expect(creates.map((s) => [s.args[2], s.stdin, flag(s.args, 'data-file')])).toEqual([
+      ['consent-vault-oauth-client-secret', 'client-secret', '-'],
+      ['consent-vault-token-keyset', 'token-keyset', '-'],
+    ]);
+  });
+
+  it('grants project-level only roles/datastore.user, and only to the Firestore functions', () => {
+    const projectGrants = gcloudSteps(plan).filter((s) => s.args[0] === 'projects');
+    expect(projectGrants.map((s) => [flag(s.args, 'role'), flag(s.args, 'member')])).toEqual(
+      ['callback', 'revoke', 'dispatcher', 'worker'].map((n) => ['roles/datastore.user', sa(n)]),
+    );
+  });
+
+  it('scopes every other grant to a named secret, topic, subscription or function', () => {
+    const grants = gcloudSteps(plan)
+      .filter(
+        (s) => /-policy-binding$/.test(s.args[1] ?? '') || /-policy-binding$/.test(s.args[2] ?? ''),
+      )
+      .filter((s) => s.args[0] !== 'projects')
+      .map((s) => {
+        const verbAt = s.args.findIndex((a) => a.endsWith('-policy-binding'));
+        return `${s.args.slice(0, verbAt).join(' ')} ${s.args[verbAt + 1] ?? ''} ${flag(s.args, 'role') ?? 'roles/run.invoker'} ${flag(s.args, 'member') ?? ''}`;
+      })
+      .sort();
+    const tokenReaders = ['authorize', 'callback', 'dispatcher', 'revoke', 'worker'];
+    expect(grants).toEqual(
+      [
+        ...['dispatcher', 'worker'].map(
+          (n) =>
+            `functions ${n} roles/run.invoker serviceAccount:consent-vault-scheduler@${PROJECT}.iam.gserviceaccount.com`,
+        ),
+        `pubsub subscriptions <trigger subscription of dispatcher> roles/pubsub.subscriber ${AGENT}`,
+        `pubsub subscriptions <trigger subscription of worker> roles/pubsub.subscriber ${AGENT}`,
+        `pubsub topics consent-vault-dead-letter roles/pubsub.publisher ${AGENT}`,
+        ...['callback', 'dispatcher', 'revoke', 'worker'].map(
+          (n) => `pubsub topics consent-vault-events roles/pubsub.publisher ${sa(n)}`,
+        ),
+        `pubsub topics consent-vault-work roles/pubsub.publisher ${sa('dispatcher')}`,
+        ...['callback', 'dispatcher', 'worker'].map(
+          (n) =>
+            `secrets consent-vault-oauth-client-secret roles/secretmanager.secretAccessor ${sa(n)}`,
+        ),
+        ...tokenReaders.map(
+          (n) => `secrets consent-vault-token-keyset roles/secretmanager.secretAccessor ${sa(n)}`,
+        ),
+      ].sort(),
+    );
+  });
+
+  it('makes only the browser-facing functions public, with their own sizes', () => {
+    const deploys = gcloudSteps(plan).filter((s) => s.args[1] === 'deploy');
+    for (const step of deploys) {
+      const name = step.args[2] ?? '';
+      const isPublic = PUBLIC.includes(name);
+      expect(step.args.includes('--allow-unauthenticated'), name).toBe(isPublic);
+      expect(step.args.includes('--no-allow-unauthenticated'), name).toBe(!isPublic);
+      expect(flag(step.args, 'ingress-settings'), name).toBe(isPublic ? 'all' : 'internal-only');
+      expect(flag(step.args, 'runtime')).toBe('nodejs24');
+      expect(flag(step.args, 'service-account')).toBe(sa(name).slice('serviceAccount:'.length));
+      expect(step.args).toContain('--gen2');
+    }
+    const sizes = Object.fromEntries(
+      deploys.map((s) => [
+        s.args[2],
+        ['memory', 'cpu', 'concurrency', 'max-instances', 'timeout']
+          .map((f) => flag(s.args, f))
+          .join(' '),
+      ]),
+    );
+    expect(sizes).toEqual({
+      authorize: '512Mi 1 80 10 30s',
+      callback: '512Mi 1 40 10 60s',
+      revoke: '512Mi 1 40 5 60s',
+      dispatcher: '1Gi 1 1 2 540s',
+      worker: '1Gi 1 1 20 540s',
+    });
+  });
+
+  it('pins numeric secret versions per function, each only with the secrets it needs', () => {
+    const secrets = Object.fromEntries(
+      gcloudSteps(plan)
+        .filter((s) => s.args[1] === 'deploy')
+        .map((s) => [s.args[2], flag(s.args, 'set-secrets')]),
+    );
+    expect(secrets).toEqual({
+      authorize: 'TOKEN_KEYSET=consent-vault-token-keyset:1',
+      callback:
+        'OAUTH_CLIENT_SECRET=consent-vault-oauth-client-secret:1,TOKEN_KEYSET=consent-vault-token-keyset:1',
+      revoke: 'TOKEN_KEYSET=consent-vault-token-keyset:1',
+      dispatcher:
+        'OAUTH_CLIENT_SECRET=consent-vault-oauth-client-secret:1,TOKEN_KEYSET=consent-vault-token-keyset:1',
+      worker:
+        'OAUTH_CLIENT_SECRET=consent-vault-oauth-client-secret:1,TOKEN_KEYSET=consent-vault-token-keyset:1',
+    });
+  });
+
+  it('sets the computed URLs and the project on every function', () => {
+    for (const step of gcloudSteps(plan).filter((s) => s.args[1] === 'deploy')) {
+      const env = flag(step.args, 'set-env-vars') ?? '';
+      expect(env).toMatch(/^\^;\^/);
+      const vars = Object.fromEntries(
+        env
+          .slice(3)
+          .split(';')
+          .map((p) => p.split(/=(.*)/s).slice(0, 2)),
+      );
+      expect(vars).toMatchObject({
+        GOOGLE_CLOUD_PROJECT: PROJECT,
+        REDIRECT_URI: `https://europe-west1-${PROJECT}.cloudfunctions.net/callback`,
+        AUTHORIZE_URL: `https://europe-west1-${PROJECT}.cloudfunctions.net/authorize`,
+        REVOKE_URL: `https://europe-west1-${PROJECT}.cloudfunctions.net/revoke`,
+        REVOKE_CALLERS: 'a@b.iam.gserviceaccount.com,c@d.iam.gserviceaccount.com',
+      });
+    }
+  });
+
+  it('defers only what names a resource the deploy itself creates', () => {
+    const pending = gcloudSteps(plan).filter((s) => !isReady(s));
+    expect(pending.map((s) => s.pending)).toEqual([
+      'the trigger of dispatcher',
+      'the trigger of dispatcher',
+      'the trigger of worker',
+      'the trigger of worker',
+    ]);
+  });
+});
+
+describe('buildPlan on a converged project', () => {
+  const desired = desiredFor();
+
+  it('plans nothing', () => {
+    const plan = buildPlan(desired, converged(desired));
+    expect(plan.steps).toEqual([]);
+    expect(plan.problems).toEqual([]);
+  });
+
+  it('redeploys only the function whose build changed', () => {
+    const plan = buildPlan(desiredFor([], { worker: 'h5-changed' }), converged(desired));
+    expect(commandsOf(plan).map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual([
+      'functions deploy worker',
+    ]);
+  });
+
+  it('redeploys a function whose environment was changed outside the deploy', () => {
+    const state = converged(desired);
+    const callback = state.functions['callback'];
+    if (!callback) throw new Error('missing');
+    const drifted = {
+      ...state,
+      functions: {
+        ...state.functions,
+        callback: { ...callback, environment: { ...callback.environment, LOG_LEVEL: 'DEBUG' } },
+      },
+    };
+    const plan = buildPlan(desired, drifted);
+    expect(gcloudSteps(plan).map((s) => s.title)).toEqual([
+      'Deploy function callback (environment changed outside the deploy)',
+    ]);
+  });
+
+  it('makes a private function private again and re-grants a missing public binding', () => {
+    const state = converged(desired);
+    const fns = { ...state.functions };
+    const dispatcher = fns['dispatcher'];
+    const authorize = fns['authorize'];
+    if (!dispatcher || !authorize) throw new Error('missing');
+    fns['dispatcher'] = {
+      ...dispatcher,
+      runPolicy: {
+        bindings: [
+          {
+            role: 'roles/run.invoker',
+            members: ['allUsers', `serviceAccount:${desired.schedulerAccount}`],
+          },
+        ],
+      },
+    };
+    fns['authorize'] = { ...authorize, runPolicy: { bindings: [] } };
+    const plan = buildPlan(desired, { ...state, functions: fns });
+    expect(commandsOf(plan)).toEqual([
+      `functions add-invoker-policy-binding authorize --region=europe-west1 --member=allUsers --project=${PROJECT}`,
+      `functions remove-invoker-policy-binding dispatcher --region=europe-west1 --member=allUsers --project=${PROJECT}`,
+    ]);
+  });
+
+  it('pins the newest enabled secret version', () => {
+    const state = converged(desired);
+    const secret = state.secrets['consent-vault-oauth-client-secret'];
+    if (!secret) throw new Error('missing');
+    const plan = buildPlan(desired, {
+      ...state,
+      secrets: {
+        ...state.secrets,
+        'consent-vault-oauth-client-secret': {
+          ...secret,
+          versions: [
+            { number: 1, state: 'ENABLED' },
+            { number: 2, state: 'ENABLED' },
+            { number: 3, state: 'DISABLED' },
+          ],
+        },
+      },
+    });
+    const deploys = gcloudSteps(plan).filter((s) => s.args[1] === 'deploy');
+    expect(deploys.map((s) => s.args[2])).toEqual(['callback', 'dispatcher', 'worker']);
+    for (const step of deploys)
+      expect(flag(step.args, 'set-secrets')).toContain('consent-vault-oauth-client-secret:2');
+  });
+
+  it('adds a client-secret version on --rotate-client-secret and pins the next number', () => {
+    const plan = buildPlan(desiredFor(['--rotate-client-secret']), converged(desired));
+    const steps = gcloudSteps(plan);
+    expect(steps[0]?.args.slice(0, 4)).toEqual([
+      'secrets',
+      'versions',
+      'add',
+      'consent-vault-oauth-client-secret',
+    ]);
+    expect(steps[0]?.stdin).toBe('client-secret');
+    expect(flag(steps[1]?.args ?? [], 'set-secrets')).toContain(
+      'consent-vault-oauth-client-secret:2',
+    );
+  });
+
+  it('never replaces a keyset that has no enabled version', () => {
+    const state = converged(desired);
+    const plan = buildPlan(desired, {
+      ...state,
+      secrets: {
+        ...state.secrets,
+        'consent-vault-token-keyset': {
+          versions: [{ number: 1, state: 'DISABLED' }],
+          policy: { bindings: [] },
+        },
+      },
+    });
+    expect(plan.problems.join()).toContain('consent-vault-token-keyset has no enabled version');
+    expect(gcloudSteps(plan).some((s) => s.stdin === 'token-keyset')).toBe(false);
+  });
+
+  it('refuses a Datastore-mode database', () => {
+    const state = converged(desired);
+    const plan = buildPlan(desired, {
+      ...state,
+      firestore: { ...state.firestore, database: { type: 'DATASTORE_MODE', location: 'eur3' } },
+    });
+    expect(plan.problems.join()).toContain('DATASTORE_MODE');
+  });
+
+  it('updates the scheduler job when the schedule or time zone changes', () => {
+    const plan = buildPlan(
+      desiredFor(['--schedule', '0 5 * * *', '--time-zone', 'Europe/Paris']),
+      converged(desired),
+    );
+    expect(commandsOf(plan)).toEqual([
+      `scheduler jobs update pubsub consent-vault-tick --location=europe-west1 --schedule=0 5 * * * --time-zone=Europe/Paris --topic=consent-vault-tick --message-body={} --project=${PROJECT}`,
+    ]);
+  });
+
+  it('configures a trigger subscription that lost its dead-letter policy', () => {
+    const state = converged(desired);
+    const sub = state.subscriptions['eventarc-worker-sub'];
+    if (!sub) throw new Error('missing');
+    const plan = buildPlan(desired, {
+      ...state,
+      subscriptions: {
+        ...state.subscriptions,
+        'eventarc-worker-sub': { ...sub, deadLetterTopic: undefined },
+      },
+    });
+    expect(commandsOf(plan)).toEqual([
+      `pubsub subscriptions update eventarc-worker-sub --dead-letter-topic=consent-vault-dead-letter --max-delivery-attempts=5 --min-retry-delay=10s --max-retry-delay=600s --project=${PROJECT}`,
+    ]);
+  });
+});
+
+describe('buildPlan problems', () => {
+  it('needs a client secret when the secret does not exist', () => {
+    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
+    if (!parsed.ok) throw new Error('bad args');
+    const built = buildDesired({
+      options: parsed.options,
+      envValues: { OAUTH_CLIENT_ID: 'id' },
+      rulesSource: RULES,
+      indexesJson: undefined,
+      sourceHashes: {},
+    });
+    if (!built.ok) throw new Error(built.problems.join());
+    const plan = buildPlan(built.desired, emptyState());
+    expect(plan.problems).toEqual([
+      'secret consent-vault-oauth-client-secret does not exist: pass --client-secret-file PATH (or - for standard input)',
+    ]);
+  });
+
+  it('reports every invalid function setting through shared/config.ts', () => {
+    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
+    if (!parsed.ok) throw new Error('bad args');
+    const built = buildDesired({
+      options: parsed.options,
+      envValues: { REDIRECT_URI: 'http://example.com/callback', RUN_BATCH_SIZE: '0' },
+      rulesSource: RULES,
+      indexesJson: '{"indexes": [{"collectionGroup": "x"}]}',
+      sourceHashes: {},
+    });
+    expect(built.ok).toBe(false);
+    if (built.ok) return;
+    const problems = built.problems.join('\n');
+    expect(problems).toContain('OAUTH_CLIENT_ID');
+    expect(problems).toContain('REDIRECT_URI');
+    expect(problems).toContain('RUN_BATCH_SIZE');
+  });
+});
+
+describe('envVarsArg', () => {
+  it('picks a delimiter absent from every value', () => {
+    expect(envVarsArg({ B: 'x,y', A: '1' })).toBe('^;^A=1;B=x,y');
+    expect(envVarsArg({ A: 'a;b', B: 'c' })).toBe('^|^A=a;b|B=c');
+  });
+});
