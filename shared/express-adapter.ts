@@ -10,8 +10,13 @@ export function toHttpRequest(req: Request): HttpRequest {
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(req.headers))
     headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-  // The path the function sees, whatever prefix the platform routed it under.
-  const url = new URL(req.originalUrl || req.url || '/', 'http://function.invalid');
+  // The path the function sees, whatever prefix the platform routed it under. Appended to a fixed
+  // origin, never resolved against it: a request target such as `//[x` or `//` would otherwise be
+  // a protocol-relative URL whose bad host throws (a 500 outside the error mapping). Leading
+  // slashes (and backslashes, which URLs treat alike) collapse to one, so no path can read as
+  // `//host` (e.g. in a form action).
+  const target = (req.originalUrl || req.url || '/').replace(/^[/\\]*/, '/');
+  const url = new URL(`http://function.invalid${target}`);
   const raw = (req as Request & { rawBody?: Buffer }).rawBody;
   const type = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   let form: URLSearchParams | undefined;
