@@ -10,6 +10,7 @@ import type { Handler, HttpRequest } from '../../shared/http.ts';
 import { parseCookies } from '../../shared/http.ts';
 import { TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
 import { describeScope } from '../../shared/pages.ts';
+import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
 import type { ConnectionDoc } from '../../shared/store/connections.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent, type ConsentScript } from '../support/user-agent.ts';
@@ -455,6 +456,41 @@ describe('malformed parameters on all three functions', () => {
       expect(response.status, hint).toBe(400);
       expect(response.headers.location).toBeUndefined();
       expect(response.body).toContain('The login hint is not an email address.');
+    }
+  });
+
+  it.each(FUNCTIONS)(
+    'regression: %s answers a request target starting with // (no 500 from URL parsing)',
+    async (name) => {
+      // Bug: the adapter resolved the path against a base URL, so `//[x` became a
+      // protocol-relative URL with a bad host and threw outside the error mapping (500).
+      for (const path of ['//', '//[bad', '//[::1', '//x:99999/', '//:x', '/\\\\[x']) {
+        const response = await expectNoWrites(() => rawRequest(app.urls[name], path));
+        expect(response.status, path).toBeLessThan(500);
+      }
+    },
+  );
+
+  it('a //host or /\\host path never makes the confirm form post to another host', async () => {
+    const agent = new UserAgent();
+    await agent.connect(app.urls.authorize, { email: 'confirm-path@example.com' });
+    const keys = (await app.runtime.keyset()).forPurpose('link');
+    const link = new URL(
+      createUnsubscribeLink(
+        keys,
+        app.urls.revoke,
+        subOf('confirm-path@example.com'),
+        Date.now() + 3600_000,
+      ),
+    );
+    for (const prefix of ['//evil.example/', '/\\evil.example/']) {
+      const response = await expectNoWrites(() =>
+        rawRequest(app.urls.revoke, `${prefix}${link.search}`),
+      );
+      expect(response.status).toBe(200);
+      const action = /<form method="post" action="([^"]*)">/.exec(response.body)?.[1];
+      expect(action).toBeDefined();
+      expect(new URL(action!, 'https://revoke.example/').host).toBe('revoke.example');
     }
   });
 
