@@ -88,21 +88,16 @@ export class Sandbox {
     return sandbox;
   }
 
-  /** The flags every test run passes; `extra` comes last. */
+  /** The flags every test run passes; a `--name=value` in `extra` replaces the default. */
   args(extra: readonly string[] = []): string[] {
-    return [
-      '--project',
-      PROJECT,
-      '--region',
-      REGION,
-      '--skip-build',
+    const defaults = [
       `--dist=${path.join(this.dir, 'dist')}`,
       `--env-file=${path.join(this.dir, 'deploy.env')}`,
       `--rules=${path.join(this.dir, 'firestore.rules')}`,
       `--indexes=${path.join(this.dir, 'firestore.indexes.json')}`,
       `--rules-api=${this.rules?.url ?? ''}`,
-      ...extra,
-    ];
+    ].filter((arg) => !extra.some((e) => e.startsWith(arg.slice(0, arg.indexOf('=') + 1))));
+    return ['--project', PROJECT, '--region', REGION, '--skip-build', ...defaults, ...extra];
   }
 
   /** Runs `node infra/deploy/deploy.ts ARGS` with the fake gcloud first on PATH. */

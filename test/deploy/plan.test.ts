@@ -280,9 +280,9 @@ describe('buildPlan on an empty project', () => {
       expect(flag(step.args, 'service-account')).toBe(sa(name).slice('serviceAccount:'.length));
       expect(step.args).toContain('--gen2');
     }
-    const sizes = Object.fromEntries(
-      deploys.map((s) => [
-        s.args[2],
+    const sizes: Record<string, string> = Object.fromEntries(
+      deploys.map((s): [string, string] => [
+        s.args[2] ?? '',
         ['memory', 'cpu', 'concurrency', 'max-instances', 'timeout']
           .map((f) => flag(s.args, f))
           .join(' '),
@@ -298,10 +298,10 @@ describe('buildPlan on an empty project', () => {
   });
 
   it('pins numeric secret versions per function, each only with the secrets it needs', () => {
-    const secrets = Object.fromEntries(
+    const secrets: Record<string, string | undefined> = Object.fromEntries(
       gcloudSteps(plan)
         .filter((s) => s.args[1] === 'deploy')
-        .map((s) => [s.args[2], flag(s.args, 'set-secrets')]),
+        .map((s): [string, string | undefined] => [s.args[2] ?? '', flag(s.args, 'set-secrets')]),
     );
     expect(secrets).toEqual({
       authorize: 'TOKEN_KEYSET=consent-vault-token-keyset:1',
@@ -319,11 +319,14 @@ describe('buildPlan on an empty project', () => {
     for (const step of gcloudSteps(plan).filter((s) => s.args[1] === 'deploy')) {
       const env = flag(step.args, 'set-env-vars') ?? '';
       expect(env).toMatch(/^\^;\^/);
-      const vars = Object.fromEntries(
+      const vars: Record<string, string | undefined> = Object.fromEntries(
         env
           .slice(3)
           .split(';')
-          .map((p) => p.split(/=(.*)/s).slice(0, 2)),
+          .map((p): [string, string] => {
+            const eq = p.indexOf('=');
+            return [p.slice(0, eq), p.slice(eq + 1)];
+          }),
       );
       expect(vars).toMatchObject({
         GOOGLE_CLOUD_PROJECT: PROJECT,

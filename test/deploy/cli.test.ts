@@ -1,0 +1,433 @@
+// The real deploy CLI as a child process against the fake gcloud (first on PATH) and the fake
+// Rules API. One project goes through a dry run, a first run, a second run and a settings change.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseKeyset } from '../../shared/crypto/keyset.ts';
+import { emptyProject } from './fake-gcloud/state.ts';
+import type { FakeState, LogEntry } from './fake-gcloud/state.ts';
+import { flagOf, FUNCTION_NAMES, mutations, PROJECT, ROOT, Sandbox } from './harness.ts';
+import type { RunResult } from './harness.ts';
+
+const TIMEOUT = 180_000;
+const PUBLIC = ['authorize', 'callback', 'revoke'];
+const email = (name: string): string => `consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`;
+const sa = (name: string): string => `serviceAccount:${email(name)}`;
+const AGENT = 'serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com';
+
+function membersOf(policy: FakeState['projectPolicy'], role: string): string[] {
+  return policy.bindings
+    .filter((b) => b.role === role)
+    .flatMap((b) => b.members)
+    .sort();
+}
+
+function rolesOf(policy: FakeState['projectPolicy']): string[] {
+  return policy.bindings.filter((b) => b.members.length > 0).map((b) => b.role);
+}
+
+describe('deploy CLI against a fake project', () => {
+  let sandbox: Sandbox;
+  let emptyStateText: string;
+  let dry: RunResult;
+  let dryLog: LogEntry[];
+  let afterDryText: string;
+  let first: RunResult;
+  let firstLog: LogEntry[];
+  let afterFirst: FakeState;
+  let second: RunResult;
+  let secondLog: LogEntry[];
+
+  beforeAll(async () => {
+    sandbox = await Sandbox.create();
+    emptyStateText = readFileSync(sandbox.stateFile, 'utf8');
+
+    dry = await sandbox.run(
+      sandbox.args(['--dry-run', '--client-secret-file', sandbox.clientSecretFile]),
+    );
+    dryLog = sandbox.log();
+    afterDryText = readFileSync(sandbox.stateFile, 'utf8');
+    sandbox.clearLog();
+
+    first = await sandbox.run(sandbox.args(['--client-secret-file', sandbox.clientSecretFile]));
+    firstLog = sandbox.log();
+    afterFirst = sandbox.state();
+    sandbox.clearLog();
+
+    second = await sandbox.run(sandbox.args());
+    secondLog = sandbox.log();
+    sandbox.clearLog();
+  }, TIMEOUT);
+
+  afterAll(async () => {
+    await sandbox.close();
+  });
+
+  describe('dry run on an empty project', () => {
+    it('runs only read-only gcloud calls and changes nothing', () => {
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(dryLog.length).toBeGreaterThan(0);
+      expect(dryLog.filter((entry) => entry.mutating)).toEqual([]);
+      expect(afterDryText).toBe(emptyStateText);
+    });
+
+    it('prints every command the real run would start with', () => {
+      const commands = dry.stdout.split('\n').filter((line) => line.startsWith('gcloud '));
+      for (const name of FUNCTION_NAMES)
+        expect(commands.some((c) => c.startsWith(`gcloud functions deploy ${name} `))).toBe(true);
+      expect(commands.filter((c) => c.startsWith('gcloud secrets create '))).toHaveLength(2);
+      expect(commands.filter((c) => c.startsWith('gcloud pubsub topics create '))).toHaveLength(4);
+      expect(commands.some((c) => c.startsWith('gcloud services enable '))).toBe(true);
+      expect(commands.some((c) => c.startsWith('gcloud firestore databases create '))).toBe(true);
+      expect(commands.some((c) => c.startsWith('gcloud scheduler jobs create pubsub '))).toBe(true);
+      expect(dry.stdout).toContain('Release the repository');
+      expect(dry.stdout).toContain('Dry run: no command that changes anything was run.');
+    });
+
+    it(
+      'dry run with --assume-empty runs no gcloud at all',
+      async () => {
+        const scratch = await Sandbox.create();
+        try {
+          const result = await scratch.run(scratch.args(['--dry-run', '--assume-empty']));
+          expect(result.code, result.stderr).toBe(0);
+          expect(scratch.log()).toEqual([]);
+          expect(result.stdout).toContain('gcloud functions deploy worker');
+          // Without --client-secret-file the plan names the problem a real run would stop on.
+          expect(result.stdout).toContain(
+            'problem: secret consent-vault-oauth-client-secret does not exist',
+          );
+        } finally {
+          await scratch.close();
+        }
+      },
+      TIMEOUT,
+    );
+  });
+
+  describe('first run on an empty project', () => {
+    it('succeeds and creates everything', () => {
+      expect(first.code, first.stderr).toBe(0);
+      const state = afterFirst;
+      expect(state.services).toEqual(
+        expect.arrayContaining([
+          'cloudfunctions.googleapis.com',
+          'run.googleapis.com',
+          'eventarc.googleapis.com',
+          'pubsub.googleapis.com',
+          'firestore.googleapis.com',
+          'firebaserules.googleapis.com',
+          'secretmanager.googleapis.com',
+          'cloudscheduler.googleapis.com',
+        ]),
+      );
+      expect(Object.keys(state.serviceAccounts).sort()).toEqual(
+        [...FUNCTION_NAMES, 'scheduler'].map(email).sort(),
+      );
+      expect(Object.keys(state.secrets).sort()).toEqual([
+        'consent-vault-oauth-client-secret',
+        'consent-vault-token-keyset',
+      ]);
+      expect(Object.keys(state.topics).sort()).toEqual([
+        'consent-vault-dead-letter',
+        'consent-vault-events',
+        'consent-vault-tick',
+        'consent-vault-work',
+      ]);
+      expect(Object.keys(state.functions).sort()).toEqual([...FUNCTION_NAMES].sort());
+      expect(state.databases['(default)']?.type).toBe('FIRESTORE_NATIVE');
+      expect(state.schedulerJobs['europe-west1/consent-vault-tick']).toMatchObject({
+        schedule: '0 3 * * *',
+        timeZone: 'Etc/UTC',
+        pubsubTarget: { topicName: `projects/${PROJECT}/topics/consent-vault-tick` },
+      });
+    });
+
+    it('sets up the data model: native database, index, TTL on every expiring collection, rules', () => {
+      const db = afterFirst.databases['(default)'];
+      const ttl = (db?.ttls ?? []).map((t) => t.name.split('/collectionGroups/')[1]).sort();
+      expect(ttl).toEqual(
+        ['batches', 'deadLetters', 'ledger', 'revocations', 'runs'].map(
+          (g) => `${g}/fields/expireAt`,
+        ),
+      );
+      expect(
+        (db?.overrides ?? []).map((o) => o.name.split('/collectionGroups/')[1]).sort(),
+      ).toEqual(ttl);
+      expect(db?.indexes.map((i) => i.fields.map((f) => f.fieldPath))).toEqual([
+        ['status', 'nextRunAt', '__name__'],
+      ]);
+      const released = afterFirst.releases[`projects/${PROJECT}/releases/cloud.firestore`] ?? '';
+      expect(afterFirst.rulesets[released]).toBe(
+        readFileSync(path.join(ROOT, 'firestore.rules'), 'utf8'),
+      );
+    });
+
+    it('dead-letters both trigger subscriptions after bounded, backed-off retries', () => {
+      for (const name of ['dispatcher', 'worker']) {
+        const trigger = afterFirst.functions[name]?.eventTrigger;
+        expect(trigger?.retryPolicy).toBe('RETRY_POLICY_RETRY');
+        const id = trigger?.trigger.split('/').pop() ?? '';
+        const sub = afterFirst.subscriptions[afterFirst.eventarcTriggers[id]?.subscription ?? ''];
+        expect(sub?.deadLetterPolicy).toEqual({
+          deadLetterTopic: `projects/${PROJECT}/topics/consent-vault-dead-letter`,
+          maxDeliveryAttempts: 5,
+        });
+        expect(sub?.retryPolicy).toEqual({ minimumBackoff: '10s', maximumBackoff: '600s' });
+        expect(membersOf(sub?.policy ?? { bindings: [] }, 'roles/pubsub.subscriber')).toEqual([
+          AGENT,
+        ]);
+      }
+      expect(
+        membersOf(
+          afterFirst.topics['consent-vault-dead-letter']?.policy ?? { bindings: [] },
+          'roles/pubsub.publisher',
+        ),
+      ).toEqual([AGENT]);
+      expect(afterFirst.subscriptions['consent-vault-dead-letter-sub']?.topic).toBe(
+        `projects/${PROJECT}/topics/consent-vault-dead-letter`,
+      );
+    });
+
+    it('grants project-wide only roles/datastore.user, and only to the Firestore functions', () => {
+      const project = afterFirst.projectPolicy;
+      expect(rolesOf(project).sort()).toEqual(['roles/datastore.user', 'roles/owner']);
+      expect(membersOf(project, 'roles/datastore.user')).toEqual(
+        ['callback', 'dispatcher', 'revoke', 'worker'].map(sa).sort(),
+      );
+      for (const args of mutations(firstLog).filter((a) => a[0] === 'projects'))
+        expect(flagOf(args, 'role')).toBe('roles/datastore.user');
+    });
+
+    it('scopes every other grant to a named secret, topic or function', () => {
+      const policy = (p: { policy: FakeState['projectPolicy'] } | undefined) =>
+        p?.policy ?? { bindings: [] };
+      const secrets = afterFirst.secrets;
+      expect(rolesOf(policy(secrets['consent-vault-oauth-client-secret']))).toEqual([
+        'roles/secretmanager.secretAccessor',
+      ]);
+      expect(
+        membersOf(
+          policy(secrets['consent-vault-oauth-client-secret']),
+          'roles/secretmanager.secretAccessor',
+        ),
+      ).toEqual(['callback', 'dispatcher', 'worker'].map(sa).sort());
+      expect(
+        membersOf(
+          policy(secrets['consent-vault-token-keyset']),
+          'roles/secretmanager.secretAccessor',
+        ),
+      ).toEqual([...FUNCTION_NAMES].map(sa).sort());
+      const topics = afterFirst.topics;
+      expect(membersOf(policy(topics['consent-vault-work']), 'roles/pubsub.publisher')).toEqual([
+        sa('dispatcher'),
+      ]);
+      expect(membersOf(policy(topics['consent-vault-events']), 'roles/pubsub.publisher')).toEqual(
+        ['callback', 'dispatcher', 'revoke', 'worker'].map(sa).sort(),
+      );
+      expect(rolesOf(policy(topics['consent-vault-tick']))).toEqual([]);
+    });
+
+    it('makes only the browser-facing functions public', () => {
+      for (const name of FUNCTION_NAMES) {
+        const invokers = membersOf(
+          afterFirst.runPolicies[name] ?? { bindings: [] },
+          'roles/run.invoker',
+        );
+        expect(invokers, name).toEqual(PUBLIC.includes(name) ? ['allUsers'] : [sa('scheduler')]);
+        const deploy = mutations(firstLog).find((a) => a[1] === 'deploy' && a[2] === name) ?? [];
+        expect(deploy.includes('--allow-unauthenticated'), name).toBe(PUBLIC.includes(name));
+        expect(afterFirst.functions[name]?.serviceConfig.ingressSettings).toBe(
+          PUBLIC.includes(name) ? 'ALLOW_ALL' : 'ALLOW_INTERNAL_ONLY',
+        );
+      }
+    });
+
+    it('sends secret values only on stdin: never in an argument, the output or the project', () => {
+      const secretCreates = firstLog.filter(
+        (e) => e.args[0] === 'secrets' && e.args[1] === 'create',
+      );
+      const clientSecret = secretCreates.find(
+        (e) => e.args[2] === 'consent-vault-oauth-client-secret',
+      );
+      const keysetCreate = secretCreates.find((e) => e.args[2] === 'consent-vault-token-keyset');
+      expect(clientSecret?.stdin).toBe(sandbox.clientSecret);
+      const keyset = keysetCreate?.stdin ?? '';
+      // A valid keyset for shared/crypto: one 32-byte primary key.
+      expect(parseKeyset(keyset).primaryId).toBe('k1');
+      const keyBytes = (JSON.parse(keyset) as { keys: { k1: string } }).keys.k1;
+
+      const everyArg = [dryLog, firstLog, secondLog]
+        .flat()
+        .flatMap((e) => e.args)
+        .join('\n');
+      const everyOutput = [dry, first, second].map((r) => r.stdout + r.stderr).join('\n');
+      const project = readFileSync(sandbox.stateFile, 'utf8');
+      for (const secret of [sandbox.clientSecret, keyset, keyBytes]) {
+        expect(everyArg).not.toContain(secret);
+        expect(everyOutput).not.toContain(secret);
+        expect(project).not.toContain(secret);
+      }
+      // The access token for the Rules API went in a header only.
+      const token = afterFirst.accessToken;
+      expect(everyArg).not.toContain(token);
+      expect(everyOutput).not.toContain(token);
+      // No other gcloud call received stdin.
+      expect(firstLog.filter((e) => e.stdin !== '' && e.tool === 'gcloud')).toHaveLength(2);
+    });
+
+    it('pins numeric secret versions on every function', () => {
+      for (const name of FUNCTION_NAMES) {
+        const versions = afterFirst.functions[name]?.serviceConfig.secretEnvironmentVariables ?? [];
+        expect(versions.length).toBeGreaterThan(0);
+        for (const v of versions) expect(v.version).toBe('1');
+      }
+    });
+
+    it('sets the function URLs and the project on every function, and prints them', () => {
+      for (const name of FUNCTION_NAMES)
+        expect(afterFirst.functions[name]?.serviceConfig.environmentVariables).toMatchObject({
+          GOOGLE_CLOUD_PROJECT: PROJECT,
+          REDIRECT_URI: `https://europe-west1-${PROJECT}.cloudfunctions.net/callback`,
+          AUTHORIZE_URL: `https://europe-west1-${PROJECT}.cloudfunctions.net/authorize`,
+          REVOKE_URL: `https://europe-west1-${PROJECT}.cloudfunctions.net/revoke`,
+          REVOKE_CALLERS: `backend@${PROJECT}.iam.gserviceaccount.com,ops@${PROJECT}.iam.gserviceaccount.com`,
+        });
+      expect(first.stdout).toContain(
+        `Register this redirect URI on the OAuth client (APIs & Services > Credentials > your Web client):\n  https://europe-west1-${PROJECT}.cloudfunctions.net/callback`,
+      );
+      expect(first.stdout).toContain('Manual steps left:');
+    });
+  });
+
+  describe('second run on the resulting project', () => {
+    it('changes nothing', () => {
+      expect(second.code, second.stderr).toBe(0);
+      expect(secondLog.length).toBeGreaterThan(0);
+      expect(secondLog.filter((e) => e.mutating)).toEqual([]);
+      expect(second.stdout).toContain('Nothing to change');
+      expect(sandbox.state()).toEqual(afterFirst);
+    });
+
+    it(
+      'redeploys only the functions when a setting changes',
+      async () => {
+        const envFile = path.join(sandbox.dir, 'deploy.env');
+        writeFileSync(
+          envFile,
+          `${readFileSync(envFile, 'utf8')}LOG_LEVEL=DEBUG\n`.replace('LOG_LEVEL=INFO\n', ''),
+        );
+        const result = await sandbox.run(sandbox.args());
+        expect(result.code, result.stderr).toBe(0);
+        const changed = mutations(sandbox.log());
+        expect(changed.map((a) => a.slice(0, 3).join(' ')).sort()).toEqual(
+          FUNCTION_NAMES.map((n) => `functions deploy ${n}`).sort(),
+        );
+        for (const name of FUNCTION_NAMES)
+          expect(
+            sandbox.state().functions[name]?.serviceConfig.environmentVariables['LOG_LEVEL'],
+          ).toBe('DEBUG');
+        sandbox.clearLog();
+      },
+      TIMEOUT,
+    );
+  });
+});
+
+describe('deploy CLI refusals and secret input', () => {
+  it(
+    'recreates a deleted client secret from standard input',
+    async () => {
+      const sandbox = await Sandbox.create();
+      try {
+        const created = await sandbox.run(
+          sandbox.args(['--client-secret-file', sandbox.clientSecretFile]),
+        );
+        expect(created.code, created.stderr).toBe(0);
+        const state = sandbox.state();
+        delete state.secrets['consent-vault-oauth-client-secret'];
+        sandbox.setState(state);
+        sandbox.clearLog();
+
+        const piped = 'GOCSPX-from-stdin-0123456789';
+        const result = await sandbox.run(sandbox.args(['--client-secret-file', '-']), `${piped}\n`);
+        expect(result.code, result.stderr).toBe(0);
+        const log = sandbox.log();
+        const create = log.find(
+          (e) => e.args[1] === 'create' && e.args[2] === 'consent-vault-oauth-client-secret',
+        );
+        expect(create?.stdin).toBe(piped);
+        expect(log.flatMap((e) => e.args).join('\n')).not.toContain(piped);
+        expect(result.stdout + result.stderr).not.toContain(piped);
+        // Version 1 again: the functions' pinned versions did not change, so none is redeployed.
+        expect(mutations(log).filter((a) => a[1] === 'deploy')).toEqual([]);
+        expect(mutations(log).filter((a) => a[1] === 'add-iam-policy-binding')).toHaveLength(3);
+      } finally {
+        await sandbox.close();
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'stops before any change when the client secret is missing',
+    async () => {
+      const sandbox = await Sandbox.create();
+      try {
+        const result = await sandbox.run(sandbox.args());
+        expect(result.code).toBe(1);
+        expect(result.stdout).toContain(
+          'problem: secret consent-vault-oauth-client-secret does not exist',
+        );
+        expect(sandbox.log().filter((e) => e.mutating)).toEqual([]);
+      } finally {
+        await sandbox.close();
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses a secret in the env file without echoing it or calling gcloud',
+    async () => {
+      const sandbox = await Sandbox.create();
+      try {
+        const envFile = path.join(sandbox.dir, 'deploy.env');
+        writeFileSync(
+          envFile,
+          `${readFileSync(envFile, 'utf8')}OAUTH_CLIENT_SECRET=GOCSPX-in-env-file\n`,
+        );
+        const result = await sandbox.run(sandbox.args());
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain('OAUTH_CLIENT_SECRET is a secret');
+        expect(result.stdout + result.stderr).not.toContain('GOCSPX-in-env-file');
+        expect(sandbox.log()).toEqual([]);
+      } finally {
+        await sandbox.close();
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses to deploy an unbuilt function',
+    async () => {
+      const sandbox = await Sandbox.create(emptyProject(PROJECT));
+      try {
+        const result = await sandbox.run(
+          sandbox.args([
+            `--dist=${path.join(sandbox.dir, 'missing')}`,
+            '--client-secret-file',
+            sandbox.clientSecretFile,
+          ]),
+        );
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain('lacks index.js and package.json');
+        expect(sandbox.log()).toEqual([]);
+      } finally {
+        await sandbox.close();
+      }
+    },
+    TIMEOUT,
+  );
+});
