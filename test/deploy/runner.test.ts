@@ -1,0 +1,177 @@
+// The gcloud runner's describe semantics and the Rules API client, with injected fakes.
+import { describe, expect, it } from 'vitest';
+import { describe as describeResource, GcloudError } from '../../infra/deploy/gcloud.ts';
+import type { Gcloud, GcloudResult } from '../../infra/deploy/gcloud.ts';
+import { generateKeyset } from '../../infra/deploy/keyset.ts';
+import { releaseName, rulesApi } from '../../infra/deploy/rules-api.ts';
+import { parseKeyset } from '../../shared/crypto/keyset.ts';
+
+function gcloudAnswering(result: GcloudResult, calls: (readonly string[])[] = []): Gcloud {
+  return {
+    run: (args) => {
+      calls.push(args);
+      return Promise.resolve(result);
+    },
+  };
+}
+
+describe('describe', () => {
+  it('asks for JSON and parses it', async () => {
+    const calls: (readonly string[])[] = [];
+    const value = await describeResource(
+      gcloudAnswering({ code: 0, stdout: '{"name":"x"}', stderr: '' }, calls),
+      ['pubsub', 'topics', 'describe', 'x'],
+    );
+    expect(value).toEqual({ name: 'x' });
+    expect(calls[0]).toEqual(['pubsub', 'topics', 'describe', 'x', '--format=json']);
+  });
+
+  it.each([
+    'ERROR: (gcloud.pubsub.topics.describe) NOT_FOUND: Resource not found (resource=x).',
+    'ERROR: (gcloud.functions.describe) ResponseError: status=[404], code=[Ok], message=[Function x in region r in project p does not exist]',
+    'ERROR: (gcloud.firestore.databases.describe) NOT_FOUND: The database (default) does not exist for project p',
+  ])('answers undefined for a missing resource: %s', async (stderr) => {
+    expect(await describeResource(gcloudAnswering({ code: 1, stdout: '', stderr }), ['x'])).toBe(
+      undefined,
+    );
+  });
+
+  it('throws on any other failure instead of treating it as absent', async () => {
+    const gcloud = gcloudAnswering({
+      code: 1,
+      stdout: '',
+      stderr: 'ERROR: PERMISSION_DENIED: Permission denied on resource project p.',
+    });
+    await expect(describeResource(gcloud, ['secrets', 'describe', 's'])).rejects.toBeInstanceOf(
+      GcloudError,
+    );
+  });
+});
+
+describe('generateKeyset', () => {
+  it('makes a keyset shared/crypto accepts, from fresh random bytes each time', () => {
+    const a = generateKeyset().toString('utf8');
+    const b = generateKeyset().toString('utf8');
+    expect(parseKeyset(a).primaryId).toBe('k1');
+    expect(a).not.toBe(b);
+  });
+});
+
+describe('rulesApi', () => {
+  interface Call {
+    readonly url: string;
+    readonly method: string;
+    readonly headers: Record<string, string>;
+    readonly body: string | undefined;
+  }
+
+  function fakeFetch(answers: Record<string, [number, unknown]>, calls: Call[]): typeof fetch {
+    return (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      const method = init?.method ?? 'GET';
+      calls.push({
+        url,
+        method,
+        headers: init?.headers as Record<string, string>,
+        body: init?.body as string | undefined,
+      });
+      const path = url.replace('https://rules.test/v1/', '');
+      const [status, body] = answers[`${method} ${path}`] ?? [404, { error: { message: 'nf' } }];
+      return Promise.resolve(new Response(JSON.stringify(body), { status }));
+    };
+  }
+
+  const TOKEN = 'ya29.secret-token';
+
+  it('names the default and a named database release', () => {
+    expect(releaseName('p', '(default)')).toBe('projects/p/releases/cloud.firestore');
+    expect(releaseName('p', 'other')).toBe('projects/p/releases/cloud.firestore/other');
+  });
+
+  it('reads the released source, sending the token only in a header', async () => {
+    const calls: Call[] = [];
+    const api = rulesApi({
+      root: 'https://rules.test',
+      project: 'p',
+      accessToken: () => Promise.resolve(TOKEN),
+      fetch: fakeFetch(
+        {
+          'GET projects/p/releases/cloud.firestore': [
+            200,
+            { rulesetName: 'projects/p/rulesets/r1' },
+          ],
+          'GET projects/p/rulesets/r1': [200, { source: { files: [{ content: 'RULES' }] } }],
+        },
+        calls,
+      ),
+    });
+    expect(await api.releasedSource('(default)')).toBe('RULES');
+    for (const call of calls) {
+      expect(call.url).not.toContain(TOKEN);
+      expect(call.headers['authorization']).toBe(`Bearer ${TOKEN}`);
+      expect(call.headers['x-goog-user-project']).toBe('p');
+    }
+  });
+
+  it('creates a release when none exists, and updates an existing one', async () => {
+    const created: Call[] = [];
+    await rulesApi({
+      root: 'https://rules.test',
+      project: 'p',
+      accessToken: () => Promise.resolve(TOKEN),
+      fetch: fakeFetch(
+        {
+          'POST projects/p/rulesets': [200, { name: 'projects/p/rulesets/r2' }],
+          'POST projects/p/releases': [200, {}],
+        },
+        created,
+      ),
+    }).release('(default)', 'RULES');
+    expect(created.map((c) => `${c.method} ${c.url}`)).toEqual([
+      'POST https://rules.test/v1/projects/p/rulesets',
+      'GET https://rules.test/v1/projects/p/releases/cloud.firestore',
+      'POST https://rules.test/v1/projects/p/releases',
+    ]);
+    expect(JSON.parse(created[2]?.body ?? '')).toEqual({
+      name: 'projects/p/releases/cloud.firestore',
+      rulesetName: 'projects/p/rulesets/r2',
+    });
+
+    const updated: Call[] = [];
+    await rulesApi({
+      root: 'https://rules.test',
+      project: 'p',
+      accessToken: () => Promise.resolve(TOKEN),
+      fetch: fakeFetch(
+        {
+          'POST projects/p/rulesets': [200, { name: 'projects/p/rulesets/r3' }],
+          'GET projects/p/releases/cloud.firestore': [
+            200,
+            { rulesetName: 'projects/p/rulesets/r1' },
+          ],
+          'PATCH projects/p/releases/cloud.firestore': [200, {}],
+        },
+        updated,
+      ),
+    }).release('(default)', 'RULES');
+    expect(updated.at(-1)?.method).toBe('PATCH');
+    expect(JSON.parse(updated.at(-1)?.body ?? '')).toEqual({
+      release: {
+        name: 'projects/p/releases/cloud.firestore',
+        rulesetName: 'projects/p/rulesets/r3',
+      },
+    });
+  });
+
+  it('reports an API error without the token', async () => {
+    const api = rulesApi({
+      root: 'https://rules.test',
+      project: 'p',
+      accessToken: () => Promise.resolve(TOKEN),
+      fetch: fakeFetch({ 'POST projects/p/rulesets': [403, { error: { message: 'denied' } }] }, []),
+    });
+    const error = await api.release('(default)', 'RULES').catch((e: unknown) => e);
+    expect(String(error)).toContain('answered 403: denied');
+    expect(String(error)).not.toContain(TOKEN);
+  });
+});
