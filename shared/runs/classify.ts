@@ -62,7 +62,7 @@ export function classifyError(error: unknown): Classified {
   if (typeof code === 'number' && FIRESTORE_TRANSIENT.has(code))
     return transient(undefined, `firestore_${code}`, undefined);
   if (typeof error === 'object' && error !== null) {
-    const gaxios = classifyGaxios(error as GaxiosLike);
+    const gaxios = classifyGaxios(error);
     if (gaxios) return gaxios;
   }
   return result('unknown', undefined, errorName(error));

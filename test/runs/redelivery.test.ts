@@ -10,6 +10,7 @@ import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import { recordOutput } from '../support/capture.ts';
 import {
+  expireAccessTokens,
   serveCloudEvent,
   startRunHarness,
   stopOwnEmulators,
@@ -134,12 +135,10 @@ describe('redelivery', () => {
   it('a poison batch (token endpoint down for good) is dead-lettered after bounded attempts', async () => {
     const { config } = harness.runtime;
     const users = await harness.seedUsers(2, { prefix: 'poison' });
-    await harness.db.runTransaction(async (tx) => {
-      for (const user of users)
-        tx.update(harness.db.collection('connections').doc(user.sub), {
-          accessTokenExpiresAt: new Date(Date.now() + 1000),
-        });
-    });
+    await expireAccessTokens(
+      harness.db,
+      users.map((user) => user.sub),
+    );
     harness.standIn.control.injectFault('token', { kind: 'status', status: 503, count: 10_000 });
     const publisher = pubsubPublisher(config);
     const runId = '2026-11-30_86400s';
