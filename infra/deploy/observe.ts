@@ -174,7 +174,8 @@ export async function observe(
           'functions',
           'describe',
           spec.name,
-          '--gen2',
+          // v2 format for every function (gcloud's describe has --v2, not --gen2).
+          '--v2',
           `--region=${desired.region}`,
         ])) as Json | undefined;
         if (fn === undefined) return undefined;

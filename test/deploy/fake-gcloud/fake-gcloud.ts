@@ -378,7 +378,8 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
         `Function ${name} in region ${region} in project ${p} does not exist. Resource`,
       );
     if (verb === 'describe') {
-      if (flag('gen2') !== 'true') throw new Exit(2, 'ERROR: fake gcloud: describe --gen2');
+      if (flag('v2') !== 'true' || flag('gen2') !== undefined)
+        throw new Exit(2, 'ERROR: fake gcloud: describe takes --v2 (it has no --gen2)');
       return json(fn);
     }
     const policy = (state.runPolicies[name] ??= { bindings: [] });
