@@ -1,16 +1,17 @@
-// npm run bench:coldstart [-- --runs N] [--warmup N] [--node-option=--flag …] [--no-build]
+// npm run bench:coldstart [-- --runs N] [--warmup N] [--node-option=--flag …] [--dist DIR]
 //
 // Cold start of each deployed HTTP function, spawn → first full response, next to an empty
 // functions-framework function measured in the same run (the floor any function pays).
-// Builds dist/ first, then starts one Firestore emulator and one Google stand-in (in-process).
+// Builds dist/ first (or measures an existing build: --dist DIR, for before/after comparisons), then starts one Firestore emulator and one Google stand-in (in-process).
 // Runs are interleaved (empty, authorize, callback, revoke, repeat) so that machine noise spreads
 // over all of them; one warm-up round (disk cache, emulator JIT) is not counted.
 // Targets (issue): authorize ≤ 1.15x empty; callback and revoke, first Firestore call
 // included, ≤ 2.2x. A benchmark, not a test: it always exits 0 and says which targets are met.
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildFunctions, type BuiltFunction } from '../../infra/build.ts';
+import { buildFunctions, BUNDLE_FILE, CODE_CACHE_FILE } from '../../infra/build.ts';
 import { startEmulator, type Emulator } from '../support/emulators.ts';
 import { createEmptyFunction, startBenchWorld, type BenchWorld } from './scenarios.ts';
 import { measureColdStart, type SpawnSpec } from './spawn-timing.ts';
@@ -27,7 +28,7 @@ const { values: options } = parseArgs({
     runs: { type: 'string', default: '9' },
     warmup: { type: 'string', default: '1' },
     'node-option': { type: 'string', multiple: true, default: [] },
-    'no-build': { type: 'boolean', default: false },
+    dist: { type: 'string' },
   },
 });
 const runs = Math.max(MIN_RUNS, Number.parseInt(options.runs, 10) || 0);
@@ -44,12 +45,48 @@ function processEnv(settings: Record<string, string>): Record<string, string> {
   };
 }
 
+interface Sizes {
+  readonly name: string;
+  readonly bytes: number;
+  readonly codeCacheBytes: number;
+}
+
+async function size(file: string): Promise<number> {
+  return stat(file).then(
+    (info) => info.size,
+    () => 0,
+  );
+}
+
+/** Sizes of an existing build (older layouts have the bundle in index.js and no cache). */
+async function existingBuild(dist: string): Promise<Sizes[]> {
+  const names = (await readdir(dist, { withFileTypes: true }))
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name);
+  return Promise.all(
+    names.map(async (name) => ({
+      name,
+      bytes:
+        (await size(path.join(dist, name, BUNDLE_FILE))) ||
+        (await size(path.join(dist, name, 'index.js'))),
+      codeCacheBytes: await size(path.join(dist, name, CODE_CACHE_FILE)),
+    })),
+  );
+}
+
 async function main(): Promise<void> {
-  console.log('building dist/ …');
-  const built: BuiltFunction[] = await buildFunctions();
+  const dist = path.resolve(options.dist ?? path.join(root, 'dist'));
+  let built: Sizes[];
+  if (options.dist === undefined) {
+    console.log('building dist/ …');
+    built = await buildFunctions();
+  } else {
+    console.log(`measuring the existing build in ${dist} (not rebuilt)`);
+    built = await existingBuild(dist);
+  }
   const bundles = new Map(built.map((fn) => [fn.name, fn]));
   for (const name of MEASURED)
-    if (!bundles.has(name)) throw new Error(`buildFunctions() produced no ${name} bundle`);
+    if (!bundles.has(name)) throw new Error(`the build has no ${name} function`);
 
   let firestore: Emulator | undefined;
   let world: BenchWorld | undefined;
@@ -73,7 +110,7 @@ async function main(): Promise<void> {
         };
       return {
         target: name,
-        source: path.join('dist', name),
+        source: path.relative(root, path.join(dist, name)) || '.',
         env: processEnv(bench.env),
         request: await bench.scenarios[name].request(),
         nodeOptions,
@@ -100,7 +137,19 @@ async function main(): Promise<void> {
 
     const emptyStats = summarise(samples.get('empty') ?? []);
     const rows: string[][] = [
-      ['function', 'median ms', 'p25', 'p75', 'min', 'max', 'ratio', 'target', 'result', 'KiB'],
+      [
+        'function',
+        'median ms',
+        'p25',
+        'p75',
+        'min',
+        'max',
+        'ratio',
+        'target',
+        'result',
+        'bundle KiB',
+        'code cache KiB',
+      ],
     ];
     const verdicts: string[] = [];
     for (const name of order) {
@@ -120,6 +169,7 @@ async function main(): Promise<void> {
         target === undefined ? '-' : `≤ ${target.toFixed(2)}x`,
         met === undefined ? '-' : met ? 'PASS' : 'FAIL',
         bundle ? (bundle.bytes / 1024).toFixed(0) : '-',
+        bundle ? (bundle.codeCacheBytes / 1024).toFixed(0) : '-',
       ]);
       if (target !== undefined)
         verdicts.push(
