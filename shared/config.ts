@@ -222,7 +222,10 @@ class SettingReader {
 
   /** An absolute URL; https unless it points at this machine (RFC 9700 §4.1.1 / Google's rule). */
   url(name: string, opts: { fallback?: string; exact?: boolean } = {}): string {
-    const value = this.raw(name) ?? opts.fallback;
+    const value = this.raw(name);
+    // A fallback is not this setting's value: it is a constant, or derived from a setting that
+    // reports its own problem (SUCCESS_URL from REDIRECT_URI), so it is not validated here.
+    if (value === undefined && opts.fallback !== undefined) return opts.fallback;
     if (value === undefined) {
       this.fail(name, 'is required (an absolute URL)');
       return '';
