@@ -74,7 +74,9 @@ export function describeError(error: Error): Record<string, unknown> {
   const record = error as unknown as Record<string, unknown>;
   for (const key of ['code', 'status', 'error', 'subtype'] as const) {
     const field = record[key];
-    if (typeof field === 'string' || typeof field === 'number') described[key] = field;
+    // Strings are masked like any other: `error`/`subtype` come from an upstream response body.
+    if (typeof field === 'string') described[key] = redactText(field);
+    else if (typeof field === 'number') described[key] = field;
   }
   return described;
 }
