@@ -19,6 +19,8 @@ export interface ConnectionEvent {
 
 export interface EventPublisher {
   emit(event: Omit<ConnectionEvent, 'at'> & { at?: string }): Promise<void>;
+  /** Flushes and releases the connection, where there is one. */
+  close?(): Promise<void>;
 }
 
 export function createEventPublisher(
@@ -36,6 +38,7 @@ export function createEventPublisher(
         log.warn('cannot publish connection event', { eventType: full.type, sub: full.sub, error });
       }
     },
+    close: () => publisher.close(),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import { loadConfig, type Config, type ConfigNeeds } from './config.ts';
 import { parseKeyset, KeysetError, type Keyset } from './crypto/keyset.ts';
 import { ConfigError } from './errors.ts';
+import { noopEventPublisher, type EventPublisher } from './events.ts';
 import { createLogger, type Logger, type LogSink } from './log.ts';
 import { createSecretStore, type SecretAccessor, type SecretStore } from './secrets.ts';
 
@@ -22,6 +23,8 @@ export interface Runtime {
   keyset(): Promise<Keyset>;
   clientSecret(): Promise<string>;
   firestore(): Promise<Firestore>;
+  /** Connection events for the app; a no-op where the function has no Pub/Sub access. */
+  events(): EventPublisher;
   /** Releases network handles (tests, CLI tools). */
   close(): Promise<void>;
 }
@@ -32,6 +35,8 @@ export interface Runtime {
  */
 export interface GoogleServices {
   readonly firestore?: (config: Config) => Promise<Firestore>;
+  /** Publishes connection events (connected, revoked…) to EVENTS_TOPIC. */
+  readonly events?: (config: Config, log: Logger, clock: Clock) => EventPublisher;
   readonly secretManager?: (endpoint: string | undefined) => Promise<SecretAccessor>;
 }
 
@@ -58,6 +63,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       loadSecretManager: services.secretManager,
     });
   let keyset: Promise<Keyset> | undefined;
+  let events: EventPublisher | undefined;
   let firestore: Promise<Firestore> | undefined = options.firestore
     ? Promise.resolve(options.firestore)
     : undefined;
@@ -93,7 +99,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       return firestore;
     },
+    events() {
+      events ??= services.events?.(config, log, options.clock ?? systemClock) ?? noopEventPublisher;
+      return events;
+    },
     async close() {
+      await events?.close?.();
       if (firestore) await (await firestore).terminate();
     },
   };

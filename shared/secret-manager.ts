@@ -1,6 +1,7 @@
 // Secret Manager access with Google's client (REST fallback when pointed at a local endpoint:
 // plain HTTP+JSON, which the tests serve). Loaded lazily, on the first `_VERSION` secret.
 import { AppError } from './errors.ts';
+import { staticTokenAuthClient } from './oauth/google-client.ts';
 import type { SecretAccessor } from './secrets.ts';
 
 export async function secretManagerAccessor(endpoint: string | undefined): Promise<SecretAccessor> {
@@ -11,9 +12,7 @@ export async function secretManagerAccessor(endpoint: string | undefined): Promi
   } else {
     // A local server speaking the REST fallback protocol (tests). It needs an auth client
     // that yields headers; an OAuth2Client with a static token does.
-    const { OAuth2Client } = await import('google-auth-library');
-    const authClient = new OAuth2Client();
-    authClient.setCredentials({ access_token: 'local', expiry_date: Date.now() + 365 * 86400e3 });
+    const authClient = await staticTokenAuthClient('local');
     const url = new URL(endpoint);
     client = new SecretManagerServiceClient({
       apiEndpoint: url.hostname,
@@ -21,7 +20,7 @@ export async function secretManagerAccessor(endpoint: string | undefined): Promi
       protocol: url.protocol.replace(':', ''),
       fallback: true,
       authClient,
-    } as ConstructorParameters<typeof SecretManagerServiceClient>[0]);
+    });
   }
   return async (name) => {
     try {

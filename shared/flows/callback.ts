@@ -1,7 +1,6 @@
 // GET callback: finish a consent. Validate → exchange → verify → check granted scopes → store the
 // refresh token sealed, in one Firestore transaction → 303 to a clean page. Every answer clears
 // the transaction cookie (single use); a restart with prompt=consent replaces it.
-import { Timestamp } from '@google-cloud/firestore';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import {
@@ -31,6 +30,8 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
 
   const keyset = await runtime.keyset();
   const cookieKeys = keyset.forPurpose('cookie');
+  // Start loading Firestore now; it is awaited after the code exchange (errors surface there).
+  runtime.firestore().catch(() => undefined);
   const sealed = request.cookies.get(TRANSACTION_COOKIE);
   const transaction = sealed === undefined ? undefined : openTransaction(cookieKeys, sealed);
   const clear = { 'set-cookie': clearCookie(TRANSACTION_COOKIE) };
@@ -81,6 +82,7 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
     });
   }
   runtime.log.info('connection stored', { sub: result.sub, scopes: result.grantedScopes, outcome });
+  await runtime.events().emit({ type: 'connected', sub: result.sub, reason: outcome });
   return redirect(303, validated.transaction.returnTo ?? config.successUrl, clear);
 }
 
@@ -106,6 +108,9 @@ async function storeConnection(
   result: CodeExchangeResult,
 ): Promise<StoreOutcome> {
   const db = await runtime.firestore();
+  // Loaded with the Firestore client above (a value import at the top would load Firestore, gax
+  // and gRPC at instance start instead of in parallel with the code exchange).
+  const { Timestamp } = await import('@google-cloud/firestore');
   const tokenKeys = (await runtime.keyset()).forPurpose('token');
   const ref = connectionRef(db, result.sub);
   return db.runTransaction(async (tx) => {

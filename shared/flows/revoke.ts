@@ -3,7 +3,9 @@
 // account). Either way: revoke the REFRESH token at Google, then delete every stored token and
 // record the revocation (without any token). If Google stays unreachable, the connection becomes
 // revoke-pending: never used again, retried by every scheduled run.
-import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
+
+type TimestampClass = typeof import('@google-cloud/firestore').Timestamp;
 import { AppError } from '../errors.ts';
 import { html, json, type HttpRequest, type HttpResponse } from '../http.ts';
 import {
@@ -100,41 +102,57 @@ export async function revokeConnection(
   if (connection.state === 'revoked') return 'already-revoked';
 
   let googleResult: string;
-  if (connection.refreshToken === null) {
-    googleResult = 'no-token-stored';
-  } else {
-    let refreshToken: string | undefined;
-    try {
-      refreshToken = openToken(
-        (await runtime.keyset()).forPurpose('token'),
+  try {
+    googleResult = await revokeAtGoogle(runtime, sub, connection.refreshToken, options);
+  } catch (error) {
+    // 5xx, 429 and network errors after the retries, or (never expected) another refusal: the
+    // connection is never used again and every scheduled run retries the revocation.
+    if (isTransientRevocationError(error))
+      runtime.log.warn('Google revoke failed after retries; connection is revoke-pending', {
         sub,
-        'refreshToken',
-        connection.refreshToken,
-      );
-    } catch (error) {
-      runtime.log.error(
-        'stored refresh token cannot be decrypted; deleting it without revoking at Google',
-        { sub, error },
-      );
-      googleResult = 'undecryptable';
-    }
-    if (refreshToken !== undefined) {
-      try {
-        googleResult = await revokeToken(runtime.config.google.revokeUrl, refreshToken, options);
-      } catch (error) {
-        if (!isTransientRevocationError(error)) throw error;
-        runtime.log.warn('Google revoke failed after retries; connection is revoke-pending', {
-          sub,
-          error,
-        });
-        await markRevokePending(runtime, db, sub, revoker);
-        return 'pending';
-      }
-    } else googleResult = 'undecryptable';
+        error,
+      });
+    else
+      runtime.log.error('Google refused the revocation; connection is revoke-pending', {
+        sub,
+        error,
+      });
+    await markRevokePending(runtime, db, sub, revoker, connection.state === 'revoke-pending');
+    return 'pending';
   }
   await finishRevocation(runtime, db, sub, revoker, googleResult);
   runtime.log.info('connection revoked', { sub, via: revoker.via, googleResult });
+  await runtime.events().emit({ type: 'revoked', sub, reason: revoker.via });
   return 'revoked';
+}
+
+/** Revokes the stored refresh token at Google; says what happened, throws when it failed. */
+async function revokeAtGoogle(
+  runtime: Runtime,
+  sub: string,
+  sealed: string | null,
+  options: RevokeOptions,
+): Promise<string> {
+  if (sealed === null) return 'no-token-stored';
+  let refreshToken: string;
+  try {
+    refreshToken = openToken(
+      (await runtime.keyset()).forPurpose('token'),
+      sub,
+      'refreshToken',
+      sealed,
+    );
+  } catch (error) {
+    runtime.log.error(
+      'stored refresh token cannot be decrypted; deleting it without revoking at Google',
+      {
+        sub,
+        error,
+      },
+    );
+    return 'undecryptable';
+  }
+  return revokeToken(runtime.config.google.revokeUrl, refreshToken, options);
 }
 
 async function markRevokePending(
@@ -142,13 +160,15 @@ async function markRevokePending(
   db: Firestore,
   sub: string,
   revoker: Revoker,
+  alreadyPending: boolean,
 ): Promise<void> {
+  const { Timestamp } = await import('@google-cloud/firestore');
   const now = Timestamp.fromMillis(runtime.clock.now());
   const batch = db.batch();
   // Keep only the sealed refresh token, so the revoke can be retried; drop everything else.
   batch.update(connectionRef(db, sub), {
     state: 'revoke-pending',
-    revokePendingSince: now,
+    ...(alreadyPending ? {} : { revokePendingSince: now }),
     updatedAt: now,
     accessToken: null,
     accessTokenExpiresAt: null,
@@ -156,7 +176,7 @@ async function markRevokePending(
   });
   batch.create(
     db.collection(REVOCATIONS).doc(),
-    revocationRecord(runtime, sub, revoker, 'pending'),
+    revocationRecord(runtime, Timestamp, sub, revoker, 'pending'),
   );
   await batch.commit();
 }
@@ -168,6 +188,7 @@ async function finishRevocation(
   revoker: Revoker,
   googleResult: string,
 ): Promise<void> {
+  const { Timestamp } = await import('@google-cloud/firestore');
   const now = Timestamp.fromMillis(runtime.clock.now());
   const batch = db.batch();
   // Overwrite the whole document: every token, the email and the scopes are gone; what remains
@@ -180,12 +201,18 @@ async function finishRevocation(
   });
   batch.create(
     db.collection(REVOCATIONS).doc(),
-    revocationRecord(runtime, sub, revoker, googleResult),
+    revocationRecord(runtime, Timestamp, sub, revoker, googleResult),
   );
   await batch.commit();
 }
 
-function revocationRecord(runtime: Runtime, sub: string, revoker: Revoker, googleResult: string) {
+function revocationRecord(
+  runtime: Runtime,
+  Timestamp: TimestampClass,
+  sub: string,
+  revoker: Revoker,
+  googleResult: string,
+) {
   const now = runtime.clock.now();
   return {
     sub,

@@ -13,6 +13,17 @@ export function loadAuthLibrary(): Promise<Library> {
   return library;
 }
 
+/**
+ * An auth client that always yields one static bearer token: what Google's clients need to talk
+ * to a local emulator or test server, which ignore the token but whose transports demand one.
+ */
+export async function staticTokenAuthClient(token: string): Promise<OAuth2Client> {
+  const { OAuth2Client } = await loadAuthLibrary();
+  const client = new OAuth2Client();
+  client.setCredentials({ access_token: token, expiry_date: Date.now() + 365 * 86400e3 });
+  return client;
+}
+
 export async function createOAuthClient(
   config: Pick<Config, 'clientId' | 'redirectUri' | 'google'>,
   clientSecret?: string,

@@ -3,6 +3,7 @@
 // the authorize function. preferRest makes the first call faster (platform-facts.md).
 import type { Firestore } from '@google-cloud/firestore';
 import type { Config } from '../config.ts';
+import { staticTokenAuthClient } from '../oauth/google-client.ts';
 
 export type FirestoreSettings = Pick<
   Config,
@@ -21,9 +22,7 @@ export async function createFirestore(settings: FirestoreSettings): Promise<Fire
   }
   // The emulator: plain HTTP and an auth client that yields a static "owner" token, which the
   // REST transport insists on even though the emulator ignores it.
-  const { OAuth2Client } = await import('google-auth-library');
-  const authClient = new OAuth2Client();
-  authClient.setCredentials({ access_token: 'owner', expiry_date: Date.now() + 365 * 86400e3 });
+  const authClient = await staticTokenAuthClient('owner');
   const [host, port] = settings.firestoreEmulatorHost.split(':');
   return new Firestore({
     projectId: settings.projectId,
@@ -34,5 +33,5 @@ export async function createFirestore(settings: FirestoreSettings): Promise<Fire
     port: Number(port),
     ssl: false,
     authClient,
-  } as ConstructorParameters<typeof Firestore>[0]);
+  });
 }

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
@@ -14,7 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { startPage } from '../../shared/pages.ts';
 import { buildFunctions } from '../../infra/build.ts';
+import { loadConfig } from '../../shared/config.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
+import { wirePushSubscriptions, type PubSubWiring } from '../support/pubsub-wiring.ts';
 import { freePort, startEmulator, stopChild, type Emulator } from '../support/emulators.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -41,6 +43,8 @@ export interface StackOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Where function log lines go (default: stdout, prefixed). */
   readonly onLog?: (fn: string, line: string) => void;
+  /** Connection events published by the functions (default: printed). */
+  readonly onEvent?: (event: Record<string, unknown>) => void;
   readonly build?: boolean;
 }
 
@@ -86,7 +90,11 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
   const servers: Server[] = [];
   const emulators: Emulator[] = [];
   let standIn: GoogleStandIn | undefined;
+  let wiring: PubSubWiring | undefined;
+  const stateFile = path.join(ROOT, '.local', 'stack.json');
   const stop = async () => {
+    await rm(stateFile, { force: true });
+    await wiring?.close();
     await Promise.all([...children.values()].map((child) => stopChild(child)));
     await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
     await standIn?.close();
@@ -183,6 +191,20 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       }),
     );
 
+    if (pubsub && urls.dispatcher && urls.worker) {
+      const config = loadConfig(env);
+      wiring = await wirePushSubscriptions(
+        { projectId: config.projectId, pubsubEmulatorHost: pubsub.hostPort },
+        config.pubsub,
+        { dispatcher: urls.dispatcher, worker: urls.worker },
+        {
+          onEvent: options.onEvent ?? ((event) => console.log(`[event] ${JSON.stringify(event)}`)),
+        },
+      );
+    }
+    // The operator CLIs (trigger, report, connections) find the local stack through this file.
+    await writeFile(stateFile, `${JSON.stringify({ env: publicSettings(env), urls }, null, 2)}\n`);
+
     const page = startPage({
       appName: env.APP_NAME ?? '',
       connectUrl: urls.authorize ?? '',
@@ -203,4 +225,9 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     await stop();
     throw error;
   }
+}
+
+/** Settings without secret values (the secret files' paths are fine: they are local). */
+function publicSettings(env: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !/SECRET$|KEYSET$/.test(name)));
 }

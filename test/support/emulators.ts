@@ -67,7 +67,11 @@ export async function startEmulator(
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       kill(child);
-      reject(new Error(`${name} emulator not ready after ${options.timeoutMs ?? 60000} ms.\n${output.slice(-2000)}\n${installHint(name)}`));
+      reject(
+        new Error(
+          `${name} emulator not ready after ${options.timeoutMs ?? 60000} ms.\n${output.slice(-2000)}\n${installHint(name)}`,
+        ),
+      );
     }, options.timeoutMs ?? 60000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
@@ -80,7 +84,11 @@ export async function startEmulator(
     child.stderr.on('data', onData);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${name} emulator exited (${code}).\n${output.slice(-2000)}\n${installHint(name)}`));
+      reject(
+        new Error(
+          `${name} emulator exited (${code}).\n${output.slice(-2000)}\n${installHint(name)}`,
+        ),
+      );
     });
   });
   // Keep draining output so the pipes never fill up and block the emulator.

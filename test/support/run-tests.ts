@@ -23,7 +23,7 @@ const stop = async () => {
 process.on('SIGINT', () => void stop().then(() => process.exit(130)));
 process.on('SIGTERM', () => void stop().then(() => process.exit(143)));
 
-let code = 1;
+let code: number;
 const captureDir = await mkdtemp(path.join(tmpdir(), 'cv-capture-'));
 try {
   const [firestore, pubsub] = await Promise.all([

@@ -35,7 +35,9 @@ export class UserAgent {
       const index = pair.indexOf('=');
       const name = pair.slice(0, index).trim();
       const value = pair.slice(index + 1).trim();
-      const maxAge = attributes.map((a) => a.trim().toLowerCase()).find((a) => a.startsWith('max-age='));
+      const maxAge = attributes
+        .map((a) => a.trim().toLowerCase())
+        .find((a) => a.startsWith('max-age='));
       if (maxAge === 'max-age=0' || value === '') jar.delete(name);
       else jar.set(name, value);
     }
@@ -60,11 +62,14 @@ export class UserAgent {
     const hops: Hop[] = [];
     let next: string | null = authorizeUrl;
     while (next !== null && hops.length < maxHops) {
-      let url = next;
+      let url: string = next;
       if (isConsentUrl(url)) url = scriptConsent(url, script);
       const hop = await this.request(url);
       hops.push(hop);
-      next = hop.status >= 300 && hop.status < 400 && hop.location ? new URL(hop.location, url).toString() : null;
+      next =
+        hop.status >= 300 && hop.status < 400 && hop.location
+          ? new URL(hop.location, url).toString()
+          : null;
       // Stop at the app's own final page (303 after the callback).
       if (hop.status === 303) break;
     }
