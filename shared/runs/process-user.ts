@@ -388,11 +388,6 @@ async function completeRevocation(
   if (outcome === 'pending')
     return record(deps, run, finish('revoke-pending', { failure: 'transient' }));
   if (outcome === 'not-found') return record(deps, run, finish('skipped', { reason: 'missing' }));
-  await deps.events.emit({
-    type: 'revoked',
-    sub,
-    runId: run.period.runId,
-    reason: 'scheduled-retry',
-  });
+  // revokeConnection published the `revoked` event.
   return record(deps, run, finish('revoked', { reason: outcome }));
 }
