@@ -1,11 +1,18 @@
 // One run function (dispatcher or worker) in its own process for `npm run bench:run`, served by
 // the real functions-framework on PORT, with Firestore calls counted. The parent asks for
-// figures over IPC: peak RSS, Firestore reads and writes, secret-store backend reads.
+// figures over IPC: peak RSS, Firestore reads and writes (split into per-user and per-batch),
+// secret-store backend reads, and the peak number of deliveries and users in flight.
+//
+// Deployment model (infra/deploy/resources.ts): an event function instance takes ONE message at a
+// time (--concurrency=1) and works on it with WORKER_CONCURRENCY users in flight. The emulator's
+// push subscription would hand this process every batch at once, so deliveries are queued here
+// and handled one after another: this process behaves as exactly one deployed worker instance.
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
 import { googleServices } from '../../shared/google-services.ts';
 import { createRunDeps } from '../../shared/runs/deps.ts';
+import type { Limiter } from '../../shared/runs/limiter.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
 import { runtimeFromEnvironment } from '../../shared/runtime.ts';
 
@@ -15,14 +22,28 @@ const runtime = runtimeFromEnvironment(
   { clientSecret: true, tokenKeyset: true },
   googleServices,
 );
-const counts = { reads: 0, writes: 0 };
+const counts = { reads: 0, writes: 0, batchWrites: 0 };
+const peaks = { deliveries: 0, users: 0 };
+let deliveries = 0;
 const deps = createRunDeps(runtime).then((built) => {
   instrument(built.db);
-  return built;
+  return { ...built, limiter: tracked(built.limiter) };
 });
 const handler = role === 'dispatcher' ? dispatcherHandler(() => deps) : workerHandler(() => deps);
+let queue: Promise<unknown> = Promise.resolve();
 cloudEvent(role, async (event: CloudEvent<unknown>) => {
-  await handler(event);
+  // One delivery at a time, as a deployed instance with --concurrency=1.
+  const turn = queue.then(async () => {
+    deliveries += 1;
+    peaks.deliveries = Math.max(peaks.deliveries, deliveries);
+    try {
+      await handler(event);
+    } finally {
+      deliveries -= 1;
+    }
+  });
+  queue = turn.catch(() => undefined);
+  await turn;
 });
 const server = getTestServer(role);
 server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.({ ready: true }));
@@ -32,8 +53,32 @@ process.on('message', (message) => {
       maxRssKb: process.resourceUsage().maxRSS,
       ...counts,
       secretReads: runtime.secrets.backendReads,
+      peakDeliveries: peaks.deliveries,
+      peakUsers: peaks.users,
     });
 });
+// A clean exit on SIGTERM, so that --cpu-prof / --heap-prof write their files.
+process.on('SIGTERM', () => process.exit(0));
+
+function tracked(limiter: Limiter): Limiter {
+  return {
+    run: (work) =>
+      limiter.run(() => {
+        peaks.users = Math.max(peaks.users, limiter.active);
+        return work();
+      }),
+    get active() {
+      return limiter.active;
+    },
+  };
+}
+
+/** connections/{sub} and runs/{id}/ledger/{sub} are per-user documents. */
+function isPerUser(name: string | undefined): boolean {
+  return (
+    name !== undefined && /\/documents\/(connections\/[^/]+|runs\/[^/]+\/ledger\/[^/]+)$/.test(name)
+  );
+}
 
 /** Counts document reads and writes as billed: per document in commits, gets and query results. */
 function instrument(db: Firestore): void {
@@ -54,7 +99,15 @@ function instrument(db: Firestore): void {
   const requestStream = target.requestStream.bind(db);
   target.request = async (method, body, ...rest) => {
     const result = await request(method, body, ...rest);
-    if (method === 'commit') counts.writes += (body.writes as unknown[] | undefined)?.length ?? 0;
+    if (method === 'commit') {
+      const writes =
+        (body.writes as { update?: { name?: string }; delete?: string }[] | undefined) ?? [];
+      counts.writes += writes.length;
+      // Per-batch and per-run documents (runs/{id}, runs/{id}/batches/*, deliveries/*): overhead
+      // that does not grow with the users of a batch.
+      for (const write of writes)
+        if (!isPerUser(write.update?.name ?? write.delete)) counts.batchWrites += 1;
+    }
     return result;
   };
   target.requestStream = async (method, bidi, body, ...rest) => {
