@@ -1,7 +1,7 @@
 // Everything the run modules need, passed explicitly and built once per warm instance.
 import { randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import { createEventPublisher, type EventPublisher } from '../events.ts';
+import type { EventPublisher } from '../events.ts';
 import { createJobs, type JobPlugins } from '../jobs/catalog.ts';
 import type { Job } from '../jobs/types.ts';
 import type { FetchLike } from '../oauth/refresh.ts';
@@ -60,11 +60,7 @@ export async function createRunDeps(
         options.jobPlugins,
       ),
     publisher,
-    events:
-      options.events ??
-      createEventPublisher(publisher, config.pubsub.eventsTopic, runtime.log, () =>
-        runtime.clock.now(),
-      ),
+    events: options.events ?? runtime.events(),
     fetch: options.fetch ?? fetch,
     instanceId: options.instanceId ?? randomUUID(),
     limiter: createLimiter(config.runs.workerConcurrency),

@@ -106,13 +106,13 @@ export async function startRunHarness(
     ...overrides,
   };
   const logs: Record<string, unknown>[] = [];
+  const events = memoryEventPublisher();
   const runtime = createRuntime({
     config: loadConfig(env, { clientSecret: true, tokenKeyset: true }),
     sink: captureSink((line) => logs.push(JSON.parse(line) as Record<string, unknown>)),
-    services: googleServices,
+    services: { ...googleServices, events: () => events },
   });
   const db = await runtime.firestore();
-  const events = memoryEventPublisher();
   const publishers: TopicPublisher[] = [];
 
   const harness: RunHarness = {
