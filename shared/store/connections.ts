@@ -62,9 +62,12 @@ export function openToken(
   return open(keys, sealed, tokenBinding(sub, field)).toString('utf8');
 }
 
-/** Firestore document ids may not contain '/', and Google subs are digits; be strict. */
+/**
+ * Firestore document ids may not contain '/' nor match `__.*__` (reserved: reading such a
+ * document fails), and Google subs are digits; be strict.
+ */
 export function isValidSub(sub: string): boolean {
-  return /^[0-9A-Za-z_-]{1,255}$/.test(sub);
+  return /^[0-9A-Za-z_-]{1,255}$/.test(sub) && !/^__.*__$/.test(sub);
 }
 
 export function connectionRef(db: Firestore, sub: string) {
