@@ -359,6 +359,17 @@ describe('server-to-server revoke', () => {
   });
 });
 
+describe('regression: reserved Firestore ids', () => {
+  // Bug: isValidSub accepted `__x__`, which Firestore reserves; reading connections/__x__ threw
+  // (found by properties.test.ts: a well-signed link for u=__a__ answered 500).
+  it.each(['__a__', '__9-__Te__', '____'])('sub %s is a 400 for links and the API', async (sub) => {
+    const link = await linkFor(sub);
+    expect((await expectNoWrites(() => fetch(link))).status).toBe(400);
+    expect((await expectNoWrites(() => postLink(link))).status).toBe(400);
+    expect((await expectNoWrites(() => postApi(sub, callerToken()))).status).toBe(400);
+  });
+});
+
 describe('stored ciphertext that does not open', () => {
   it('a tampered refresh token: decrypt fails, the revoke still deletes every token', async () => {
     const sub = await connect('flipped@example.com');
