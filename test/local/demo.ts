@@ -135,12 +135,15 @@ try {
   console.log(`  run ${runId}`);
   const started = Date.now();
   let report: RunReport | undefined;
+  let lastLine = '';
   for (;;) {
     report = await readRunReport(db, runId);
     const done = report ? Object.values(report.outcomes).reduce((sum, n) => sum + n, 0) : 0;
-    process.stdout.write(
-      `\r  progress: ${report?.status ?? 'waiting'} · ${done}/${report?.users ?? '?'} users · ${report?.batchesDone ?? 0}/${report?.batches ?? '?'} batches   `,
-    );
+    const line = `  progress: ${report?.status ?? 'waiting'} · ${done}/${report?.users ?? '?'} users · ${report?.batchesDone ?? 0}/${report?.batches ?? '?'} batches`;
+    // A terminal gets one updating line; a log gets a line per change.
+    if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+    else if (line !== lastLine) console.log(line);
+    lastLine = line;
     if (report && isRunFinished(report)) break;
     if (Date.now() - started > 300_000) {
       problems.push('the run did not finish within 5 minutes');
@@ -148,7 +151,7 @@ try {
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  process.stdout.write('\n');
+  if (process.stdout.isTTY) process.stdout.write('\n');
   if (report) console.log(formatRunReport(report).replace(/^/gm, '  '));
 
   step("Where the exports landed (the stand-in's Drive)");

@@ -19,6 +19,10 @@ import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { wirePushSubscriptions, type PubSubWiring } from '../support/pubsub-wiring.ts';
 import { freePort, startEmulator, stopChild, type Emulator } from '../support/emulators.ts';
 
+// Nothing here runs on Google Cloud: skip the metadata-server probe Google's clients make (it
+// fails on this closed network and prints a warning).
+process.env.METADATA_SERVER_DETECTION ??= 'none';
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const FRAMEWORK = path.join(
   ROOT,
