@@ -494,9 +494,16 @@ describe('malformed parameters on all three functions', () => {
     }
   });
 
-  it('wrote no ERROR log line for any of the bad input above', () => {
+  it('wrote no ERROR log line for any of the bad input above, and no secret', () => {
     const errors = app.logs.filter((line) => line.severity === 'ERROR');
     // The only 5xx of this file is the deliberate "no offline access" 502 from Google.
     expect(errors.map((line) => line.code)).toEqual(['upstream_unavailable']);
+    // Nothing Google issued (codes, tokens, the client secret) reached a log line.
+    const text = JSON.stringify(app.logs);
+    for (const secret of app.standIn.control.issuedSecrets())
+      if (secret.length >= 12) {
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain(encodeURIComponent(secret));
+      }
   });
 });
