@@ -6,6 +6,7 @@ import { Timestamp } from '@google-cloud/firestore';
 import { classifyError, type FailureClass } from './classify.ts';
 import type { RunDeps } from './deps.ts';
 import { readHalt } from './halt.ts';
+import { readConnections } from './lease.ts';
 import { expireAtFor, readLedger, runRef, type LedgerEntry } from './ledger.ts';
 import type { WorkBatch } from './messages.ts';
 import { processUser, recordUserResult, type UserResult } from './process-user.ts';
@@ -48,9 +49,12 @@ export async function processBatch(
   const startedAt = runtime.clock.now();
   const period = parseRunId(batch.runId) as RunPeriod;
   const log = runtime.log.child({ runId: batch.runId, batchId: batch.batchId });
-  const [halt, done] = await Promise.all([
+  // Three reads for the whole batch, in parallel: the halt flag, the ledger (users already done)
+  // and the connections (each user's first lease attempt uses this read instead of its own).
+  const [halt, done, connections] = await Promise.all([
     readHalt(db, batch.runId),
     readLedger(db, batch.runId, batch.subs),
+    readConnections(db, batch.subs),
   ]);
   const todo = batch.subs.filter((sub) => !done.has(sub));
   const context = { period, batchId: batch.batchId, halt, log };
@@ -58,7 +62,7 @@ export async function processBatch(
     todo.map((sub) =>
       deps.limiter.run(async (): Promise<UserResult> => {
         try {
-          return await processUser(deps, context, sub);
+          return await processUser(deps, context, sub, connections.get(sub));
         } catch (error) {
           // A failure outside the classified paths (e.g. Firestore during the final write).
           const classified = classifyError(error);

@@ -1,7 +1,7 @@
 // The per-user lease `connections/{sub}.refreshLease`: at most one instance refreshes (and works
 // for) a user at a time. Taken with a conditional write after reading the connection, so the read the
 // worker needs anyway is the lease's own read. It expires on its own if the holder dies.
-import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import { Timestamp, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
 import { connectionRef, type ConnectionDoc } from '../store/connections.ts';
 
 export type LeaseResult =
@@ -26,12 +26,15 @@ export async function acquireLease(
   holder: string,
   now: number,
   ttlMs: number,
+  /** A read made earlier (the batch's bulk read); the precondition still guards it. */
+  prefetched?: DocumentSnapshot,
 ): Promise<LeaseResult> {
   // Optimistic: read, then write with a precondition on the read's update time. Cheaper than a
   // transaction (no lock, no extra round trip) and just as safe: a concurrent writer makes the
-  // precondition fail and the caller retries from a fresh read.
+  // precondition fail and the caller retries from a fresh read. The read may come from the
+  // batch's bulk read: however old it is, a write since then fails the precondition.
   const ref = connectionRef(db, sub);
-  const snapshot = await ref.get();
+  const snapshot = prefetched ?? (await ref.get());
   const connection = snapshot.exists ? (snapshot.data() as ConnectionDoc) : undefined;
   if (!connection || (connection.state !== 'active' && connection.state !== 'revoke-pending'))
     return { kind: 'not-runnable', connection };
@@ -47,6 +50,18 @@ export async function acquireLease(
     throw error;
   }
   return { kind: 'acquired', connection: { ...connection, refreshLease } };
+}
+
+/** The connection documents of a batch in one round trip, for acquireLease's first attempt. */
+export async function readConnections(
+  db: Firestore,
+  subs: readonly string[],
+): Promise<Map<string, DocumentSnapshot>> {
+  const snapshots = new Map<string, DocumentSnapshot>();
+  if (subs.length === 0) return snapshots;
+  for (const snapshot of await db.getAll(...subs.map((sub) => connectionRef(db, sub))))
+    snapshots.set(snapshot.id, snapshot);
+  return snapshots;
 }
 
 /** Gives the lease back without any other change (halted run, transient failure). */

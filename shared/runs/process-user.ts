@@ -2,7 +2,7 @@
 // Every failure is classified (shared/runs/classify.ts) and stays with this user; only a broken
 // OAuth client (ours) stops the run. Firestore writes on the success path: the lease, the final
 // connection update (token, lease release, lastRun) and the ledger record.
-import { Timestamp } from '@google-cloud/firestore';
+import { Timestamp, type DocumentSnapshot } from '@google-cloud/firestore';
 import type { OAuth2Client } from 'google-auth-library';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 import { revokeConnection } from '../flows/revoke.ts';
@@ -54,6 +54,8 @@ export async function processUser(
   deps: RunDeps,
   run: UserRunContext,
   sub: string,
+  /** The connection as read in bulk by the batch; used for the first lease attempt only. */
+  prefetched?: DocumentSnapshot,
 ): Promise<UserResult> {
   const { runtime, db } = deps;
   const { clock, config } = runtime;
@@ -81,14 +83,18 @@ export async function processUser(
     baseMs: deps.backoffBaseMs,
   };
   let connection: ConnectionDoc;
+  let snapshot = prefetched;
   try {
     const lease = await withBackoff(async () => {
+      const first = snapshot;
+      snapshot = undefined;
       const result = await acquireLease(
         db,
         sub,
         deps.instanceId,
         clock.now(),
         deadline - clock.now() + LEASE_MARGIN_MS,
+        first,
       );
       if (result.kind === 'busy') throw new LeaseBusyError(result.until, clock.now());
       return result;
