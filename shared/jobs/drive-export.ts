@@ -28,49 +28,54 @@ export const driveExportJob: JobDefinition<DriveExportOptions> = {
   create(settings: JobSettings, options: DriveExportOptions = {}): Job {
     const source = options.source ?? connectionReportSource;
     const now = options.clock ?? Date.now;
+    let api: Promise<DriveApi> | undefined;
     return {
       name: 'drive-export',
       scopes: [DRIVE_FILE_SCOPE],
       async run(context: JobContext): Promise<JobResult> {
-        driveModule ??= import('@googleapis/drive');
-        const { drive } = await driveModule;
-        // retry: false — the runner owns backoff (Retry-After, user budget); gaxios would
-        // otherwise retry on its own and ignore both.
-        const api = drive({
-          version: 'v3',
+        // One Drive client per job instance (so per warm function instance), not per user:
+        // building the API surface is not free. The user's OAuth2Client goes with each call.
+        api ??= loadDrive(settings);
+        const drive = await api;
+        const call: MethodOptions = {
           auth: context.auth,
-          rootUrl: settings.apiRoot,
-          retry: false,
           timeout: Math.max(1000, context.deadline - now()),
-        });
+        };
         const content = await source.produce({
           connection: context.connection,
           period: context.period,
           idempotencyKey: context.idempotencyKey,
           now: now(),
         });
-        const folderId = await findOrCreateFolder(api, settings.exportFolderName);
+        const folder = await findOrCreateFolder(drive, settings.exportFolderName, call);
         const name = `export-${context.period.label}.${content.extension}`;
-        const existing = await api.files.list({
-          q: `name = ${driveQuote(name)} and ${driveQuote(folderId)} in parents and trashed = false`,
-          fields: 'files(id)',
-          pageSize: 10,
-          spaces: 'drive',
-        });
-        const fileId = existing.data.files?.[0]?.id;
+        // A folder created by this very call is empty: nothing to look up.
+        const fileId = folder.created
+          ? undefined
+          : (
+              await drive.files.list(
+                {
+                  q: `name = ${driveQuote(name)} and ${driveQuote(folder.id)} in parents and trashed = false`,
+                  fields: 'files(id)',
+                  pageSize: 10,
+                  spaces: 'drive',
+                },
+                call,
+              )
+            ).data.files?.[0]?.id;
         const media = { mimeType: content.mimeType, body: content.body };
         // Uploads need rootUrl per call: googleapis-common rewrites only `url` from the global
         // rootUrl, never the upload `mediaUrl`, which would still point at www.googleapis.com.
-        const upload = { rootUrl: settings.apiRoot };
+        const upload = { ...call, rootUrl: settings.apiRoot };
         if (fileId) {
-          await api.files.update({ fileId, media, fields: 'id' }, upload);
+          await drive.files.update({ fileId, media, fields: 'id' }, upload);
           return { effect: 'updated' };
         }
-        await api.files.create(
+        await drive.files.create(
           {
             requestBody: {
               name,
-              parents: [folderId],
+              parents: [folder.id],
               mimeType: content.mimeType,
               appProperties: { consentVaultRun: context.idempotencyKey },
             },
@@ -86,20 +91,37 @@ export const driveExportJob: JobDefinition<DriveExportOptions> = {
 };
 
 type DriveApi = ReturnType<DriveModule['drive']>;
+/** Per-call options: the user's auth and the remaining budget. */
+type MethodOptions = { auth: JobContext['auth']; timeout: number };
 
-async function findOrCreateFolder(api: DriveApi, folderName: string): Promise<string> {
-  const found = await api.files.list({
-    q: `mimeType = ${driveQuote(FOLDER_MIME_TYPE)} and name = ${driveQuote(folderName)} and trashed = false`,
-    fields: 'files(id)',
-    pageSize: 10,
-    spaces: 'drive',
-  });
+async function loadDrive(settings: JobSettings): Promise<DriveApi> {
+  driveModule ??= import('@googleapis/drive');
+  const { drive } = await driveModule;
+  // retry: false — the runner owns backoff (Retry-After, user budget); gaxios would otherwise
+  // retry on its own and ignore both. No auth here: every call passes its user's client.
+  return drive({ version: 'v3', rootUrl: settings.apiRoot, retry: false });
+}
+
+async function findOrCreateFolder(
+  api: DriveApi,
+  folderName: string,
+  call: MethodOptions,
+): Promise<{ id: string; created: boolean }> {
+  const found = await api.files.list(
+    {
+      q: `mimeType = ${driveQuote(FOLDER_MIME_TYPE)} and name = ${driveQuote(folderName)} and trashed = false`,
+      fields: 'files(id)',
+      pageSize: 10,
+      spaces: 'drive',
+    },
+    call,
+  );
   const id = found.data.files?.[0]?.id;
-  if (id) return id;
-  const created = await api.files.create({
-    requestBody: { name: folderName, mimeType: FOLDER_MIME_TYPE },
-    fields: 'id',
-  });
+  if (id) return { id, created: false };
+  const created = await api.files.create(
+    { requestBody: { name: folderName, mimeType: FOLDER_MIME_TYPE }, fields: 'id' },
+    call,
+  );
   if (!created.data.id) throw new Error('Drive created a folder without an id');
-  return created.data.id;
+  return { id: created.data.id, created: true };
 }
