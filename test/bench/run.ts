@@ -1,5 +1,5 @@
 // npm run bench:run [-- --users 2000 --concurrency 16 --latency 50 --naive-users 100
-//                       --batch-size 100 --cpu-prof DIR]
+//                       --batch-size 100 --heap-mb 128 --cpu-prof DIR]
 // A full scheduled run on the local stack: real Firestore and Pub/Sub emulators, the dispatcher
 // and the worker each in their own process under the functions-framework (push subscriptions),
 // and the Google stand-in adding --latency ms to every Google call. Prints wall time against the
@@ -7,7 +7,7 @@
 // connection, secret-store and KMS calls, and peak RSS of each function. Then runs the same
 // per-user code one user at a time on a sample and prints the speed-up.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,8 @@ const { values } = parseArgs({
     latency: { type: 'string', default: '50' },
     'naive-users': { type: 'string', default: '100' },
     'batch-size': { type: 'string', default: '100' },
+    /** V8 old-space cap of the dispatcher and worker processes (MB), as NODE_OPTIONS would set. */
+    'heap-mb': { type: 'string', default: '128' },
     /** Writes V8 CPU profiles of the dispatcher and worker processes into DIR. */
     'cpu-prof': { type: 'string' },
   },
@@ -87,11 +89,13 @@ try {
   const { config } = harness.runtime;
   const publisher = pubsubPublisher(config);
   const scheduledAt = Date.parse('2026-11-22T06:00:00Z');
+  const cpuBefore = await cpuByRole(dispatcher, worker);
   const started = Date.now();
   const { runId } = await publishTick(publisher, config.pubsub.tickTopic, scheduledAt, 86400);
   await publisher.close();
   const report = await waitForRunReport(harness.db, runId, { timeoutMs: 3_600_000, pollMs: 100 });
   const wallMs = Date.now() - started;
+  const cpuAfter = await cpuByRole(dispatcher, worker);
   const stats = harness.standIn.control.stats();
   const googleCalls = GOOGLE_ENDPOINT_NAMES.reduce(
     (sum, name) => sum + (stats[name]?.requests ?? 0),
@@ -138,6 +142,16 @@ try {
       `${d.secretReads + w.secretReads} (dispatcher ${d.secretReads}, worker ${w.secretReads})`,
     ],
     ['KMS calls per run', '0 (tokens are sealed with the keyset in memory; no KMS per token)'],
+    [
+      'CPU used during the run',
+      [...cpuAfter.keys()]
+        .map(
+          (role) =>
+            `${role} ${(((cpuAfter.get(role) ?? 0) - (cpuBefore.get(role) ?? 0)) / 1000).toFixed(1)} s`,
+        )
+        .join(', '),
+    ],
+    ['V8 old-space cap per function', `${values['heap-mb']} MB (--max-old-space-size)`],
     ['peak RSS dispatcher', `${(d.maxRssKb / 1024).toFixed(0)} MB`],
     ['peak RSS worker', `${(w.maxRssKb / 1024).toFixed(0)} MB`],
   ];
@@ -175,6 +189,56 @@ try {
   await rm(dir, { recursive: true, force: true });
 }
 
+/**
+ * CPU time (ms) of this process (harness, Google stand-in) and its descendants, by role. Linux
+ * /proc only; on other systems just this process.
+ */
+async function cpuByRole(
+  dispatcher: ChildProcess,
+  worker: ChildProcess,
+): Promise<Map<string, number>> {
+  const own = process.cpuUsage();
+  const byRole = new Map<string, number>([['bench+stand-in', (own.user + own.system) / 1000]]);
+  const procs = new Map<number, { ppid: number; ms: number; cmd: string }>();
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmd = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+      procs.set(Number(entry), {
+        ppid: Number(fields[1]),
+        // utime + stime, in clock ticks of 10 ms
+        ms: (Number(fields[11]) + Number(fields[12])) * 10,
+        cmd,
+      });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const isDescendant = (pid: number): boolean => {
+    for (let current = procs.get(pid)?.ppid; current !== undefined && current > 1;)
+      if (current === process.pid) return true;
+      else current = procs.get(current)?.ppid;
+    return false;
+  };
+  for (const [pid, info] of procs) {
+    if (!isDescendant(pid)) continue;
+    const role =
+      pid === worker.pid
+        ? 'worker'
+        : pid === dispatcher.pid
+          ? 'dispatcher'
+          : info.cmd.includes('firestore-emulator')
+            ? 'Firestore emulator'
+            : info.cmd.includes('pubsub-emulator')
+              ? 'Pub/Sub emulator'
+              : 'other';
+    byRole.set(role, (byRole.get(role) ?? 0) + info.ms);
+  }
+  return byRole;
+}
+
 interface Figures {
   maxRssKb: number;
   reads: number;
@@ -191,6 +255,7 @@ function startFunction(role: string, port: number, env: NodeJS.ProcessEnv): Prom
     env: { ...env, PORT: String(port) },
     execArgv: [
       ...process.execArgv,
+      `--max-old-space-size=${values['heap-mb']}`,
       ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profile)}`] : []),
     ],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
