@@ -5,6 +5,7 @@
 import { Timestamp } from '@google-cloud/firestore';
 import { classifyError, type FailureClass } from './classify.ts';
 import type { RunDeps } from './deps.ts';
+import { createGroupCommitter } from './group-commit.ts';
 import { readHalt } from './halt.ts';
 import { readConnections } from './lease.ts';
 import { expireAtFor, readLedger, runRef, type LedgerEntry } from './ledger.ts';
@@ -57,7 +58,13 @@ export async function processBatch(
     readConnections(db, batch.subs),
   ]);
   const todo = batch.subs.filter((sub) => !done.has(sub));
-  const context = { period, batchId: batch.batchId, halt, log };
+  const context = {
+    period,
+    batchId: batch.batchId,
+    halt,
+    log,
+    commits: createGroupCommitter(db),
+  };
   const results = await Promise.all(
     todo.map((sub) =>
       deps.limiter.run(async (): Promise<UserResult> => {

@@ -1,7 +1,12 @@
 // The per-user lease `connections/{sub}.refreshLease`: at most one instance refreshes (and works
 // for) a user at a time. Taken with a conditional write after reading the connection, so the read the
 // worker needs anyway is the lease's own read. It expires on its own if the holder dies.
-import { Timestamp, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
+import {
+  Timestamp,
+  type DocumentSnapshot,
+  type Firestore,
+  type WriteBatch,
+} from '@google-cloud/firestore';
 import { connectionRef, type ConnectionDoc } from '../store/connections.ts';
 
 export type LeaseResult =
@@ -28,6 +33,8 @@ export async function acquireLease(
   ttlMs: number,
   /** A read made earlier (the batch's bulk read); the precondition still guards it. */
   prefetched?: DocumentSnapshot,
+  /** Commits the lease write (e.g. through a group commit); default: a commit of its own. */
+  commit?: (writes: (batch: WriteBatch) => void) => Promise<unknown>,
 ): Promise<LeaseResult> {
   // Optimistic: read, then write with a precondition on the read's update time. Cheaper than a
   // transaction (no lock, no extra round trip) and just as safe: a concurrent writer makes the
@@ -43,7 +50,9 @@ export async function acquireLease(
     return { kind: 'busy', until: lease.until.toMillis() };
   const refreshLease = { holder, until: Timestamp.fromMillis(now + ttlMs) };
   try {
-    await ref.update({ refreshLease }, { lastUpdateTime: snapshot.updateTime as Timestamp });
+    const precondition = { lastUpdateTime: snapshot.updateTime as Timestamp };
+    if (commit) await commit((batch) => batch.update(ref, { refreshLease }, precondition));
+    else await ref.update({ refreshLease }, precondition);
   } catch (error) {
     // FAILED_PRECONDITION: someone wrote the document since our read; look again shortly.
     if ((error as { code?: unknown }).code === 9) return { kind: 'busy', until: now + 200 };

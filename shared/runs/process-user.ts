@@ -19,6 +19,7 @@ import {
   type FailureClass,
 } from './classify.ts';
 import type { RunDeps } from './deps.ts';
+import type { GroupCommitter, Writes } from './group-commit.ts';
 import { haltRun, type HaltSignal } from './halt.ts';
 import { acquireLease, LeaseBusyError, releaseLease } from './lease.ts';
 import {
@@ -36,6 +37,8 @@ export interface UserRunContext {
   readonly batchId: string;
   readonly halt: HaltSignal;
   readonly log: Logger;
+  /** Shares commits between this batch's users; without it every user commits alone. */
+  readonly commits?: GroupCommitter;
 }
 
 export interface UserResult {
@@ -95,6 +98,7 @@ export async function processUser(
         clock.now(),
         deadline - clock.now() + LEASE_MARGIN_MS,
         first,
+        (writes) => commitWrites(deps, run, writes),
       );
       if (result.kind === 'busy') throw new LeaseBusyError(result.until, clock.now());
       return result;
@@ -340,16 +344,27 @@ async function commitWithLedger(
     await ref.update(update);
     return;
   }
-  const batch = db.batch();
-  batch.update(ref, update);
-  batch.create(ledgerRef(db, run.period.runId, sub), ledgerEntry(deps, run, result));
+  const entry = ledgerEntry(deps, run, result);
+  const ledger = ledgerRef(db, run.period.runId, sub);
   try {
-    await batch.commit();
+    // Atomic for this user (connection and ledger together), perhaps in a commit shared with
+    // other users; after the job's effect, so a ledger record never claims undone work.
+    await commitWrites(deps, run, (batch) => {
+      batch.update(ref, update);
+      batch.create(ledger, entry);
+    });
   } catch (error) {
     // Another delivery finished this user first: keep its record, still release our lease.
     if (!isAlreadyExists(error)) throw error;
     await ref.update(update);
   }
+}
+
+function commitWrites(deps: RunDeps, run: UserRunContext, writes: Writes): Promise<unknown> {
+  if (run.commits) return run.commits.commit(writes);
+  const batch = deps.db.batch();
+  writes(batch);
+  return batch.commit();
 }
 
 function ledgerEntry(deps: RunDeps, run: UserRunContext, result: UserResult): LedgerEntry {
