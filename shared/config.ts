@@ -111,7 +111,10 @@ export function loadConfig(env: Env, needs: ConfigNeeds = {}): Config {
   const config: Config = {
     appName: read.text('APP_NAME', { fallback: 'consent-vault', max: 80 }),
     projectId: read.text('GOOGLE_CLOUD_PROJECT', { pattern: /^[a-z][a-z0-9-]{4,61}[a-z0-9]$/ }),
-    firestoreDatabase: read.text('FIRESTORE_DATABASE', { fallback: '(default)' }),
+    firestoreDatabase: read.text('FIRESTORE_DATABASE', {
+      fallback: '(default)',
+      pattern: /^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$/,
+    }),
     firestoreEmulatorHost: read.optionalHostPort('FIRESTORE_EMULATOR_HOST'),
     pubsubEmulatorHost: read.optionalHostPort('PUBSUB_EMULATOR_HOST'),
     clientId: read.text('OAUTH_CLIENT_ID', { pattern: /^[\w.-]+$/ }),

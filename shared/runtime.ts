@@ -117,10 +117,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
  * a plaintext fallback.
  */
 export function runtimeFromEnvironment(
-  env: Readonly<Record<string, string | undefined>>,
+  env: Record<string, string | undefined>,
   needs: ConfigNeeds,
   services: GoogleServices = {},
 ): Runtime {
+  // Express inside the functions-framework answers unparseable bodies itself, with a stack trace
+  // unless NODE_ENV is production. The framework builds its app after loading this module, so
+  // setting it here covers every deployment, whatever the platform sets.
+  env.NODE_ENV = 'production';
   const stop = (error: ConfigError): never => {
     createLogger().error(error.message, { problems: error.problems });
     process.exit(78); // EX_CONFIG

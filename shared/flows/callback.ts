@@ -23,7 +23,8 @@ import { withErrorHandling, type Handler } from '../http.ts';
 export const SUCCESS_PATH_SUFFIX = '/connected';
 
 export async function callback(runtime: Runtime, request: HttpRequest): Promise<HttpResponse> {
-  if (request.method !== 'GET' && request.method !== 'HEAD')
+  // GET only: a HEAD (link checkers, prefetchers) must not spend the single-use code.
+  if (request.method !== 'GET')
     throw new AppError('method_not_allowed', 405, 'Please start again from the Connect button.');
   const { config, clock } = runtime;
   if (isSuccessPage(config, request)) return html(200, successPage({ appName: config.appName }));
