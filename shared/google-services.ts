@@ -1,7 +1,7 @@
 // The heavy Google clients, for the functions that need them (everything but authorize).
 // Each is still loaded lazily, on first use.
 import { createEventPublisher } from './events.ts';
-import { pubsubPublisher } from './pubsub.ts';
+import { restPublisher } from './pubsub-rest.ts';
 import type { GoogleServices } from './runtime.ts';
 import { secretManagerAccessor } from './secret-manager.ts';
 import { createFirestore } from './store/firestore.ts';
@@ -9,8 +9,6 @@ import { createFirestore } from './store/firestore.ts';
 export const googleServices: GoogleServices = {
   firestore: createFirestore,
   events: (config, log, clock) =>
-    createEventPublisher(pubsubPublisher(config), config.pubsub.eventsTopic, log, () =>
-      clock.now(),
-    ),
+    createEventPublisher(restPublisher(config), config.pubsub.eventsTopic, log, () => clock.now()),
   secretManager: secretManagerAccessor,
 };
