@@ -7,6 +7,7 @@
 // time (--concurrency=1) and works on it with WORKER_CONCURRENCY users in flight. The emulator's
 // push subscription would hand this process every batch at once, so deliveries are queued here
 // and handled one after another: this process behaves as exactly one deployed worker instance.
+import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
@@ -48,6 +49,11 @@ cloudEvent(role, async (event: CloudEvent<unknown>) => {
 const server = getTestServer(role);
 server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.({ ready: true }));
 process.on('message', (message) => {
+  // Used heap after a full collection: what the process really keeps, not what GC has not
+  // yet reclaimed. Optionally a heap snapshot for leak hunting (CV_BENCH_HEAP_SNAPSHOT=path).
+  if (message === 'stats') (globalThis as { gc?: () => void }).gc?.();
+  if (message === 'stats' && process.env.CV_BENCH_HEAP_SNAPSHOT)
+    writeHeapSnapshot(`${process.env.CV_BENCH_HEAP_SNAPSHOT}.${role}.heapsnapshot`);
   if (message === 'stats')
     process.send?.({
       maxRssKb: process.resourceUsage().maxRSS,
@@ -55,6 +61,7 @@ process.on('message', (message) => {
       secretReads: runtime.secrets.backendReads,
       peakDeliveries: peaks.deliveries,
       peakUsers: peaks.users,
+      heapUsedMb: getHeapStatistics().used_heap_size / 2 ** 20,
     });
 });
 // A clean exit on SIGTERM, so that --cpu-prof / --heap-prof write their files.
