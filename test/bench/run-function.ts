@@ -23,7 +23,7 @@ const runtime = runtimeFromEnvironment(
   { clientSecret: true, tokenKeyset: true },
   googleServices,
 );
-const counts = { reads: 0, writes: 0, batchWrites: 0 };
+const counts = { reads: 0, writes: 0, batchWrites: 0, roundTrips: 0 };
 const peaks = { deliveries: 0, users: 0 };
 let deliveries = 0;
 const deps = createRunDeps(runtime).then((built) => {
@@ -105,6 +105,7 @@ function instrument(db: Firestore): void {
   const request = target.request.bind(db);
   const requestStream = target.requestStream.bind(db);
   target.request = async (method, body, ...rest) => {
+    counts.roundTrips += 1;
     const result = await request(method, body, ...rest);
     if (method === 'commit') {
       const writes =
@@ -118,6 +119,7 @@ function instrument(db: Firestore): void {
     return result;
   };
   target.requestStream = async (method, bidi, body, ...rest) => {
+    counts.roundTrips += 1;
     const stream = await requestStream(method, bidi, body, ...rest);
     if (method === 'batchGetDocuments' || method === 'runQuery')
       stream.on('data', (chunk: { found?: unknown; missing?: unknown; document?: unknown }) => {

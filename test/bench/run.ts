@@ -140,6 +140,10 @@ try {
       ).toFixed(2)}, run/batch overhead ${d.batchWrites + w.batchWrites} in all)`,
     ],
     [
+      'Firestore round trips (RPCs) per connection',
+      `${((d.roundTrips + w.roundTrips) / users).toFixed(2)} (dispatcher ${d.roundTrips}, worker ${w.roundTrips})`,
+    ],
+    [
       'secret-store backend reads per run',
       `${d.secretReads + w.secretReads} (dispatcher ${d.secretReads}, worker ${w.secretReads})`,
     ],
@@ -257,6 +261,7 @@ interface Figures {
   peakDeliveries: number;
   peakUsers: number;
   heapUsedMb: number;
+  roundTrips: number;
 }
 
 function startFunction(role: string, port: number, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
