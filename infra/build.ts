@@ -184,11 +184,12 @@ app.loaded = true;
 module.exports = app.exports;
 ${
   mode === 'warm-up'
-    ? `// Let start-up work queued by the module (key checks) run too, then keep what V8 compiled.
-setTimeout(() => {
+    ? `// Let start-up work queued by the module (key checks, and the lazily loaded clients exercised
+// under CODE_CACHE_WARM_UP: shared/runtime.ts) finish, then keep what V8 compiled.
+Promise.resolve(globalThis.codeCacheWarmUp).finally(() => setTimeout(() => {
   writeFileSync(path.join(__dirname, ${JSON.stringify(CODE_CACHE_FILE)}), script.createCachedData());
   process.exit(0);
-}, 200);
+}, 200));
 `
     : ''
 }`;
@@ -216,6 +217,20 @@ function warmUpEnvironment(): Record<string, string> {
     AUTHORIZE_URL: `${placeholder}/authorize`,
     REVOKE_URL: `${placeholder}/revoke`,
     LOG_LEVEL: 'ERROR',
+    // Exercise the lazily loaded clients too (shared/code-cache-warm-up.ts); every endpoint is
+    // 127.0.0.1:1, which refuses connections.
+    CODE_CACHE_WARM_UP: '1',
+    FIRESTORE_EMULATOR_HOST: '127.0.0.1:1',
+    PUBSUB_EMULATOR_HOST: '127.0.0.1:1',
+    ...Object.fromEntries(
+      ['AUTH', 'TOKEN', 'REVOKE', 'TOKENINFO', 'CERTS_PEM', 'CERTS_JWKS', 'API_ROOT'].map(
+        (name) => [
+          `GOOGLE_${name}_URL`.replace('API_ROOT_URL', 'API_ROOT'),
+          `http://127.0.0.1:1/${name.toLowerCase()}`,
+        ],
+      ),
+    ),
+    METADATA_SERVER_DETECTION: 'none',
   };
 }
 
