@@ -86,6 +86,9 @@ export async function exchangeCode(
   now: number,
 ): Promise<CodeExchangeResult> {
   const client = await createOAuthClient(config, clientSecret);
+  // Fetch Google's certificates while the code is exchanged: the client caches them (honouring
+  // max-age) for verifyIdToken below, which fetches again if this failed.
+  const certificates = client.getFederatedSignonCertsAsync().catch(() => undefined);
   let tokens: Credentials;
   try {
     ({ tokens } = await client.getToken({
@@ -103,6 +106,7 @@ export async function exchangeCode(
       'Google gave an incomplete answer. Please try again.',
     );
 
+  await certificates;
   let payload;
   try {
     const ticket = await client.verifyIdToken({

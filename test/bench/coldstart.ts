@@ -89,12 +89,13 @@ async function main(): Promise<void> {
     if (!bundles.has(name)) throw new Error(`the build has no ${name} function`);
 
   let firestore: Emulator | undefined;
+  let pubsub: Emulator | undefined;
   let world: BenchWorld | undefined;
   const empty = await createEmptyFunction(root);
   try {
-    console.log('starting the Firestore emulator and the Google stand-in …');
-    firestore = await startEmulator('firestore');
-    world = await startBenchWorld(firestore.hostPort);
+    console.log('starting the Firestore and Pub/Sub emulators and the Google stand-in …');
+    [firestore, pubsub] = await Promise.all([startEmulator('firestore'), startEmulator('pubsub')]);
+    world = await startBenchWorld(firestore.hostPort, pubsub.hostPort);
     const bench = world;
 
     const specFor = async (name: 'empty' | Measured): Promise<SpawnSpec> => {
@@ -191,7 +192,7 @@ async function main(): Promise<void> {
       );
   } finally {
     await world?.close();
-    await firestore?.stop();
+    await Promise.all([firestore?.stop(), pubsub?.stop()]);
     await empty.remove();
   }
 }

@@ -13,6 +13,7 @@ import { generateKeysetJson, parseKeyset, type Keyset } from '../../shared/crypt
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
 import { sealTransaction, TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
 import { connectionRef } from '../../shared/store/connections.ts';
+import { createPubSubClient } from '../../shared/pubsub.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
 import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
@@ -52,7 +53,10 @@ function expect(condition: boolean, what: string, answer: Answer): void {
     throw new Error(`unexpected answer (${what}): ${answer.status}\n${answer.body.slice(0, 600)}`);
 }
 
-export async function startBenchWorld(firestoreHost: string): Promise<BenchWorld> {
+export async function startBenchWorld(
+  firestoreHost: string,
+  pubsubHost: string,
+): Promise<BenchWorld> {
   const projectId = `demo-bench-${randomBytes(4).toString('hex')}`;
   const clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
   const keysetJson = generateKeysetJson('k1');
@@ -64,6 +68,8 @@ export async function startBenchWorld(firestoreHost: string): Promise<BenchWorld
     APP_NAME: 'Consent Vault Bench',
     GOOGLE_CLOUD_PROJECT: projectId,
     FIRESTORE_EMULATOR_HOST: firestoreHost,
+    // callback and revoke publish a connection event per request, as in production.
+    PUBSUB_EMULATOR_HOST: pubsubHost,
     OAUTH_CLIENT_ID: CLIENT_ID,
     OAUTH_CLIENT_SECRET: clientSecret,
     TOKEN_KEYSET: keysetJson,
@@ -79,6 +85,10 @@ export async function startBenchWorld(firestoreHost: string): Promise<BenchWorld
     GOOGLE_API_ROOT: standIn.endpoints.apiRoot,
   };
   const config: Config = loadConfig(env, { clientSecret: true, tokenKeyset: true });
+
+  const pubsub = await createPubSubClient(config);
+  await pubsub.createTopic(config.pubsub.eventsTopic);
+  await pubsub.close();
 
   // revoke reads this connection (state active → the confirmation page).
   const db: Firestore = await createFirestore(config);
