@@ -18,6 +18,7 @@ import { createFirestore } from '../../shared/store/firestore.ts';
 import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import type { Answer, MeasuringRequest } from './spawn-timing.ts';
+import { googleEndpointSettings } from '../support/google-settings.ts';
 
 export const CLIENT_ID = 'consent-vault-bench.apps.googleusercontent.com';
 /**
@@ -76,13 +77,7 @@ export async function startBenchWorld(
     REDIRECT_URI,
     AUTHORIZE_URL: `${PUBLIC_ROOT}/authorize`,
     REVOKE_URL,
-    GOOGLE_AUTH_URL: standIn.endpoints.authUrl,
-    GOOGLE_TOKEN_URL: standIn.endpoints.tokenUrl,
-    GOOGLE_REVOKE_URL: standIn.endpoints.revokeUrl,
-    GOOGLE_TOKENINFO_URL: standIn.endpoints.tokenInfoUrl,
-    GOOGLE_CERTS_PEM_URL: standIn.endpoints.certsPemUrl,
-    GOOGLE_CERTS_JWKS_URL: standIn.endpoints.certsJwksUrl,
-    GOOGLE_API_ROOT: standIn.endpoints.apiRoot,
+    ...googleEndpointSettings(standIn.endpoints),
   };
   const config: Config = loadConfig(env, { clientSecret: true, tokenKeyset: true });
 

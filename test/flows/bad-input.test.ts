@@ -12,7 +12,7 @@ import { TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
 import { describeScope } from '../../shared/pages.ts';
 import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
 import type { ConnectionDoc } from '../../shared/store/connections.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { expectNoWrites, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent, type ConsentScript } from '../support/user-agent.ts';
 
 const DRIVE = 'https://www.googleapis.com/auth/drive.file';
@@ -29,24 +29,6 @@ afterEach(() => {
   app.clockOffsetMs = 0;
   app.standIn.control.clearFaults();
 });
-
-/** Every document of both collections with its update time: any write changes this. */
-async function databaseState(): Promise<string> {
-  const names = ['connections', 'revocations'];
-  const snapshots = await Promise.all(names.map((name) => app.db.collection(name).get()));
-  const out: Record<string, unknown> = {};
-  for (const snapshot of snapshots)
-    for (const doc of snapshot.docs)
-      out[doc.ref.path] = { updateTime: doc.updateTime.toMillis(), data: doc.data() };
-  return JSON.stringify(out);
-}
-
-async function expectNoWrites<T>(action: () => Promise<T>): Promise<T> {
-  const before = await databaseState();
-  const result = await action();
-  expect(await databaseState()).toBe(before);
-  return result;
-}
 
 async function connection(sub: string): Promise<ConnectionDoc | undefined> {
   return (await app.db.doc(`connections/${sub}`).get()).data() as ConnectionDoc | undefined;
@@ -139,7 +121,7 @@ describe('callback: state and transaction', () => {
     const agent = new UserAgent();
     const callbackUrl = new URL(await consentUpToCallback(agent, { email: 'forged@example.com' }));
     callbackUrl.searchParams.set('state', 'forged-state-value-0123456789abcdef');
-    const hop = await expectNoWrites(() => agent.request(callbackUrl.toString()));
+    const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl.toString()));
     expect(hop.status).toBe(400);
     expectFriendlyPage(hop.body);
     expect(hop.body).toContain('could not be verified');
@@ -151,7 +133,7 @@ describe('callback: state and transaction', () => {
     const agent = new UserAgent();
     const callbackUrl = new URL(await consentUpToCallback(agent, { email: 'nostate@example.com' }));
     callbackUrl.searchParams.delete('state');
-    const hop = await expectNoWrites(() => agent.request(callbackUrl.toString()));
+    const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl.toString()));
     expect(hop.status).toBe(400);
     expectFriendlyPage(hop.body);
     expect(await connection(subOf('nostate@example.com'))).toBeUndefined();
@@ -161,7 +143,7 @@ describe('callback: state and transaction', () => {
     const agent = new UserAgent();
     const callbackUrl = await consentUpToCallback(agent, { email: 'slow@example.com' });
     app.clockOffsetMs = (app.runtime.config.transactionTtlSeconds + 1) * 1000;
-    const hop = await expectNoWrites(() => agent.request(callbackUrl));
+    const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl));
     expect(hop.status).toBe(400);
     expect(hop.body).toContain('took too long and expired');
     expect(await connection(subOf('slow@example.com'))).toBeUndefined();
@@ -171,7 +153,7 @@ describe('callback: state and transaction', () => {
     const callbackUrl = await consentUpToCallback(new UserAgent(), {
       email: 'nocookie@example.com',
     });
-    const hop = await expectNoWrites(() => new UserAgent().request(callbackUrl));
+    const hop = await expectNoWrites(app.db, () => new UserAgent().request(callbackUrl));
     expect(hop.status).toBe(400);
     expect(hop.body).toContain('started in another browser');
     expect(await connection(subOf('nocookie@example.com'))).toBeUndefined();
@@ -183,7 +165,7 @@ describe('callback: state and transaction', () => {
     const victimCallback = await consentUpToCallback(victim, { email: 'victim@example.com' });
     // The attacker has a transaction of their own (login CSRF: RFC 9700 §4.7).
     await consentUpToCallback(attacker, { email: 'attacker@example.com' });
-    const hop = await expectNoWrites(() => attacker.request(victimCallback));
+    const hop = await expectNoWrites(app.db, () => attacker.request(victimCallback));
     expect(hop.status).toBe(400);
     expect(hop.body).toContain('could not be verified');
     expect(await connection(subOf('victim@example.com'))).toBeUndefined();
@@ -198,7 +180,7 @@ describe('callback: state and transaction', () => {
     const callbackUrl = await consentUpToCallback(agent, { email: 'replay-state@example.com' });
     expect((await agent.request(callbackUrl)).status).toBe(303);
     const stored = await connection(subOf('replay-state@example.com'));
-    const hop = await expectNoWrites(() => agent.request(callbackUrl));
+    const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl));
     expect(hop.status).toBe(400);
     expectFriendlyPage(hop.body);
     expect(await connection(subOf('replay-state@example.com'))).toEqual(stored);
@@ -217,7 +199,7 @@ describe('callback: state and transaction', () => {
     const thief = new UserAgent();
     thief.cookies.set('localhost', new Map([[TRANSACTION_COOKIE, capturedCookie]]));
     const tokenCallsBefore = app.standIn.control.stats().token?.byStatus['400'] ?? 0;
-    const hop = await expectNoWrites(() => thief.request(callbackUrl));
+    const hop = await expectNoWrites(app.db, () => thief.request(callbackUrl));
     expect(hop.status).toBe(400);
     expectFriendlyPage(hop.body);
     expect(hop.body).toContain('already used or has expired');
@@ -236,7 +218,7 @@ describe('callback: what the user decided at Google', () => {
     });
     expect(new URL(callbackUrl).searchParams.get('error')).toBe('access_denied');
     const tokenCallsBefore = app.standIn.control.stats().token?.requests ?? 0;
-    const hop = await expectNoWrites(() => agent.request(callbackUrl));
+    const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl));
     expect(hop.status).toBe(403);
     expectFriendlyPage(hop.body);
     expect(hop.body).toContain('You did not connect Google Drive');
@@ -252,7 +234,7 @@ describe('callback: what the user decided at Google', () => {
       email: 'unchecked@example.com',
       grant: ['openid', 'email'],
     });
-    const hop = await expectNoWrites(() => agent.request(callbackUrl));
+    const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl));
     expect(hop.status).toBe(403);
     expectFriendlyPage(hop.body);
     expect(hop.body).toContain('A permission is missing');
@@ -280,7 +262,7 @@ describe('callback: what the user decided at Google', () => {
     consent.searchParams.set('standin_decision', 'approve');
     consent.searchParams.set('standin_user', email);
     const answer = await agent.request(consent.toString());
-    const hop = await expectNoWrites(() => agent.request(answer.location!));
+    const hop = await expectNoWrites(app.db, () => agent.request(answer.location!));
     // Google misbehaved (502), shown as a friendly page; not a third round trip to Google.
     expect(hop.status).toBe(502);
     expect(hop.location).toBeNull();
@@ -302,7 +284,7 @@ describe('authorize: return targets', () => {
     'javascript:alert(1)',
   ];
   it.each(refused)('refuses return_to=%s with 400 and no redirect or cookie', async (target) => {
-    const response = await expectNoWrites(() =>
+    const response = await expectNoWrites(app.db, () =>
       fetch(`${app.urls.authorize}?return_to=${encodeURIComponent(target)}`, {
         redirect: 'manual',
       }),
@@ -349,7 +331,7 @@ describe('malformed parameters on all three functions', () => {
     ['revoke', '/', 400],
   ];
   it.each(table)('%s %s → %i', async (name, path, status) => {
-    const response = await expectNoWrites(() => rawRequest(app.urls[name], path));
+    const response = await expectNoWrites(app.db, () => rawRequest(app.urls[name], path));
     expect(response.status).toBe(status);
   });
 
@@ -368,7 +350,7 @@ describe('malformed parameters on all three functions', () => {
       `/?state=${state}&code=${encodeURIComponent(code)}&iss=%zz`,
     ];
     for (const path of mangled) {
-      const response = await expectNoWrites(() =>
+      const response = await expectNoWrites(app.db, () =>
         rawRequest(app.urls.callback, path, { headers: { cookie } }),
       );
       expect(response.status, path).toBe(400);
@@ -394,7 +376,7 @@ describe('malformed parameters on all three functions', () => {
     const cookie = agent.cookieHeader(app.urls.authorize);
     for (const path of paths) {
       for (const withCookie of [false, true]) {
-        const response = await expectNoWrites(() =>
+        const response = await expectNoWrites(app.db, () =>
           handlers[name](direct(`${app.urls[name]}${path}`, withCookie ? { cookie: cookie! } : {})),
         );
         expect(response.status, `${name} ${path.slice(0, 20)}`).toBeGreaterThanOrEqual(400);
@@ -411,7 +393,7 @@ describe('malformed parameters on all three functions', () => {
   it.each(FUNCTIONS)('%s: 100 KB URL over HTTP is refused before the function', async (name) => {
     // Node (like Cloud Run's front end) refuses request lines above its header limit; the
     // function never runs. Depending on timing the socket is closed before the 431 is read.
-    const outcome = await expectNoWrites(() =>
+    const outcome = await expectNoWrites(app.db, () =>
       rawRequest(app.urls[name], `/?state=${'a'.repeat(100 * 1024)}`).then(
         (response) => response.status,
         () => 'closed',
@@ -439,7 +421,7 @@ describe('malformed parameters on all three functions', () => {
       [{ 'content-type': 'application/octet-stream' }, Buffer.from([0, 1, 2, 255])],
     ];
     for (const [headers, body] of bodies) {
-      const response = await expectNoWrites(() =>
+      const response = await expectNoWrites(app.db, () =>
         rawRequest(app.urls[name], '/', { method: 'POST', headers, body }),
       );
       expect(response.status, `${name} ${JSON.stringify(headers)}`).toBeGreaterThanOrEqual(400);
@@ -450,7 +432,7 @@ describe('malformed parameters on all three functions', () => {
   it('regression: a login_hint with NUL or non-UTF-8 bytes is refused, not forwarded to Google', async () => {
     // Bug: the email check let control characters and U+FFFD through (authorize.ts EMAIL).
     for (const hint of ['%00ann%40example.com', 'ann%40exam%00ple.com', 'ann%ff%40example.com']) {
-      const response = await expectNoWrites(() =>
+      const response = await expectNoWrites(app.db, () =>
         rawRequest(app.urls.authorize, `/?login_hint=${hint}`),
       );
       expect(response.status, hint).toBe(400);
@@ -465,7 +447,7 @@ describe('malformed parameters on all three functions', () => {
       // Bug: the adapter resolved the path against a base URL, so `//[x` became a
       // protocol-relative URL with a bad host and threw outside the error mapping (500).
       for (const path of ['//', '//[bad', '//[::1', '//x:99999/', '//:x', '/\\\\[x']) {
-        const response = await expectNoWrites(() => rawRequest(app.urls[name], path));
+        const response = await expectNoWrites(app.db, () => rawRequest(app.urls[name], path));
         expect(response.status, path).toBeLessThan(500);
       }
     },
@@ -484,7 +466,7 @@ describe('malformed parameters on all three functions', () => {
       ),
     );
     for (const prefix of ['//evil.example/', '/\\evil.example/']) {
-      const response = await expectNoWrites(() =>
+      const response = await expectNoWrites(app.db, () =>
         rawRequest(app.urls.revoke, `${prefix}${link.search}`),
       );
       expect(response.status).toBe(200);

@@ -16,7 +16,7 @@ import { revokeHandler } from '../../shared/flows/revoke.ts';
 import type { Handler } from '../../shared/http.ts';
 import { sealTransaction, TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
 import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
-import { SERVICE_CALLER, startTestApp, type TestApp } from '../support/app.ts';
+import { SERVICE_CALLER, databaseState, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent } from '../support/user-agent.ts';
 
 const FUNCTIONS = ['authorize', 'callback', 'revoke'] as const;
@@ -54,16 +54,6 @@ const statuses: Record<FunctionName, Set<number>> = {
   revoke: new Set(),
 };
 
-async function databaseState(): Promise<string> {
-  const names = ['connections', 'revocations'];
-  const snapshots = await Promise.all(names.map((name) => app.db.collection(name).get()));
-  const out: Record<string, unknown> = {};
-  for (const snapshot of snapshots)
-    for (const doc of snapshot.docs)
-      out[doc.ref.path] = { updateTime: doc.updateTime.toMillis(), data: doc.data() };
-  return JSON.stringify(out);
-}
-
 beforeAll(async () => {
   app = await startTestApp({ LOG_LEVEL: 'INFO' });
   // One real connection, so "nothing written" also means "nothing changed or lost".
@@ -92,7 +82,7 @@ beforeAll(async () => {
     callback: callbackHandler(app.runtime),
     revoke: revokeHandler(app.runtime),
   };
-  stateAfterSeeding = await databaseState();
+  stateAfterSeeding = await databaseState(app.db);
 });
 
 afterAll(async () => {
@@ -508,7 +498,7 @@ describe('after all random input', () => {
   });
 
   it('wrote nothing: connections and revocations are exactly as seeded', async () => {
-    expect(await databaseState()).toBe(stateAfterSeeding);
+    expect(await databaseState(app.db)).toBe(stateAfterSeeding);
     const seeded = await app.db.doc(`connections/${material.seededSub}`).get();
     expect(seeded.get('state')).toBe('active');
     expect(app.standIn.control.grants('seeded@example.com')).toHaveLength(1);

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DecryptError } from '../../shared/crypto/aead.ts';
 import { openToken, type ConnectionDoc } from '../../shared/store/connections.ts';
 import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
-import { SERVICE_CALLER, startTestApp, type TestApp } from '../support/app.ts';
+import { expectNoWrites, SERVICE_CALLER, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent } from '../support/user-agent.ts';
 
 interface Forwarded {
@@ -94,23 +94,6 @@ async function revocations(sub: string): Promise<Array<Record<string, unknown>>>
   return snapshot.docs.map((doc) => doc.data());
 }
 
-async function databaseState(): Promise<string> {
-  const names = ['connections', 'revocations'];
-  const snapshots = await Promise.all(names.map((name) => app.db.collection(name).get()));
-  const out: Record<string, unknown> = {};
-  for (const snapshot of snapshots)
-    for (const doc of snapshot.docs)
-      out[doc.ref.path] = { updateTime: doc.updateTime.toMillis(), data: doc.data() };
-  return JSON.stringify(out);
-}
-
-async function expectNoWrites<T>(action: () => Promise<T>): Promise<T> {
-  const before = await databaseState();
-  const result = await action();
-  expect(await databaseState()).toBe(before);
-  return result;
-}
-
 async function linkFor(sub: string, expiresAtMs = Date.now() + HOUR): Promise<URL> {
   const keys = (await app.runtime.keyset()).forPurpose('link');
   return new URL(createUnsubscribeLink(keys, app.runtime.config.revokeUrl, sub, expiresAtMs));
@@ -165,13 +148,13 @@ describe('unsubscribe link', () => {
     const sub = await connect('scanner@example.com');
     const link = await linkFor(sub);
     const revokesBefore = proxy.requests.length;
-    const response = await expectNoWrites(() => fetch(link));
+    const response = await expectNoWrites(app.db, () => fetch(link));
     expect(response.status).toBe(200);
     const body = await response.text();
     expect(body).toContain('<form method="post" action="/">');
     for (const [name, value] of link.searchParams)
       expect(body).toContain(`<input type="hidden" name="${name}" value="${value}">`);
-    expect((await expectNoWrites(() => fetch(link, { method: 'HEAD' }))).status).toBe(200);
+    expect((await expectNoWrites(app.db, () => fetch(link, { method: 'HEAD' }))).status).toBe(200);
     expect(proxy.requests.length).toBe(revokesBefore);
     expect(alive('scanner@example.com')).toBe(true);
     expect((await connection(sub))?.state).toBe('active');
@@ -215,10 +198,10 @@ describe('unsubscribe link', () => {
     const sub = await connect('twice@example.com');
     const link = await linkFor(sub);
     expect((await postLink(link)).status).toBe(200);
-    const again = await expectNoWrites(() => postLink(link));
+    const again = await expectNoWrites(app.db, () => postLink(link));
     expect(again.status).toBe(200);
     expect(await again.text()).toContain('Nothing to unsubscribe');
-    const get = await expectNoWrites(() => fetch(link));
+    const get = await expectNoWrites(app.db, () => fetch(link));
     expect(await get.text()).toContain('Nothing to unsubscribe');
     expect(await revocations(sub)).toHaveLength(1);
   });
@@ -226,8 +209,8 @@ describe('unsubscribe link', () => {
   it('an unknown user gets the neutral page on GET and POST, and nothing is written', async () => {
     const link = await linkFor('109999999999999999999');
     for (const response of [
-      await expectNoWrites(() => fetch(link)),
-      await expectNoWrites(() => postLink(link)),
+      await expectNoWrites(app.db, () => fetch(link)),
+      await expectNoWrites(app.db, () => postLink(link)),
     ]) {
       expect(response.status).toBe(200);
       expect(await response.text()).toContain('Nothing to unsubscribe');
@@ -239,8 +222,8 @@ describe('unsubscribe link', () => {
     const link = await linkFor(sub, Date.now() + HOUR);
     app.clockOffsetMs = 2 * HOUR;
     for (const response of [
-      await expectNoWrites(() => fetch(link)),
-      await expectNoWrites(() => postLink(link)),
+      await expectNoWrites(app.db, () => fetch(link)),
+      await expectNoWrites(app.db, () => postLink(link)),
     ]) {
       expect(response.status).toBe(410);
       expect(await response.text()).toContain('has expired');
@@ -264,13 +247,13 @@ describe('unsubscribe link', () => {
       { s: `${signature}=` },
     ];
     for (const override of tampered) {
-      const response = await expectNoWrites(() => postLink(link, override));
+      const response = await expectNoWrites(app.db, () => postLink(link, override));
       expect(response.status, JSON.stringify(override)).toBe(400);
       const tamperedUrl = new URL(link);
       for (const [name, value] of Object.entries(override))
         if (value === null) tamperedUrl.searchParams.delete(name);
         else tamperedUrl.searchParams.set(name, value);
-      expect((await expectNoWrites(() => fetch(tamperedUrl))).status).toBe(400);
+      expect((await expectNoWrites(app.db, () => fetch(tamperedUrl))).status).toBe(400);
     }
     expect(alive('tamper@example.com')).toBe(true);
     expect(alive('tamper-other@example.com')).toBe(true);
@@ -286,7 +269,7 @@ describe('unsubscribe link', () => {
       [{ 'content-type': 'text/plain' }, `u=${sub}`],
     ];
     for (const [headers, body] of bodies) {
-      const response = await expectNoWrites(() =>
+      const response = await expectNoWrites(app.db, () =>
         fetch(app.urls.revoke, { method: 'POST', headers, body }),
       );
       expect(response.status, body).toBe(400);
@@ -317,7 +300,7 @@ describe('server-to-server revoke', () => {
       ],
     ];
     for (const [label, status, headers] of cases) {
-      const response = await expectNoWrites(() =>
+      const response = await expectNoWrites(app.db, () =>
         fetch(app.urls.revoke, {
           method: 'POST',
           headers: { 'content-type': 'application/json', ...headers },
@@ -344,16 +327,16 @@ describe('server-to-server revoke', () => {
       { sub, via: 'api', actor: SERVICE_CALLER, googleResult: 'revoked' },
     ]);
 
-    const again = await expectNoWrites(() => postApi(sub, token));
+    const again = await expectNoWrites(app.db, () => postApi(sub, token));
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ sub, status: 'already-revoked' });
 
-    const unknown = await expectNoWrites(() => postApi('108888888888888888888', token));
+    const unknown = await expectNoWrites(app.db, () => postApi('108888888888888888888', token));
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ error: 'not_found', sub: '108888888888888888888' });
 
     for (const bad of ['', '../x', 'a/b', 42, null, 'x'.repeat(300)]) {
-      const response = await expectNoWrites(() => postApi(bad, token));
+      const response = await expectNoWrites(app.db, () => postApi(bad, token));
       expect(response.status, String(bad)).toBe(400);
     }
   });
@@ -364,9 +347,9 @@ describe('regression: reserved Firestore ids', () => {
   // (found by properties.test.ts: a well-signed link for u=__a__ answered 500).
   it.each(['__a__', '__9-__Te__', '____'])('sub %s is a 400 for links and the API', async (sub) => {
     const link = await linkFor(sub);
-    expect((await expectNoWrites(() => fetch(link))).status).toBe(400);
-    expect((await expectNoWrites(() => postLink(link))).status).toBe(400);
-    expect((await expectNoWrites(() => postApi(sub, callerToken()))).status).toBe(400);
+    expect((await expectNoWrites(app.db, () => fetch(link))).status).toBe(400);
+    expect((await expectNoWrites(app.db, () => postLink(link))).status).toBe(400);
+    expect((await expectNoWrites(app.db, () => postApi(sub, callerToken()))).status).toBe(400);
   });
 });
 

@@ -18,6 +18,7 @@ import { loadConfig } from '../../shared/config.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { wirePushSubscriptions, type PubSubWiring } from '../support/pubsub-wiring.ts';
 import { freePort, startEmulator, stopChild, type Emulator } from '../support/emulators.ts';
+import { googleEndpointSettings } from '../support/google-settings.ts';
 
 // Nothing here runs on Google Cloud: skip the metadata-server probe Google's clients make (it
 // fails on this closed network and prints a warning).
@@ -156,13 +157,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       REVOKE_URL: urls.revoke ?? '',
       RETURN_TO_ALLOWLIST: urls.start,
       REVOKE_CALLERS: LOCAL_SERVICE_CALLER,
-      GOOGLE_AUTH_URL: standIn.endpoints.authUrl,
-      GOOGLE_TOKEN_URL: standIn.endpoints.tokenUrl,
-      GOOGLE_REVOKE_URL: standIn.endpoints.revokeUrl,
-      GOOGLE_TOKENINFO_URL: standIn.endpoints.tokenInfoUrl,
-      GOOGLE_CERTS_PEM_URL: standIn.endpoints.certsPemUrl,
-      GOOGLE_CERTS_JWKS_URL: standIn.endpoints.certsJwksUrl,
-      GOOGLE_API_ROOT: standIn.endpoints.apiRoot,
+      ...googleEndpointSettings(standIn.endpoints),
       ...options.env,
     };
 

@@ -22,6 +22,7 @@ import { connectionRef, sealToken, type ConnectionDoc } from '../../shared/store
 import { startEmulator, type Emulator } from '../support/emulators.ts';
 import { captureSink, recordIssuedSecrets } from '../support/capture.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
+import { googleEndpointSettings } from '../support/google-settings.ts';
 
 export const CLIENT_ID = 'runs-test.apps.googleusercontent.com';
 export const REDIRECT_URI = 'http://localhost:3999/oauth/callback';
@@ -91,13 +92,7 @@ export async function startRunHarness(
     REDIRECT_URI,
     AUTHORIZE_URL: 'http://localhost:3999/authorize',
     REVOKE_URL: 'http://localhost:3999/revoke',
-    GOOGLE_AUTH_URL: standIn.endpoints.authUrl,
-    GOOGLE_TOKEN_URL: standIn.endpoints.tokenUrl,
-    GOOGLE_REVOKE_URL: standIn.endpoints.revokeUrl,
-    GOOGLE_TOKENINFO_URL: standIn.endpoints.tokenInfoUrl,
-    GOOGLE_CERTS_PEM_URL: standIn.endpoints.certsPemUrl,
-    GOOGLE_CERTS_JWKS_URL: standIn.endpoints.certsJwksUrl,
-    GOOGLE_API_ROOT: standIn.endpoints.apiRoot,
+    ...googleEndpointSettings(standIn.endpoints),
     TICK_TOPIC: `tick-${suffix}`,
     WORK_TOPIC: `work-${suffix}`,
     EVENTS_TOPIC: `events-${suffix}`,

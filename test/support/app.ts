@@ -5,6 +5,7 @@ import { http as registerHttp } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
 import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../shared/config.ts';
@@ -17,6 +18,7 @@ import { googleServices } from '../../shared/google-services.ts';
 import { createRuntime, type Clock, type Runtime } from '../../shared/runtime.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { captureSink, recordIssuedSecrets } from './capture.ts';
+import { googleEndpointSettings } from './google-settings.ts';
 
 export const CLIENT_ID = 'consent-vault-test.apps.googleusercontent.com';
 export const SERVICE_CALLER = 'app-backend@demo-consent-vault.iam.gserviceaccount.com';
@@ -85,13 +87,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
     REVOKE_URL: urls.revoke,
     RETURN_TO_ALLOWLIST: 'http://localhost:5000/welcome',
     REVOKE_CALLERS: SERVICE_CALLER,
-    GOOGLE_AUTH_URL: standIn.endpoints.authUrl,
-    GOOGLE_TOKEN_URL: standIn.endpoints.tokenUrl,
-    GOOGLE_REVOKE_URL: standIn.endpoints.revokeUrl,
-    GOOGLE_TOKENINFO_URL: standIn.endpoints.tokenInfoUrl,
-    GOOGLE_CERTS_PEM_URL: standIn.endpoints.certsPemUrl,
-    GOOGLE_CERTS_JWKS_URL: standIn.endpoints.certsJwksUrl,
-    GOOGLE_API_ROOT: standIn.endpoints.apiRoot,
+    ...googleEndpointSettings(standIn.endpoints),
     LOG_LEVEL: 'DEBUG',
     ...overrides,
   };
@@ -129,4 +125,25 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
       await runtime.close();
     },
   });
+}
+
+/** Every document of the collections the flows write, with its update time: any write changes it. */
+export async function databaseState(
+  db: Firestore,
+  names: readonly string[] = ['connections', 'revocations'],
+): Promise<string> {
+  const snapshots = await Promise.all(names.map((name) => db.collection(name).get()));
+  const out: Record<string, unknown> = {};
+  for (const snapshot of snapshots)
+    for (const doc of snapshot.docs)
+      out[doc.ref.path] = { updateTime: doc.updateTime.toMillis(), data: doc.data() };
+  return JSON.stringify(out);
+}
+
+/** Runs an action and fails the test if it wrote anything (bad input must lose and change nothing). */
+export async function expectNoWrites<T>(db: Firestore, action: () => Promise<T>): Promise<T> {
+  const before = await databaseState(db);
+  const result = await action();
+  expect(await databaseState(db)).toBe(before);
+  return result;
 }
