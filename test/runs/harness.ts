@@ -8,13 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
-import type { PubSub } from '@google-cloud/pubsub';
 import { loadConfig } from '../../shared/config.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { memoryEventPublisher } from '../../shared/events.ts';
 import { googleServices } from '../../shared/google-services.ts';
 import { DRIVE_FILE_SCOPE } from '../../shared/jobs/registry.ts';
-import { createPubSubClient, pubsubPublisher, type TopicPublisher } from '../../shared/pubsub.ts';
+import { pubsubPublisher, type TopicPublisher } from '../../shared/pubsub.ts';
 import { createRunDeps, type RunDeps, type RunDepsOptions } from '../../shared/runs/deps.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
 import { createRuntime, type Runtime } from '../../shared/runtime.ts';
@@ -23,6 +22,7 @@ import { startEmulator, type Emulator } from '../support/emulators.ts';
 import { captureSink, recordIssuedSecrets } from '../support/capture.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { googleEndpointSettings } from '../support/google-settings.ts';
+import { wirePushSubscriptions, type PubSubWiring } from '../support/pubsub-wiring.ts';
 
 export const CLIENT_ID = 'runs-test.apps.googleusercontent.com';
 export const REDIRECT_URI = 'http://localhost:3999/oauth/callback';
@@ -283,52 +283,17 @@ export async function serveCloudEvent(
   };
 }
 
-export interface PubSubWiring {
-  readonly pubsub: PubSub;
-  close(): Promise<void>;
-}
-
 /**
  * Creates the tick and work topics and push subscriptions to the given endpoints, as deploy does
- * for the functions (the push path names the topic, as the functions-framework expects).
+ * for the functions (test/support/pubsub-wiring.ts, shared with the local stack).
  */
-export async function wirePubSub(
+export function wirePubSub(
   harness: RunHarness,
   endpoints: { dispatcher: string; worker: string },
   options: { ackDeadlineSeconds?: number; maxDeliveryAttempts?: number } = {},
 ): Promise<PubSubWiring> {
   const { config } = harness.runtime;
-  const pubsub = await createPubSubClient(config);
-  const project = config.projectId;
-  const [tick] = await pubsub.createTopic(config.pubsub.tickTopic);
-  const [work] = await pubsub.createTopic(config.pubsub.workTopic);
-  await pubsub.createTopic(config.pubsub.eventsTopic);
-  const [dead] = await pubsub.createTopic(config.pubsub.deadLetterTopic);
-  const retryPolicy = { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } };
-  await tick.createSubscription(`${config.pubsub.tickTopic}-push`, {
-    pushConfig: {
-      pushEndpoint: `${endpoints.dispatcher}/projects/${project}/topics/${config.pubsub.tickTopic}`,
-    },
-    ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
-    retryPolicy,
-  });
-  await work.createSubscription(`${config.pubsub.workTopic}-push`, {
-    pushConfig: {
-      pushEndpoint: `${endpoints.worker}/projects/${project}/topics/${config.pubsub.workTopic}`,
-    },
-    ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
-    retryPolicy,
-    deadLetterPolicy: {
-      deadLetterTopic: dead.name,
-      maxDeliveryAttempts: options.maxDeliveryAttempts ?? 5,
-    },
-  });
-  return {
-    pubsub,
-    async close() {
-      await pubsub.close();
-    },
-  };
+  return wirePushSubscriptions(config, config.pubsub, endpoints, options);
 }
 
 /** The dispatcher and worker of this harness, each under the functions-framework. */
