@@ -2,7 +2,7 @@
 // scans all captured log output for leaked secrets, and stops everything it started.
 // Extra arguments go to vitest (e.g. `npm test -- test/flows`).
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from './emulators.ts';
@@ -39,11 +39,35 @@ try {
     CV_CAPTURE_DIR: captureDir,
   };
   const filters = process.argv.slice(2);
-  code = await run(['run', '--config', 'test/vitest.config.ts', ...filters], env);
+  const reports = [path.join(captureDir, 'suite.json'), path.join(captureDir, 'leaks.json')];
+  const reporters = (file: string) => [
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${file}`,
+  ];
+  code = await run(
+    ['run', '--config', 'test/vitest.config.ts', ...reporters(reports[0]!), ...filters],
+    env,
+  );
   if (code === 0 && filters.length === 0) {
     console.log('\nscanning all captured log output for issued secrets…');
-    code = await run(['run', '--config', 'test/vitest.leaks.config.ts'], env);
+    code = await run(
+      ['run', '--config', 'test/vitest.leaks.config.ts', ...reporters(reports[1]!)],
+      env,
+    );
   }
+  // One plain closing line over both passes, for CI logs.
+  let passed = 0;
+  let failed = 0;
+  for (const file of reports) {
+    const summary = await readFile(file, 'utf8').then(
+      (text) => JSON.parse(text) as { numPassedTests: number; numFailedTests: number },
+      () => undefined,
+    );
+    passed += summary?.numPassedTests ?? 0;
+    failed += summary?.numFailedTests ?? 0;
+  }
+  console.log(`\ntests: ${passed} passed, ${failed} failed`);
 } finally {
   await stop();
   await rm(captureDir, { recursive: true, force: true });
