@@ -41,22 +41,42 @@ export function batchRef(deps: RunDeps, runId: string, batchId: string) {
   return runRef(deps.db, runId).collection('batches').doc(batchId);
 }
 
-export async function processBatch(
-  deps: RunDeps,
-  batch: WorkBatch,
-  options: BatchOptions,
-): Promise<BatchSummary> {
-  const { runtime, db } = deps;
-  const startedAt = runtime.clock.now();
-  const period = parseRunId(batch.runId) as RunPeriod;
-  const log = runtime.log.child({ runId: batch.runId, batchId: batch.batchId });
-  // Three reads for the whole batch, in parallel: the halt flag, the ledger (users already done)
-  // and the connections (each user's first lease attempt uses this read instead of its own).
+/** What a batch reads before its users start. */
+export interface BatchState {
+  readonly startedAt: number;
+  readonly halt: Awaited<ReturnType<typeof readHalt>>;
+  readonly done: Awaited<ReturnType<typeof readLedger>>;
+  readonly connections: Awaited<ReturnType<typeof readConnections>>;
+}
+
+/**
+ * Three reads for the whole batch, in parallel: the halt flag, the ledger (users already done)
+ * and the connections (each user's first lease attempt uses this read instead of its own). Reads
+ * only, so the worker starts them while it still counts the delivery.
+ */
+export async function readBatchState(deps: RunDeps, batch: WorkBatch): Promise<BatchState> {
+  const { db } = deps;
+  const startedAt = deps.runtime.clock.now();
   const [halt, done, connections] = await Promise.all([
     readHalt(db, batch.runId),
     readLedger(db, batch.runId, batch.subs),
     readConnections(db, batch.subs),
   ]);
+  return { startedAt, halt, done, connections };
+}
+
+export async function processBatch(
+  deps: RunDeps,
+  batch: WorkBatch,
+  options: BatchOptions,
+  state?: BatchState,
+): Promise<BatchSummary> {
+  const { runtime, db } = deps;
+  const period = parseRunId(batch.runId) as RunPeriod;
+  const log = runtime.log.child({ runId: batch.runId, batchId: batch.batchId });
+  // The batch's own reads and its summary write run outside the user limiter: while this batch
+  // reads or writes, other batches on the instance keep the limiter's lanes busy.
+  const { startedAt, halt, done, connections } = state ?? (await readBatchState(deps, batch));
   const todo = batch.subs.filter((sub) => !done.has(sub));
   const context = {
     period,

@@ -1,6 +1,6 @@
 // The worker's Pub/Sub delivery handling: count the attempt, parse, dead-letter what can never
 // succeed, process the batch, and ask for redelivery (by throwing) while users are still pending.
-import { processBatch, type BatchSummary } from './batch.ts';
+import { processBatch, readBatchState, type BatchSummary } from './batch.ts';
 import { countDelivery, recordDeadLetter } from './dead-letter.ts';
 import type { RunDeps } from './deps.ts';
 import {
@@ -31,12 +31,19 @@ export async function handleWorkDelivery(
 ): Promise<WorkResult> {
   const { db, runtime } = deps;
   const now = runtime.clock.now();
-  const attempt = delivery.deliveryAttempt ?? (await countDelivery(db, delivery.messageId, now));
+  // The delivery is counted (a Firestore transaction, when Pub/Sub does not say) while the
+  // batch's reads run: both are needed before any user starts, neither needs the other.
+  const counted =
+    delivery.deliveryAttempt === undefined
+      ? countDelivery(db, delivery.messageId, now)
+      : Promise.resolve(delivery.deliveryAttempt);
+  counted.catch(() => undefined); // awaited below on every path; never an unhandled rejection
   let batch: WorkBatch;
   try {
     batch = parseWorkBatch(delivery);
   } catch (error) {
     if (!(error instanceof BadMessageError)) throw error;
+    const attempt = await counted;
     // Deterministic: no later delivery can parse it either.
     runtime.log.error('malformed work message dead-lettered', {
       messageId: delivery.messageId,
@@ -46,6 +53,7 @@ export async function handleWorkDelivery(
     await recordDeadLetter(db, delivery, 'malformed', attempt, now);
     return { kind: 'dead-lettered', reason: 'malformed' };
   }
+  const [attempt, state] = await Promise.all([counted, readBatchState(deps, batch)]);
   if (attempt > deps.maxDeliveryAttempts) {
     runtime.log.error('work message dead-lettered after too many deliveries', {
       messageId: delivery.messageId,
@@ -57,7 +65,7 @@ export async function handleWorkDelivery(
     return { kind: 'dead-lettered', reason: 'max_attempts' };
   }
   const final = attempt >= deps.maxDeliveryAttempts;
-  const summary = await processBatch(deps, batch, { attempt, final });
+  const summary = await processBatch(deps, batch, { attempt, final }, state);
   if (final && summary.deadLettered)
     await recordDeadLetter(db, delivery, 'max_attempts', attempt, runtime.clock.now());
   if (summary.pending > 0 && !final) throw new RedeliverError(summary.pending);
