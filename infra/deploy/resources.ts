@@ -29,8 +29,14 @@ export interface FunctionSpec {
 
 // Memory sets CPU unless --cpu is given; a concurrency above 1 needs at least 1 vCPU. The
 // browser-facing functions get a full vCPU because cold start at 0.167 vCPU is 7-8x slower
-// (shared/platform-facts.md). Event functions take one message at a time per instance so that a
-// worker's own user pool (WORKER_CONCURRENCY) bounds memory; 540 s is the event-function maximum.
+// (shared/platform-facts.md). The dispatcher takes one tick at a time. A worker instance takes
+// WORKER_DELIVERIES work messages at once while its process-wide limiter keeps WORKER_CONCURRENCY
+// users in flight across all of them: one batch's reads and summary write, and its last users,
+// overlap the next batch's users, so no lane idles. Memory stays bounded by deliveries × batch
+// size ids plus WORKER_CONCURRENCY users; 540 s is the event-function maximum.
+/** Work messages one worker instance accepts at once (its Cloud Run concurrency). */
+export const WORKER_DELIVERIES = 4;
+
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {
     name: 'authorize',
@@ -98,7 +104,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     publishes: ['events'],
     memory: '1Gi',
     cpu: '1',
-    concurrency: 1,
+    concurrency: WORKER_DELIVERIES,
     maxInstances: 20,
     timeoutSeconds: 540,
   },

@@ -293,7 +293,7 @@ describe('buildPlan on an empty project', () => {
       callback: '512Mi 1 40 10 60s',
       revoke: '512Mi 1 40 5 60s',
       dispatcher: '1Gi 1 1 2 540s',
-      worker: '1Gi 1 1 20 540s',
+      worker: '1Gi 1 4 20 540s',
     });
   });
 

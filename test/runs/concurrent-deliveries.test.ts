@@ -1,0 +1,122 @@
+// One worker instance taking several work messages at once (Cloud Run concurrency K > 1): the
+// instance's process-wide limiter keeps WORKER_CONCURRENCY users in flight across every batch,
+// the batches overlap, and every user is processed once. Also the limiter itself: never above
+// its limit, first come first served.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryPublisher } from '../../shared/pubsub.ts';
+import type { RunDeps } from '../../shared/runs/deps.ts';
+import { workerHandler } from '../../shared/runs/handlers.ts';
+import { readLedger } from '../../shared/runs/ledger.ts';
+import { createLimiter, type Limiter } from '../../shared/runs/limiter.ts';
+import { batchId } from '../../shared/runs/messages.ts';
+import { startRunHarness, stopOwnEmulators, type RunHarness } from './harness.ts';
+
+const C = 3;
+const K = 4;
+const BATCH = 6;
+let harness: RunHarness;
+
+beforeAll(async () => {
+  harness = await startRunHarness(
+    'deliveries',
+    { WORKER_CONCURRENCY: String(C), RUN_BATCH_SIZE: String(BATCH) },
+    { latencyMs: 15 },
+  );
+});
+
+afterAll(async () => {
+  await harness?.close();
+  await stopOwnEmulators();
+});
+
+/** Counts users in flight itself (not from the limiter) and keeps the peak. */
+function tracked(limiter: Limiter): { limiter: Limiter; peak: () => number } {
+  let users = 0;
+  let peak = 0;
+  return {
+    limiter: {
+      run: (work) =>
+        limiter.run(async () => {
+          users += 1;
+          peak = Math.max(peak, users);
+          try {
+            return await work();
+          } finally {
+            users -= 1;
+          }
+        }),
+      get active() {
+        return limiter.active;
+      },
+    },
+    peak: () => peak,
+  };
+}
+
+describe('several deliveries on one worker instance', () => {
+  it(`K=${K} batches at once never have more than WORKER_CONCURRENCY=${C} users in flight`, async () => {
+    const users = await harness.seedUsers(K * BATCH);
+    const built = await harness.deps({ publisher: memoryPublisher() });
+    const inFlight = tracked(built.limiter);
+    const deps: RunDeps = { ...built, limiter: inFlight.limiter };
+    // One deps per instance, shared by every delivery, as functions/worker.ts does.
+    const handle = workerHandler(() => Promise.resolve(deps));
+    const runId = '2026-12-24_86400s';
+    let handlers = 0;
+    let peakHandlers = 0;
+    const results = await Promise.all(
+      Array.from({ length: K }, async (_, index) => {
+        const subs = users.slice(index * BATCH, (index + 1) * BATCH).map((user) => user.sub);
+        const data = Buffer.from(
+          JSON.stringify({ v: 1, runId, batchId: batchId(index), subs }),
+        ).toString('base64');
+        handlers += 1;
+        peakHandlers = Math.max(peakHandlers, handlers);
+        try {
+          return await handle({ data: { message: { data, messageId: `m-${index}` } } });
+        } finally {
+          handlers -= 1;
+        }
+      }),
+    );
+    expect(peakHandlers).toBe(K);
+    expect(inFlight.peak()).toBe(C);
+    expect(deps.limiter.active).toBe(0);
+    for (const result of results) {
+      expect(result?.kind).toBe('processed');
+      if (result?.kind === 'processed') expect(result.summary.outcomes).toEqual({ ok: BATCH });
+    }
+    const ledger = await readLedger(
+      harness.db,
+      runId,
+      users.map((user) => user.sub),
+    );
+    expect(ledger.size).toBe(K * BATCH);
+  });
+});
+
+describe('the limiter', () => {
+  it('runs at most its limit at once, in arrival order, and survives failures', async () => {
+    const limiter = createLimiter(2);
+    let running = 0;
+    let peak = 0;
+    const started: number[] = [];
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, index) =>
+        limiter.run(async () => {
+          started.push(index);
+          running += 1;
+          peak = Math.max(peak, running);
+          await new Promise((resolve) => setTimeout(resolve, 2 + (index % 3)));
+          running -= 1;
+          if (index % 4 === 0) throw new Error(`boom ${index}`);
+          return index;
+        }),
+      ),
+    );
+    expect(peak).toBe(2);
+    expect(started).toEqual(Array.from({ length: 12 }, (_, index) => index));
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toHaveLength(3);
+    expect(limiter.active).toBe(0);
+  });
+});
