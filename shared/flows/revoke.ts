@@ -4,6 +4,7 @@
 // record the revocation (without any token). If Google stays unreachable, the connection becomes
 // revoke-pending: never used again, retried by every scheduled run.
 import type { Firestore } from '@google-cloud/firestore';
+import type { Config } from '../config.ts';
 
 type TimestampClass = typeof import('@google-cloud/firestore').Timestamp;
 import { AppError } from '../errors.ts';
@@ -59,7 +60,7 @@ export async function revoke(runtime: Runtime, request: HttpRequest): Promise<Ht
       200,
       unsubscribeConfirmPage({
         appName: config.appName,
-        action: actionUrl(request),
+        action: actionUrl(config),
         fields: link.fields,
       }),
     );
@@ -79,9 +80,15 @@ export async function revoke(runtime: Runtime, request: HttpRequest): Promise<Ht
   throw new AppError('method_not_allowed', 405, 'Use the link we sent you.');
 }
 
-/** The form posts back to the same path, without the query (the fields travel in the body). */
-function actionUrl(request: HttpRequest): string {
-  return request.url.pathname;
+/**
+ * The form posts to the configured public URL of this function, without the query (the fields
+ * travel in the body). Not the request's path: behind https://REGION-PROJECT.cloudfunctions.net/revoke
+ * the function sees `/`, which would post to the domain's root.
+ */
+function actionUrl(config: Config): string {
+  const url = new URL(config.revokeUrl);
+  url.search = '';
+  return url.toString();
 }
 
 /**

@@ -4,7 +4,12 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config.ts';
 import { DecryptError } from '../../shared/crypto/aead.ts';
+import { revokeHandler } from '../../shared/flows/revoke.ts';
+import { googleServices } from '../../shared/google-services.ts';
+import type { HttpRequest } from '../../shared/http.ts';
+import { createRuntime } from '../../shared/runtime.ts';
 import { openToken, type ConnectionDoc } from '../../shared/store/connections.ts';
 import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
 import { expectNoWrites, SERVICE_CALLER, startTestApp, type TestApp } from '../support/app.ts';
@@ -144,6 +149,36 @@ function expectRevokedShape(doc: ConnectionDoc | undefined, sub: string): void {
 }
 
 describe('unsubscribe link', () => {
+  it('posts the confirmation to the configured URL, not the path the function sees (regression)', async () => {
+    // Behind https://REGION-PROJECT.cloudfunctions.net/revoke the function sees the path `/`; a
+    // form posting to `/` would land on the domain's root.
+    const revokeUrl = 'https://europe-west1-demo-p.cloudfunctions.net/revoke';
+    const runtime = createRuntime({
+      config: loadConfig({ ...app.env, REVOKE_URL: revokeUrl }, { tokenKeyset: true }),
+      services: googleServices,
+      sink: () => {},
+    });
+    const sub = await connect('cloud-url@example.com');
+    const link = createUnsubscribeLink(
+      (await runtime.keyset()).forPurpose('link'),
+      revokeUrl,
+      sub,
+      Date.now() + 60_000,
+    );
+    const request: HttpRequest = {
+      method: 'GET',
+      url: new URL(`http://function.invalid/${new URL(link).search}`),
+      headers: {},
+      cookies: new Map(),
+      form: undefined,
+      json: undefined,
+    };
+    const response = await revokeHandler(runtime)(request);
+    await runtime.close();
+    expect(response.status).toBe(200);
+    expect(response.body).toContain(`<form method="post" action="${revokeUrl}">`);
+  });
+
   it('GET shows a confirmation form and changes nothing (link scanners)', async () => {
     const sub = await connect('scanner@example.com');
     const link = await linkFor(sub);
@@ -151,7 +186,7 @@ describe('unsubscribe link', () => {
     const response = await expectNoWrites(app.db, () => fetch(link));
     expect(response.status).toBe(200);
     const body = await response.text();
-    expect(body).toContain('<form method="post" action="/">');
+    expect(body).toContain(`<form method="post" action="${app.urls.revoke}">`);
     for (const [name, value] of link.searchParams)
       expect(body).toContain(`<input type="hidden" name="${name}" value="${value}">`);
     expect((await expectNoWrites(app.db, () => fetch(link, { method: 'HEAD' }))).status).toBe(200);
