@@ -3,21 +3,23 @@
 // figures over IPC: peak RSS, Firestore reads and writes (split into per-user and per-batch),
 // secret-store backend reads, and the peak number of deliveries and users in flight.
 //
-// Deployment model (infra/deploy/resources.ts): an event function instance takes ONE message at a
-// time (--concurrency=1) and works on it with WORKER_CONCURRENCY users in flight. The emulator's
-// push subscription would hand this process every batch at once, so deliveries are queued here
-// and handled one after another: this process behaves as exactly one deployed worker instance.
+// Deployment model (infra/deploy/resources.ts): a dispatcher instance takes one tick at a time; a
+// worker instance takes up to K work messages at once (its Cloud Run concurrency, argv[3]) and
+// its process-wide limiter keeps WORKER_CONCURRENCY users in flight across all of them. The
+// emulator's push subscription would hand this process every batch at once, so deliveries beyond
+// K wait here for a free slot: this process behaves as exactly one deployed instance.
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
 import { googleServices } from '../../shared/google-services.ts';
 import { createRunDeps } from '../../shared/runs/deps.ts';
-import type { Limiter } from '../../shared/runs/limiter.ts';
+import { createLimiter, type Limiter } from '../../shared/runs/limiter.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
 import { runtimeFromEnvironment } from '../../shared/runtime.ts';
 
 const role = process.argv[2] === 'dispatcher' ? 'dispatcher' : 'worker';
+const acceptedAtOnce = role === 'dispatcher' ? 1 : Math.max(1, Number(process.argv[3] ?? 1));
 const runtime = runtimeFromEnvironment(
   process.env,
   { clientSecret: true, tokenKeyset: true },
@@ -31,10 +33,10 @@ const deps = createRunDeps(runtime).then((built) => {
   return { ...built, limiter: tracked(built.limiter) };
 });
 const handler = role === 'dispatcher' ? dispatcherHandler(() => deps) : workerHandler(() => deps);
-let queue: Promise<unknown> = Promise.resolve();
+const slots = createLimiter(acceptedAtOnce);
 cloudEvent(role, async (event: CloudEvent<unknown>) => {
-  // One delivery at a time, as a deployed instance with --concurrency=1.
-  const turn = queue.then(async () => {
+  // At most `acceptedAtOnce` deliveries at a time, as a deployed instance with that concurrency.
+  await slots.run(async () => {
     deliveries += 1;
     peaks.deliveries = Math.max(peaks.deliveries, deliveries);
     try {
@@ -43,8 +45,6 @@ cloudEvent(role, async (event: CloudEvent<unknown>) => {
       deliveries -= 1;
     }
   });
-  queue = turn.catch(() => undefined);
-  await turn;
 });
 const server = getTestServer(role);
 server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.({ ready: true }));
@@ -67,12 +67,19 @@ process.on('message', (message) => {
 // A clean exit on SIGTERM, so that --cpu-prof / --heap-prof write their files.
 process.on('SIGTERM', () => process.exit(0));
 
+/** Counts users in flight itself (not trusting the limiter's own count) and keeps the peak. */
 function tracked(limiter: Limiter): Limiter {
+  let users = 0;
   return {
     run: (work) =>
-      limiter.run(() => {
-        peaks.users = Math.max(peaks.users, limiter.active);
-        return work();
+      limiter.run(async () => {
+        users += 1;
+        peaks.users = Math.max(peaks.users, users);
+        try {
+          return await work();
+        } finally {
+          users -= 1;
+        }
       }),
     get active() {
       return limiter.active;

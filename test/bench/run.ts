@@ -1,5 +1,5 @@
-// npm run bench:run [-- --users 2000 --concurrency 16 --latency 50 --naive-users 100
-//                       --batch-size 100 --heap-mb 128 --semi-mb 16 --cpu-prof DIR]
+// npm run bench:run [-- --users 2000 --concurrency 16 --deliveries 4 --latency 50
+//                       --naive-users 100 --batch-size 100 --heap-mb 128 --semi-mb 16 --cpu-prof DIR]
 // A full scheduled run on the local stack: real Firestore and Pub/Sub emulators, the dispatcher
 // and the worker each in their own process under the functions-framework (push subscriptions),
 // and the Google stand-in adding --latency ms to every Google call. Prints wall time against the
@@ -16,6 +16,7 @@ import { processUser } from '../../shared/runs/process-user.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
 import { formatRunReport } from '../../shared/runs/report.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
+import { WORKER_DELIVERIES } from '../../infra/deploy/resources.ts';
 import { GOOGLE_ENDPOINT_NAMES } from '../standin/types.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import {
@@ -29,6 +30,8 @@ const { values } = parseArgs({
   options: {
     users: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '16' },
+    /** Work messages the worker instance accepts at once (its Cloud Run concurrency). */
+    deliveries: { type: 'string', default: String(WORKER_DELIVERIES) },
     latency: { type: 'string', default: '50' },
     'naive-users': { type: 'string', default: '100' },
     'batch-size': { type: 'string', default: '100' },
@@ -42,6 +45,7 @@ const { values } = parseArgs({
 });
 const users = Number(values.users);
 const concurrency = Number(values.concurrency);
+const deliveries = Number(values.deliveries);
 const latencyMs = Number(values.latency);
 const naiveUsers = Math.min(users, Number(values['naive-users']));
 
@@ -79,7 +83,7 @@ try {
   };
   const [dispatcherPort, workerPort] = [await freePort(), await freePort()];
   const dispatcher = await startFunction('dispatcher', dispatcherPort, env);
-  const worker = await startFunction('worker', workerPort, env);
+  const worker = await startFunction('worker', workerPort, env, [String(deliveries)]);
   const wiring = await wirePubSub(
     harness,
     { dispatcher: `http://127.0.0.1:${dispatcherPort}`, worker: `http://127.0.0.1:${workerPort}` },
@@ -103,25 +107,29 @@ try {
     (sum, name) => sum + (stats[name]?.requests ?? 0),
     0,
   );
-  // One worker instance handling one batch at a time with `concurrency` users in flight
-  // (run-function.ts queues deliveries, as --concurrency=1 does in production).
+  // One worker instance: up to `deliveries` batches accepted at once, `concurrency` users in
+  // flight across all of them (the instance's process-wide limiter); run-function.ts holds
+  // further pushes until a slot is free, as Cloud Run's concurrency does.
   const workerInstances = 1;
   const idealMs = (googleCalls * latencyMs) / (workerInstances * concurrency);
   const [d, w] = await Promise.all([figures(dispatcher), figures(worker)]);
   await wiring.close();
+  if (w.peakUsers > concurrency)
+    throw new Error(`worker had ${w.peakUsers} users in flight, above ${concurrency}`);
 
   console.log(`\n${formatRunReport(report)}\n`);
   const rows: [string, string][] = [
     ['connections', String(users)],
     [
       'model',
-      `${workerInstances} worker process = 1 instance, one batch at a time, ${concurrency} users in flight`,
+      `${workerInstances} worker process = 1 instance, up to ${deliveries} batches at once, ${concurrency} users in flight in all`,
     ],
     ['batch size', String(values['batch-size'])],
-    ['worker concurrency', String(concurrency)],
+    ['worker concurrency (users in flight)', String(concurrency)],
+    ['worker deliveries at once (K)', String(deliveries)],
     [
       'observed peak in worker',
-      `${w.peakDeliveries} batch(es), ${w.peakUsers} users in flight at once`,
+      `${w.peakDeliveries} batch(es) at once, max ${w.peakUsers} users in flight (limit ${concurrency})`,
     ],
     ['Google latency', `${latencyMs} ms per call`],
     ['wall time (tick → report complete)', `${(wallMs / 1000).toFixed(2)} s`],
@@ -264,9 +272,14 @@ interface Figures {
   roundTrips: number;
 }
 
-function startFunction(role: string, port: number, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+function startFunction(
+  role: string,
+  port: number,
+  env: NodeJS.ProcessEnv,
+  args: readonly string[] = [],
+): Promise<ChildProcess> {
   const profile = values['cpu-prof'];
-  const child = fork(path.resolve('test/bench/run-function.ts'), [role], {
+  const child = fork(path.resolve('test/bench/run-function.ts'), [role, ...args], {
     env: { ...env, PORT: String(port) },
     execArgv: [
       ...process.execArgv,
