@@ -119,6 +119,11 @@ export function missingScopes(config: Pick<Config, 'jobs'>, granted: readonly st
 type StoreOutcome = 'connected' | 'reconnected' | 'needs-refresh-token';
 
 /** One Firestore transaction: read what is stored, decide, write the whole document or nothing. */
+/**
+ * Stores the connection, all or nothing. A first connection (the common case) is one `create`
+ * (a single commit that fails if the document exists); otherwise, or when it does exist, one
+ * Firestore transaction reads what is stored and decides.
+ */
 async function storeConnection(
   runtime: Runtime,
   result: CodeExchangeResult,
@@ -129,22 +134,10 @@ async function storeConnection(
   const { Timestamp } = await import('@google-cloud/firestore');
   const tokenKeys = (await runtime.keyset()).forPurpose('token');
   const ref = connectionRef(db, result.sub);
-  return db.runTransaction(async (tx) => {
-    const snapshot = await tx.get(ref);
-    const existing = snapshot.exists ? (snapshot.data() as ConnectionDoc) : undefined;
-    if (existing?.state === 'revoke-pending')
-      throw new AppError(
-        'bad_request',
-        409,
-        'Your earlier disconnection is still being completed. Please try again in a few minutes.',
-      );
-    const storedRefreshToken =
-      existing?.state === 'active' && existing.refreshToken !== null ? existing.refreshToken : null;
-    if (result.refreshToken === undefined && storedRefreshToken === null)
-      return 'needs-refresh-token';
-
+  const document = (existing: ConnectionDoc | undefined): ConnectionDoc => {
     const now = Timestamp.fromMillis(runtime.clock.now());
-    const doc: ConnectionDoc = {
+    const storedRefreshToken = usableRefreshToken(existing);
+    return {
       sub: result.sub,
       email: result.email,
       state: 'active',
@@ -172,9 +165,38 @@ async function storeConnection(
       revokePendingSince: null,
       revokedAt: null,
     };
-    tx.set(ref, doc);
+  };
+
+  if (result.refreshToken !== undefined) {
+    try {
+      await ref.create(document(undefined));
+      return 'connected';
+    } catch (error) {
+      // gRPC status 6 ALREADY_EXISTS: someone connected before; decide in a transaction.
+      if ((error as { code?: unknown }).code !== 6) throw error;
+    }
+  }
+  return db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    const existing = snapshot.exists ? (snapshot.data() as ConnectionDoc) : undefined;
+    if (existing?.state === 'revoke-pending')
+      throw new AppError(
+        'bad_request',
+        409,
+        'Your earlier disconnection is still being completed. Please try again in a few minutes.',
+      );
+    if (result.refreshToken === undefined && usableRefreshToken(existing) === null)
+      return 'needs-refresh-token';
+    tx.set(ref, document(existing));
     return existing === undefined ? 'connected' : 'reconnected';
   });
+}
+
+/** A stored refresh token that may be kept: only an active connection's. */
+function usableRefreshToken(existing: ConnectionDoc | undefined): string | null {
+  return existing?.state === 'active' && existing.refreshToken !== null
+    ? existing.refreshToken
+    : null;
 }
 
 /** The deployed handler: errors become pages, and the transaction cookie is cleared on them too. */
