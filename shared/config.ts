@@ -53,7 +53,6 @@ export interface Config {
   readonly jobs: readonly string[];
   readonly google: GoogleEndpoints;
   readonly transactionTtlSeconds: number;
-  readonly unsubscribeLinkTtlSeconds: number;
   readonly logLevel: LogLevel;
   readonly pubsub: PubSubSettings;
   readonly runs: RunSettings;
@@ -149,12 +148,6 @@ export function loadConfig(env: Env, needs: ConfigNeeds = {}): Config {
       issuers: read.list('GOOGLE_ISSUERS', /^\S+$/, GOOGLE_DEFAULTS.GOOGLE_ISSUERS),
     },
     transactionTtlSeconds: read.integer('TRANSACTION_TTL_SECONDS', 600, 60, 3600),
-    unsubscribeLinkTtlSeconds: read.integer(
-      'UNSUBSCRIBE_LINK_TTL_SECONDS',
-      30 * 86400,
-      300,
-      365 * 86400,
-    ),
     logLevel: read.oneOf('LOG_LEVEL', ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const, 'INFO'),
     pubsub: {
       tickTopic: read.text('TICK_TOPIC', { fallback: 'consent-vault-tick', pattern: TOPIC }),

@@ -73,7 +73,3 @@ export class OAuthResponseError extends Error {
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
-
-export function badRequest(publicMessage: string, detail?: string): AppError {
-  return new AppError('bad_request', 400, publicMessage, detail === undefined ? {} : { detail });
-}

@@ -7,8 +7,6 @@ import { AppError } from './errors.ts';
 import { safeEqual, singleParam } from './http.ts';
 import { isValidSub } from './store/connections.ts';
 
-export const LINK_FIELDS = ['u', 'e', 'k', 's'] as const;
-
 function signature(key: Buffer, sub: string, expiresAtSeconds: number): string {
   return createHmac('sha256', key)
     .update(`unsubscribe\n${sub}\n${expiresAtSeconds}`)

@@ -95,7 +95,6 @@ describe('loadConfig', () => {
     ['TRANSACTION_TTL_SECONDS', '3601', 'must be a whole number from 60 to 3600'],
     ['TRANSACTION_TTL_SECONDS', '1e3', 'must be a whole number from 60 to 3600'],
     ['TRANSACTION_TTL_SECONDS', '-60', 'must be a whole number from 60 to 3600'],
-    ['UNSUBSCRIBE_LINK_TTL_SECONDS', '299', 'must be a whole number from 300 to 31536000'],
     ['LOG_LEVEL', 'TRACE', 'must be one of DEBUG, INFO, WARNING, ERROR'],
     ['LOG_LEVEL', 'info', 'must be one of DEBUG, INFO, WARNING, ERROR'],
     ['TICK_TOPIC', 'x', 'is malformed'],
