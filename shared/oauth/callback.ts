@@ -7,7 +7,7 @@ import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { safeEqual, singleParam } from '../http.ts';
 import type { AuthTransaction } from './transaction.ts';
-import { createOAuthClient, oauthErrorOf } from './google-client.ts';
+import { oauthErrorOf, sharedOAuthClient } from './google-client.ts';
 
 declare const validatedBrand: unique symbol;
 
@@ -85,7 +85,7 @@ export async function exchangeCode(
   response: ValidatedAuthResponse,
   now: number,
 ): Promise<CodeExchangeResult> {
-  const client = await createOAuthClient(config, clientSecret);
+  const client = await sharedOAuthClient(config, clientSecret);
   // Fetch Google's certificates while the code is exchanged: the client caches them (honouring
   // max-age) for verifyIdToken below, which fetches again if this failed.
   const certificates = client.getFederatedSignonCertsAsync().catch(() => undefined);

@@ -46,6 +46,33 @@ export async function createOAuthClient(
 }
 
 /**
+ * One client per instance (per settings and secret) for calls that hold no user's credentials:
+ * the code exchange and ID-token verification. google-auth-library caches Google's certificates
+ * per client object, honouring their max-age, so a client per request would fetch them on every
+ * consent. getToken() does not store the tokens it returns (google-oauth-facts.md), so nothing of
+ * one user stays in the shared client. Jobs still get a client of their own per user.
+ */
+const sharedClients = new WeakMap<object, Map<string, Promise<OAuth2Client>>>();
+
+export function sharedOAuthClient(
+  config: Pick<Config, 'clientId' | 'redirectUri' | 'google'>,
+  clientSecret?: string,
+): Promise<OAuth2Client> {
+  let clients = sharedClients.get(config);
+  if (!clients) {
+    clients = new Map();
+    sharedClients.set(config, clients);
+  }
+  const key = clientSecret ?? '';
+  let client = clients.get(key);
+  if (!client) {
+    client = createOAuthClient(config, clientSecret);
+    clients.set(key, client);
+  }
+  return client;
+}
+
+/**
  * The OAuth `error` fields of a failed token-endpoint call, read from the response body
  * (gaxios puts it in `response.data`). Never the message text, which the library rewrites.
  */

@@ -4,7 +4,7 @@
 // `iss`, `aud`, `exp`, then require a verified email on the allow-list.
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
-import { createOAuthClient } from './google-client.ts';
+import { sharedOAuthClient } from './google-client.ts';
 
 export async function verifyServiceCaller(
   config: Pick<Config, 'clientId' | 'redirectUri' | 'google' | 'revokeUrl' | 'revokeCallers'>,
@@ -13,7 +13,7 @@ export async function verifyServiceCaller(
   const match = /^Bearer ([\w-]+\.[\w-]+\.[\w-]+)$/.exec(authorization ?? '');
   if (!match?.[1] || match[1].length > 8192)
     throw new AppError('unauthenticated', 401, 'A Google-signed ID token is required.');
-  const client = await createOAuthClient(config);
+  const client = await sharedOAuthClient(config);
   let payload;
   try {
     const ticket = await client.verifyIdToken({ idToken: match[1], audience: config.revokeUrl });

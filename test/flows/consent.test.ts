@@ -140,4 +140,14 @@ describe('consent flow', () => {
     );
     expect(hops.at(-1)?.location).toBe('http://localhost:5000/welcome');
   });
+
+  it('fetches Google’s certificates once per instance, not once per consent (max-age caching)', async () => {
+    const before = app.standIn.control.stats().certs?.requests ?? 0;
+    for (const email of ['cache-1@example.com', 'cache-2@example.com', 'cache-3@example.com'])
+      expect((await new UserAgent().connect(app.urls.authorize, { email })).at(-1)?.status).toBe(
+        303,
+      );
+    // Earlier tests in this file already warmed the instance's cache.
+    expect((app.standIn.control.stats().certs?.requests ?? 0) - before).toBe(0);
+  });
 });
