@@ -492,11 +492,16 @@ describe('after all random input', () => {
   });
 
   it('reached the deep paths, not only the first check', () => {
-    // Sealed transactions with their own state reached Google's token endpoint and the
-    // ID-token checks ran against Google's certificates.
+    // Sealed transactions with their own state reached Google's token endpoint.
     const stats = app.standIn.control.stats();
     expect(stats.token?.requests ?? 0).toBeGreaterThan(50);
-    expect(stats.certs?.requests ?? 0).toBeGreaterThan(50);
+    // ID tokens were verified against Google's certificates many times (403: well signed, but
+    // not an allow-listed caller), and those certificates were fetched once per instance client,
+    // as their max-age allows, not once per request.
+    const forbidden = app.logs.filter((line) => line.code === 'forbidden').length;
+    expect(forbidden).toBeGreaterThan(20);
+    expect(stats.certs?.requests ?? 0).toBeGreaterThanOrEqual(1);
+    expect(stats.certs?.requests ?? 0).toBeLessThanOrEqual(2);
     expect([...statuses.authorize]).toEqual(expect.arrayContaining([302, 400, 405]));
     // 403: access_denied with a valid transaction; 400: refused codes, bad state.
     expect([...statuses.callback]).toEqual(expect.arrayContaining([200, 400, 403, 405]));
