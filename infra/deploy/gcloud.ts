@@ -26,33 +26,48 @@ export class GcloudError extends Error {
   }
 }
 
+/**
+ * Runs a command to completion: writes and closes `stdin`, collects stdout and stderr. Rejects
+ * only when the command cannot start; a failing command resolves with its exit code.
+ */
+export function runCollected(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: Buffer | string } = {},
+): Promise<GcloudResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({
+        code: code ?? 1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
+    );
+    child.stdin.on('error', () => {
+      // The command may exit before reading stdin; the exit code reports the failure.
+    });
+    child.stdin.end(options.stdin ?? Buffer.alloc(0));
+  });
+}
+
 export function spawnGcloud(executable = 'gcloud'): Gcloud {
   return {
-    run(args, stdin) {
-      return new Promise((resolve, reject) => {
-        const child = spawn(executable, args, {
-          stdio: ['pipe', 'pipe', 'pipe'],
-          // Never wait for an interactive answer.
-          env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
-        });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-        child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-        child.on('error', reject);
-        child.on('close', (code) =>
-          resolve({
-            code: code ?? 1,
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr: Buffer.concat(err).toString('utf8'),
-          }),
-        );
-        child.stdin.on('error', () => {
-          // gcloud may exit before reading stdin; the exit code reports the failure.
-        });
-        child.stdin.end(stdin ?? Buffer.alloc(0));
-      });
-    },
+    run: (args, stdin) =>
+      runCollected(executable, args, {
+        // Never wait for an interactive answer.
+        env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
+        ...(stdin ? { stdin } : {}),
+      }),
   };
 }
 

@@ -1,11 +1,11 @@
 // A sandbox for running the real deploy CLI as a child process against the fake gcloud (first on
 // PATH) and the fake Rules API, with a scripted project in a JSON file.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCollected, type GcloudResult } from '../../infra/deploy/gcloud.ts';
 import { startRulesServer } from './fake-gcloud/rules-server.ts';
 import type { FakeRulesServer } from './fake-gcloud/rules-server.ts';
 import { emptyProject, readLog, readState, writeState } from './fake-gcloud/state.ts';
@@ -39,11 +39,7 @@ export const INDEXES = {
   ],
 };
 
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type RunResult = GcloudResult;
 
 export class Sandbox {
   readonly dir: string;
@@ -102,33 +98,18 @@ export class Sandbox {
 
   /** Runs `node infra/deploy/deploy.ts ARGS` with the fake gcloud first on PATH. */
   run(args: readonly string[], stdin?: string): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'infra/deploy/deploy.ts'), ...args], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          PATH: `${FAKE_BIN}${path.delimiter}${process.env.PATH ?? ''}`,
-          FAKE_GCLOUD_STATE: this.stateFile,
-          FAKE_GCLOUD_LOG: this.logFile,
-          FAKE_GCLOUD_NODE: process.execPath,
-          // Each gcloud call starts a Node process; the compile cache makes that several times faster.
-          NODE_COMPILE_CACHE: path.join(tmpdir(), 'cv-deploy-test-compile-cache'),
-        },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-      child.on('error', reject);
-      child.on('close', (code) =>
-        resolve({
-          code: code ?? 1,
-          stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8'),
-        }),
-      );
-      child.stdin.end(stdin ?? '');
+    return runCollected(process.execPath, [path.join(ROOT, 'infra/deploy/deploy.ts'), ...args], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PATH: `${FAKE_BIN}${path.delimiter}${process.env.PATH ?? ''}`,
+        FAKE_GCLOUD_STATE: this.stateFile,
+        FAKE_GCLOUD_LOG: this.logFile,
+        FAKE_GCLOUD_NODE: process.execPath,
+        // Each gcloud call starts a Node process; the compile cache makes that several times faster.
+        NODE_COMPILE_CACHE: path.join(tmpdir(), 'cv-deploy-test-compile-cache'),
+      },
+      stdin: stdin ?? '',
     });
   }
 
