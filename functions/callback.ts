@@ -3,7 +3,7 @@
 import { http } from '@google-cloud/functions-framework';
 import { expressHandler } from '../shared/express-adapter.ts';
 import { callbackHandler } from '../shared/flows/callback.ts';
-import { googleServices } from '../shared/google-services.ts';
+import { consentServices } from '../shared/consent-services.ts';
 import { runtimeFromEnvironment } from '../shared/runtime.ts';
 
 http(
@@ -13,7 +13,7 @@ http(
       runtimeFromEnvironment(
         process.env,
         { tokenKeyset: true, clientSecret: true },
-        googleServices,
+        consentServices,
       ),
     ),
   ),

@@ -13,8 +13,9 @@ export async function warmUpClients(runtime: Runtime): Promise<unknown> {
   const { config } = runtime;
   const client = await createOAuthClient(config, 'warm-up');
   return Promise.allSettled([
+    within((async () => (await runtime.firestore()).doc('warm-up/doc').get())(), 3000),
     within(
-      runtime.firestore().then((db) => db.doc('warm-up/doc').get()),
+      runtime.documents().then((documents) => documents.readForUpdate('warm-up/doc')),
       3000,
     ),
     within(client.getToken({ code: 'warm-up', codeVerifier: 'warm-up' }), 3000),

@@ -1,16 +1,15 @@
-// The heavy Google clients, for the functions that need them (everything but authorize).
-// Each is still loaded lazily, on first use.
-import { createEventPublisher } from './events.ts';
+// The heavy Google clients, for the functions that need them (revoke and the batch runners; the
+// callback has its own, lighter set: shared/consent-services.ts). Each is still loaded lazily, on
+// first use.
 import { warmUpClients } from './code-cache-warm-up.ts';
-import { restPublisher } from './pubsub-rest.ts';
+import { restEvents } from './consent-services.ts';
 import type { GoogleServices } from './runtime.ts';
 import { secretManagerAccessor } from './secret-manager.ts';
 import { createFirestore } from './store/firestore.ts';
 
 export const googleServices: GoogleServices = {
   firestore: createFirestore,
-  events: (config, log, clock) =>
-    createEventPublisher(restPublisher(config), config.pubsub.eventsTopic, log, () => clock.now()),
+  events: restEvents,
   secretManager: secretManagerAccessor,
   warmUp: warmUpClients,
 };

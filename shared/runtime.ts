@@ -7,6 +7,7 @@ import { parseKeyset, KeysetError, type Keyset } from './crypto/keyset.ts';
 import { ConfigError } from './errors.ts';
 import { noopEventPublisher, type EventPublisher } from './events.ts';
 import { createLogger, type Logger, type LogSink } from './log.ts';
+import type { FirestoreDocuments } from './store/firestore-rest.ts';
 import { createSecretStore, type SecretAccessor, type SecretStore } from './secrets.ts';
 
 export interface Clock {
@@ -23,6 +24,8 @@ export interface Runtime {
   keyset(): Promise<Keyset>;
   clientSecret(): Promise<string>;
   firestore(): Promise<Firestore>;
+  /** Firestore's REST API through Google's light client (the callback's one write). */
+  documents(): Promise<FirestoreDocuments>;
   /** Connection events for the app; a no-op where the function has no Pub/Sub access. */
   events(): EventPublisher;
   /** Releases network handles (tests, CLI tools). */
@@ -35,6 +38,7 @@ export interface Runtime {
  */
 export interface GoogleServices {
   readonly firestore?: (config: Config) => Promise<Firestore>;
+  readonly documents?: (config: Config) => Promise<FirestoreDocuments>;
   /** Publishes connection events (connected, revoked…) to EVENTS_TOPIC. */
   readonly events?: (config: Config, log: Logger, clock: Clock) => EventPublisher;
   readonly secretManager?: (endpoint: string | undefined) => Promise<SecretAccessor>;
@@ -65,6 +69,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       loadSecretManager: services.secretManager,
     });
   let keyset: Promise<Keyset> | undefined;
+  let documents: Promise<FirestoreDocuments> | undefined;
   let events: EventPublisher | undefined;
   let firestore: Promise<Firestore> | undefined = options.firestore
     ? Promise.resolve(options.firestore)
@@ -100,6 +105,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         firestore = services.firestore(config);
       }
       return firestore;
+    },
+    documents() {
+      if (documents === undefined) {
+        if (services.documents === undefined)
+          return Promise.reject(new Error('this function has no Firestore REST access'));
+        documents = services.documents(config);
+        documents.catch(() => (documents = undefined));
+      }
+      return documents;
     },
     events() {
       events ??= services.events?.(config, log, options.clock ?? systemClock) ?? noopEventPublisher;

@@ -1,5 +1,5 @@
 // GET callback: finish a consent. Validate → exchange → verify → check granted scopes → store the
-// refresh token sealed, in one Firestore transaction → 303 to a clean page. Every answer clears
+// refresh token sealed, all or nothing (shared/store/consent-store.ts) → 303 to a clean page. Every answer clears
 // the transaction cookie (single use); a restart with prompt=consent replaces it.
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
@@ -12,12 +12,12 @@ import {
   type HttpResponse,
 } from '../http.ts';
 import { buildAuthorizationUrl, requestedScopes } from '../oauth/authorization.ts';
-import { exchangeCode, validateAuthResponse, type CodeExchangeResult } from '../oauth/callback.ts';
+import { exchangeCode, validateAuthResponse } from '../oauth/callback.ts';
 import { normaliseScopes } from '../oauth/scopes.ts';
 import { openTransaction, sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
 import { missingScopePage, successPage } from '../pages.ts';
 import type { Runtime } from '../runtime.ts';
-import { CONNECTIONS, connectionRef, sealToken, type ConnectionDoc } from '../store/connections.ts';
+import { storeConsent } from '../store/consent-store.ts';
 import { withErrorHandling, type Handler } from '../http.ts';
 
 export const SUCCESS_PATH_SUFFIX = '/connected';
@@ -39,7 +39,7 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
     now: clock.now(),
     issuers: config.google.issuers,
   });
-  startFirestoreEarly(runtime);
+  startStoreEarly(runtime);
   const result = await exchangeCode(config, await runtime.clientSecret(), validated, clock.now());
 
   const missing = missingScopes(config, result.grantedScopes);
@@ -52,7 +52,18 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
     );
   }
 
-  const outcome = await storeConnection(runtime, result);
+  const outcome = await storeConsent(
+    await runtime.documents(),
+    (await runtime.keyset()).forPurpose('token'),
+    result,
+    clock.now(),
+  );
+  if (outcome === 'revoke-pending')
+    throw new AppError(
+      'bad_request',
+      409,
+      'Your earlier disconnection is still being completed. Please try again in a few minutes.',
+    );
   if (outcome === 'needs-refresh-token') {
     if (validated.transaction.promptedConsent)
       throw new AppError(
@@ -86,20 +97,19 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
   return redirect(303, validated.transaction.returnTo ?? config.successUrl, clear);
 }
 
-const firestoreStarted = new WeakSet<Runtime>();
+const storeStarted = new WeakSet<Runtime>();
 
 /**
- * On an instance's first consent, start Firestore while the code exchange waits on the network:
- * the first call loads the client and builds its request stubs (tens of ms of CPU on a cold
- * start), which one small read overlaps with the exchange. Errors surface in the transaction.
+ * On an instance's first consent, load the Firestore client once the code exchange is on the
+ * wire (setImmediate: after the request is written), so that its loading overlaps the wait for
+ * Google instead of delaying the request. Errors surface when the connection is stored.
  */
-function startFirestoreEarly(runtime: Runtime): void {
-  if (firestoreStarted.has(runtime)) return;
-  firestoreStarted.add(runtime);
-  runtime
-    .firestore()
-    .then((db) => db.doc(`${CONNECTIONS}/warm-up`).get())
-    .catch(() => undefined);
+function startStoreEarly(runtime: Runtime): void {
+  if (storeStarted.has(runtime)) return;
+  storeStarted.add(runtime);
+  setImmediate(() => {
+    runtime.documents().catch(() => undefined);
+  });
 }
 
 function isSuccessPage(config: Config, request: HttpRequest): boolean {
@@ -114,89 +124,6 @@ function isSuccessPage(config: Config, request: HttpRequest): boolean {
 export function missingScopes(config: Pick<Config, 'jobs'>, granted: readonly string[]): string[] {
   const have = new Set(normaliseScopes(granted));
   return normaliseScopes(requestedScopes(config)).filter((scope) => !have.has(scope));
-}
-
-type StoreOutcome = 'connected' | 'reconnected' | 'needs-refresh-token';
-
-/** One Firestore transaction: read what is stored, decide, write the whole document or nothing. */
-/**
- * Stores the connection, all or nothing. A first connection (the common case) is one `create`
- * (a single commit that fails if the document exists); otherwise, or when it does exist, one
- * Firestore transaction reads what is stored and decides.
- */
-async function storeConnection(
-  runtime: Runtime,
-  result: CodeExchangeResult,
-): Promise<StoreOutcome> {
-  const db = await runtime.firestore();
-  // Loaded with the Firestore client above (a value import at the top would load Firestore, gax
-  // and gRPC at instance start instead of in parallel with the code exchange).
-  const { Timestamp } = await import('@google-cloud/firestore');
-  const tokenKeys = (await runtime.keyset()).forPurpose('token');
-  const ref = connectionRef(db, result.sub);
-  const document = (existing: ConnectionDoc | undefined): ConnectionDoc => {
-    const now = Timestamp.fromMillis(runtime.clock.now());
-    const storedRefreshToken = usableRefreshToken(existing);
-    return {
-      sub: result.sub,
-      email: result.email,
-      state: 'active',
-      scopes: normaliseScopes(result.grantedScopes),
-      // Google does not rotate refresh tokens: keep the stored one when none came back.
-      refreshToken:
-        result.refreshToken === undefined
-          ? storedRefreshToken
-          : sealToken(tokenKeys, result.sub, 'refreshToken', result.refreshToken),
-      refreshTokenExpiresAt:
-        result.refreshToken === undefined
-          ? (existing?.refreshTokenExpiresAt ?? null)
-          : result.refreshTokenExpiresInSeconds === undefined
-            ? null
-            : Timestamp.fromMillis(
-                runtime.clock.now() + result.refreshTokenExpiresInSeconds * 1000,
-              ),
-      accessToken: sealToken(tokenKeys, result.sub, 'accessToken', result.accessToken),
-      accessTokenExpiresAt: Timestamp.fromMillis(result.accessTokenExpiresAt),
-      connectedAt: existing?.connectedAt ?? now,
-      updatedAt: now,
-      reconnectReason: null,
-      refreshLease: null,
-      lastRun: existing?.lastRun ?? null,
-      revokePendingSince: null,
-      revokedAt: null,
-    };
-  };
-
-  if (result.refreshToken !== undefined) {
-    try {
-      await ref.create(document(undefined));
-      return 'connected';
-    } catch (error) {
-      // gRPC status 6 ALREADY_EXISTS: someone connected before; decide in a transaction.
-      if ((error as { code?: unknown }).code !== 6) throw error;
-    }
-  }
-  return db.runTransaction(async (tx) => {
-    const snapshot = await tx.get(ref);
-    const existing = snapshot.exists ? (snapshot.data() as ConnectionDoc) : undefined;
-    if (existing?.state === 'revoke-pending')
-      throw new AppError(
-        'bad_request',
-        409,
-        'Your earlier disconnection is still being completed. Please try again in a few minutes.',
-      );
-    if (result.refreshToken === undefined && usableRefreshToken(existing) === null)
-      return 'needs-refresh-token';
-    tx.set(ref, document(existing));
-    return existing === undefined ? 'connected' : 'reconnected';
-  });
-}
-
-/** A stored refresh token that may be kept: only an active connection's. */
-function usableRefreshToken(existing: ConnectionDoc | undefined): string | null {
-  return existing?.state === 'active' && existing.refreshToken !== null
-    ? existing.refreshToken
-    : null;
 }
 
 /** The deployed handler: errors become pages, and the transaction cookie is cleared on them too. */

@@ -61,8 +61,16 @@ describe('authorize bundle', () => {
     expect(requiredAtRunTime(loader).filter((name) => !name.startsWith('node:'))).toEqual([]);
   });
 
-  it('the check recognises a Google client when one is bundled (callback has Firestore)', () => {
-    expect(googleClientPackages(fn('callback').packages)).toContain('@google-cloud/firestore');
+  it('the check recognises a Google client when one is bundled (callback, revoke)', () => {
+    expect(googleClientPackages(fn('callback').packages)).toContain('@googleapis/firestore');
+    expect(googleClientPackages(fn('revoke').packages)).toContain('@google-cloud/firestore');
+  });
+});
+
+describe('callback bundle', () => {
+  it('stores consents over Firestore REST: the gRPC-based Firestore client is not bundled', () => {
+    expect(fn('callback').packages).not.toContain('@google-cloud/firestore');
+    expect(fn('callback').packages).not.toContain('@google-cloud/pubsub');
   });
 });
 

@@ -14,6 +14,7 @@ import { expressHandler } from '../../shared/express-adapter.ts';
 import { authorizeHandler } from '../../shared/flows/authorize.ts';
 import { callbackHandler } from '../../shared/flows/callback.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
+import { consentServices } from '../../shared/consent-services.ts';
 import { googleServices } from '../../shared/google-services.ts';
 import { createRuntime, type Clock, type Runtime } from '../../shared/runtime.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
@@ -99,7 +100,8 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
     config: loadConfig(env, { clientSecret: true, tokenKeyset: true }),
     sink,
     clock,
-    services: googleServices,
+    // Every function of the app in one runtime: the callback's REST clients and the others'.
+    services: { ...googleServices, ...consentServices },
   });
   slots.authorize = expressHandler(authorizeHandler(runtime)) as never;
   slots.callback = expressHandler(callbackHandler(runtime)) as never;

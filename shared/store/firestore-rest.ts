@@ -1,0 +1,129 @@
+// Firestore documents over the REST API, with Google's discovery-based client
+// (@googleapis/firestore), for the one write a person waits on: storing a consent (callback).
+// @google-cloud/firestore costs ~60 ms of CPU on a cold start even with preferRest: it evaluates
+// gRPC and protobufjs, then builds protobuf types from a 1 MB JSON on its first call (measured with
+// `npm run bench:coldstart`). This client is plain HTTPS+JSON over gaxios and google-auth-library,
+// which the code exchange has loaded already. Runs, revoke and the tools keep
+// @google-cloud/firestore; both write the same documents (shared/store/firestore-values.ts).
+// https://cloud.google.com/firestore/docs/reference/rest/v1/projects.databases.documents
+import type { firestore_v1 } from '@googleapis/firestore';
+import type { Config } from '../config.ts';
+import { loadAuthLibrary, staticTokenAuthClient } from '../oauth/google-client.ts';
+import type { Fields } from './firestore-values.ts';
+
+export type Write = firestore_v1.Schema$Write;
+
+/** A failed call, with the canonical status Firestore answered (ALREADY_EXISTS, ABORTED…). */
+export class FirestoreRestError extends Error {
+  readonly status: string;
+  readonly httpStatus: number | undefined;
+  // No `cause`: gaxios errors carry the request, bearer token included, and errors get logged.
+  constructor(status: string, httpStatus: number | undefined) {
+    super(`Firestore answered ${status}${httpStatus === undefined ? '' : ` (${httpStatus})`}`);
+    this.name = 'FirestoreRestError';
+    this.status = status;
+    this.httpStatus = httpStatus;
+  }
+}
+
+export interface FirestoreDocuments {
+  /** The full resource name of a document, from its path (`connections/<sub>`). */
+  name(path: string): string;
+  /**
+   * Reads a document in a new read-write transaction (one round trip: batchGet starts it; the
+   * emulator never answers a plain GET inside a transaction). `retrying` names the aborted
+   * transaction this one retries. Fields are undefined when the document does not exist.
+   */
+  readForUpdate(
+    path: string,
+    retrying?: string,
+  ): Promise<{ fields: Fields | undefined; transaction: string }>;
+  /** Applies the writes atomically (and ends the transaction, when one is given). */
+  commit(writes: Write[], transaction?: string): Promise<void>;
+  rollback(transaction: string): Promise<void>;
+}
+
+export type FirestoreRestSettings = Pick<
+  Config,
+  'projectId' | 'firestoreDatabase' | 'firestoreEmulatorHost'
+>;
+
+const DATASTORE_SCOPE = 'https://www.googleapis.com/auth/datastore';
+
+export async function createFirestoreDocuments(
+  settings: FirestoreRestSettings,
+): Promise<FirestoreDocuments> {
+  const [{ firestore }, auth] = await Promise.all([
+    import('@googleapis/firestore'),
+    // The emulator ignores the token but the client sends one: a static "owner" token, as the
+    // emulator's documentation does. In production, the service account's Application Default
+    // Credentials (the metadata server on Cloud Run).
+    settings.firestoreEmulatorHost === undefined
+      ? loadAuthLibrary().then(({ GoogleAuth }) => new GoogleAuth({ scopes: [DATASTORE_SCOPE] }))
+      : staticTokenAuthClient('owner'),
+  ]);
+  const api = firestore({
+    version: 'v1',
+    auth,
+    ...(settings.firestoreEmulatorHost === undefined
+      ? {}
+      : { rootUrl: `http://${settings.firestoreEmulatorHost}/` }),
+  });
+  const documents = api.projects.databases.documents;
+  const database = `projects/${settings.projectId}/databases/${settings.firestoreDatabase}`;
+
+  return {
+    name: (path) => `${database}/documents/${path}`,
+    async readForUpdate(path, retrying) {
+      const { data } = await documents
+        .batchGet({
+          database,
+          requestBody: {
+            documents: [`${database}/documents/${path}`],
+            newTransaction: {
+              readWrite: retrying === undefined ? {} : { retryTransaction: retrying },
+            },
+          },
+        })
+        .catch(rethrow);
+      // A server-streaming method: over REST, a JSON array of responses (the client's type says
+      // one). The transaction comes in the first, the document in one of them.
+      const answers: firestore_v1.Schema$BatchGetDocumentsResponse[] = Array.isArray(data)
+        ? data
+        : [data];
+      const transaction = answers.find((answer) => answer.transaction)?.transaction;
+      if (!transaction) throw new FirestoreRestError('INTERNAL', undefined);
+      const found = answers.find((answer) => answer.found)?.found;
+      return { fields: found ? (found.fields ?? {}) : undefined, transaction };
+    },
+    async commit(writes, transaction) {
+      await documents
+        .commit({
+          database,
+          requestBody: { writes, ...(transaction === undefined ? {} : { transaction }) },
+        })
+        .catch(rethrow);
+    },
+    async rollback(transaction) {
+      await documents.rollback({ database, requestBody: { transaction } }).catch(rethrow);
+    },
+  };
+}
+
+/** Google's JSON error body: `{ error: { code, message, status } }`; status is the gRPC name. */
+function restError(error: unknown): FirestoreRestError {
+  const response = (error as { response?: { status?: unknown; data?: unknown } }).response;
+  const body = response?.data as { error?: { status?: unknown } } | undefined;
+  const httpStatus = typeof response?.status === 'number' ? response.status : undefined;
+  const status =
+    typeof body?.error?.status === 'string'
+      ? body.error.status
+      : httpStatus === 404
+        ? 'NOT_FOUND'
+        : 'UNAVAILABLE';
+  return new FirestoreRestError(status, httpStatus);
+}
+
+function rethrow(error: unknown): never {
+  throw restError(error);
+}
