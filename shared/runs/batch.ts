@@ -74,8 +74,8 @@ export async function processBatch(
   const { runtime, db } = deps;
   const period = parseRunId(batch.runId) as RunPeriod;
   const log = runtime.log.child({ runId: batch.runId, batchId: batch.batchId });
-  // The batch's own reads and its summary write run outside the user limiter: while this batch
-  // reads or writes, other batches on the instance keep the limiter's lanes busy.
+  // The batch's own reads and its summary write run outside the users' lanes: while this batch
+  // reads or writes, other batches on the instance keep the lanes busy.
   const { startedAt, halt, done, connections } = state ?? (await readBatchState(deps, batch));
   const todo = batch.subs.filter((sub) => !done.has(sub));
   const context = {
@@ -87,7 +87,7 @@ export async function processBatch(
   };
   const results = await Promise.all(
     todo.map((sub) =>
-      deps.limiter.run(async (): Promise<UserResult> => {
+      (async (): Promise<UserResult> => {
         try {
           return await processUser(deps, context, sub, connections.get(sub));
         } catch (error) {
@@ -103,7 +103,7 @@ export async function processBatch(
             durationMs: 0,
           };
         }
-      }),
+      })(),
     ),
   );
   const finals: UserResult[] = [];

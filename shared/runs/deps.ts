@@ -22,7 +22,10 @@ export interface RunDeps {
   readonly fetch: FetchLike;
   /** Lease holder id of this instance. */
   readonly instanceId: string;
+  /** Users calling Google at once on this instance: WORKER_CONCURRENCY. */
   readonly limiter: Limiter;
+  /** Users taking their lease while they wait for a Google lane: as many again, at most. */
+  readonly lookahead: Limiter;
   readonly random: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   readonly maxDeliveryAttempts: number;
@@ -64,6 +67,7 @@ export async function createRunDeps(
     fetch: options.fetch ?? fetch,
     instanceId: options.instanceId ?? randomUUID(),
     limiter: createLimiter(config.runs.workerConcurrency),
+    lookahead: createLimiter(config.runs.workerConcurrency),
     random: options.random ?? Math.random,
     sleep: options.sleep ?? sleep,
     maxDeliveryAttempts: options.maxDeliveryAttempts ?? DEFAULT_MAX_DELIVERY_ATTEMPTS,

@@ -3,6 +3,8 @@
 // arrive together (a gen2 function instance may take several requests at once).
 export interface Limiter {
   run<T>(work: () => Promise<T>): Promise<T>;
+  /** Waits for a lane; the returned function gives it back (calling it again does nothing). */
+  acquire(): Promise<() => void>;
   readonly active: number;
 }
 
@@ -17,16 +19,26 @@ export function createLimiter(concurrency: number): Limiter {
       next();
     }
   };
+  const acquire = async (): Promise<() => void> => {
+    if (active < concurrency) active += 1;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      release();
+    };
+  };
   return {
     async run(work) {
-      if (active < concurrency) active += 1;
-      else await new Promise<void>((resolve) => waiting.push(resolve));
+      const done = await acquire();
       try {
         return await work();
       } finally {
-        release();
+        done();
       }
     },
+    acquire,
     get active() {
       return active;
     },

@@ -1,4 +1,5 @@
-// One user in one run: lease → token → jobs → one connection write and one ledger record.
+// One user in one run: lease → (Google lane) token → jobs → one connection write and one ledger
+// record.
 // Every failure is classified (shared/runs/classify.ts) and stays with this user; only a broken
 // OAuth client (ours) stops the run. Firestore writes on the success path: the lease, the final
 // connection update (token, lease release, lastRun) and the ledger record.
@@ -60,11 +61,32 @@ export async function processUser(
   /** The connection as read in bulk by the batch; used for the first lease attempt only. */
   prefetched?: DocumentSnapshot,
 ): Promise<UserResult> {
+  // Pipelined lanes (README "Fan-out"): WORKER_CONCURRENCY bounds the users calling Google at
+  // once (deps.limiter). A user's Firestore bookkeeping runs outside that lane: the lease before
+  // it, while at most as many users again wait their turn (deps.lookahead), and the final write
+  // after it. So a lane never idles on a Firestore round trip.
+  const ahead = await deps.lookahead.acquire();
+  try {
+    return await processLeasedUser(deps, run, sub, prefetched, ahead);
+  } finally {
+    ahead();
+  }
+}
+
+async function processLeasedUser(
+  deps: RunDeps,
+  run: UserRunContext,
+  sub: string,
+  prefetched: DocumentSnapshot | undefined,
+  leaveLookahead: () => void,
+): Promise<UserResult> {
   const { runtime, db } = deps;
   const { clock, config } = runtime;
   const started = clock.now();
   const deadline = started + config.runs.userBudgetSeconds * 1000;
   const log = run.log.child({ sub });
+  /** Time spent waiting for a Google lane: queueing, not work on this user. */
+  let queuedMs = 0;
   const finish = (
     outcome: UserOutcome,
     extra: { failure?: FailureClass; reason?: string; effect?: string } = {},
@@ -74,7 +96,7 @@ export async function processUser(
     failure: extra.failure ?? null,
     reason: extra.reason ?? null,
     effect: extra.effect ?? null,
-    durationMs: clock.now() - started,
+    durationMs: clock.now() - started - queuedMs,
   });
   if (run.halt.halted) return finish('halted');
 
@@ -126,19 +148,44 @@ export async function processUser(
     );
   }
 
-  if (connection.state === 'revoke-pending') return completeRevocation(deps, run, sub, finish);
+  // The Google lane: from here on this user calls Google (token, jobs, or a pending revoke).
+  const lane = async <T>(work: () => Promise<T>): Promise<T> => {
+    const waitFrom = clock.now();
+    return deps.limiter.run(() => {
+      queuedMs += clock.now() - waitFrom;
+      leaveLookahead();
+      return work();
+    });
+  };
+
+  if (connection.state === 'revoke-pending')
+    return lane(() => completeRevocation(deps, run, sub, finish));
 
   const keys = (await runtime.keyset()).forPurpose('token');
   let token: UserToken | undefined;
-  try {
-    token = await obtainToken(deps, connection, keys, deadline, { force: false });
-    const effects: string[] = [];
-    for (const job of deps.jobs) {
-      const done = await runJob(deps, run, job, connection, keys, token, deadline, log);
-      token = done.token;
-      effects.push(`${job.name}:${done.effect}`);
+  const google = await lane(async () => {
+    // The run may have stopped while this user waited for its lane.
+    if (run.halt.halted) return { halted: true } as const;
+    try {
+      token = await obtainToken(deps, connection, keys, deadline, { force: false });
+      const effects: string[] = [];
+      for (const job of deps.jobs) {
+        const done = await runJob(deps, run, job, connection, keys, token, deadline, log);
+        token = done.token;
+        effects.push(`${job.name}:${done.effect}`);
+      }
+      return { effects };
+    } catch (error) {
+      return { error };
     }
-    const result = finish('ok', { effect: effects.join(',') });
+  });
+  if ('halted' in google) {
+    await releaseLease(db, sub);
+    return finish('halted');
+  }
+  try {
+    if ('error' in google) throw google.error;
+    const result = finish('ok', { effect: google.effects.join(',') });
     await finalWrite(deps, run, connection, keys, token, result);
     return result;
   } catch (error) {

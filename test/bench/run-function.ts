@@ -81,6 +81,8 @@ function tracked(limiter: Limiter): Limiter {
           users -= 1;
         }
       }),
+    // Lanes taken with acquire() are not counted: processUser takes its Google lane with run().
+    acquire: () => limiter.acquire(),
     get active() {
       return limiter.active;
     },

@@ -115,21 +115,21 @@ try {
   const [d, w] = await Promise.all([figures(dispatcher), figures(worker)]);
   await wiring.close();
   if (w.peakUsers > concurrency)
-    throw new Error(`worker had ${w.peakUsers} users in flight, above ${concurrency}`);
+    throw new Error(`worker had ${w.peakUsers} users calling Google, above ${concurrency}`);
 
   console.log(`\n${formatRunReport(report)}\n`);
   const rows: [string, string][] = [
     ['connections', String(users)],
     [
       'model',
-      `${workerInstances} worker process = 1 instance, up to ${deliveries} batches at once, ${concurrency} users in flight in all`,
+      `${workerInstances} worker process = 1 instance, up to ${deliveries} batches at once, ${concurrency} users calling Google in all`,
     ],
     ['batch size', String(values['batch-size'])],
-    ['worker concurrency (users in flight)', String(concurrency)],
+    ['worker concurrency (users calling Google at once)', String(concurrency)],
     ['worker deliveries at once (K)', String(deliveries)],
     [
       'observed peak in worker',
-      `${w.peakDeliveries} batch(es) at once, max ${w.peakUsers} users in flight (limit ${concurrency})`,
+      `${w.peakDeliveries} batch(es) at once, max ${w.peakUsers} users calling Google (limit ${concurrency})`,
     ],
     ['Google latency', `${latencyMs} ms per call`],
     ['wall time (tick → report complete)', `${(wallMs / 1000).toFixed(2)} s`],

@@ -45,6 +45,8 @@ function tracked(limiter: Limiter): { limiter: Limiter; peak: () => number } {
             users -= 1;
           }
         }),
+      // Lanes taken with acquire() are not counted: processUser takes its Google lane with run().
+      acquire: () => limiter.acquire(),
       get active() {
         return limiter.active;
       },
@@ -54,7 +56,7 @@ function tracked(limiter: Limiter): { limiter: Limiter; peak: () => number } {
 }
 
 describe('several deliveries on one worker instance', () => {
-  it(`K=${K} batches at once never have more than WORKER_CONCURRENCY=${C} users in flight`, async () => {
+  it(`K=${K} batches at once never have more than WORKER_CONCURRENCY=${C} users calling Google`, async () => {
     const users = await harness.seedUsers(K * BATCH);
     const built = await harness.deps({ publisher: memoryPublisher() });
     const inFlight = tracked(built.limiter);
@@ -82,6 +84,7 @@ describe('several deliveries on one worker instance', () => {
     expect(peakHandlers).toBe(K);
     expect(inFlight.peak()).toBe(C);
     expect(deps.limiter.active).toBe(0);
+    expect(deps.lookahead.active).toBe(0);
     for (const result of results) {
       expect(result?.kind).toBe('processed');
       if (result?.kind === 'processed') expect(result.summary.outcomes).toEqual({ ok: BATCH });
@@ -117,6 +120,24 @@ describe('the limiter', () => {
     expect(peak).toBe(2);
     expect(started).toEqual(Array.from({ length: 12 }, (_, index) => index));
     expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toHaveLength(3);
+    expect(limiter.active).toBe(0);
+  });
+
+  it('acquire() holds a lane until its release, which counts once however often it is called', async () => {
+    const limiter = createLimiter(1);
+    const release = await limiter.acquire();
+    let second = false;
+    const waiting = limiter.acquire().then((next) => {
+      second = true;
+      return next;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(second).toBe(false);
+    release();
+    release();
+    const next = await waiting;
+    expect(limiter.active).toBe(1);
+    next();
     expect(limiter.active).toBe(0);
   });
 });
