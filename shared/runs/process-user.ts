@@ -61,7 +61,7 @@ export async function processUser(
   /** The connection as read in bulk by the batch; used for the first lease attempt only. */
   prefetched?: DocumentSnapshot,
 ): Promise<UserResult> {
-  // Pipelined lanes (README "Fan-out"): WORKER_CONCURRENCY bounds the users calling Google at
+  // Pipelined lanes (README "Scheduling and fan-out"): WORKER_CONCURRENCY bounds the users calling Google at
   // once (deps.limiter). A user's Firestore bookkeeping runs outside that lane: the lease before
   // it, while at most as many users again wait their turn (deps.lookahead), and the final write
   // after it. So a lane never idles on a Firestore round trip.
