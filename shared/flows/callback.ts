@@ -97,16 +97,13 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
   return redirect(303, validated.transaction.returnTo ?? config.successUrl, clear);
 }
 
-const storeStarted = new WeakSet<Runtime>();
-
 /**
- * On an instance's first consent, load the Firestore client once the code exchange is on the
- * wire (setImmediate: after the request is written), so that its loading overlaps the wait for
- * Google instead of delaying the request. Errors surface when the connection is stored.
+ * Loads the Firestore client once the code exchange is on the wire (setImmediate: after the
+ * request is written), so that on an instance's first consent its loading overlaps the wait for
+ * Google instead of delaying the request; later calls get the instance's client at once. Errors
+ * surface when the connection is stored.
  */
 function startStoreEarly(runtime: Runtime): void {
-  if (storeStarted.has(runtime)) return;
-  storeStarted.add(runtime);
   setImmediate(() => {
     runtime.documents().catch(() => undefined);
   });

@@ -14,7 +14,8 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
 import { googleServices } from '../../shared/google-services.ts';
 import { createRunDeps } from '../../shared/runs/deps.ts';
-import { createLimiter, type Limiter } from '../../shared/runs/limiter.ts';
+import { createLimiter } from '../../shared/runs/limiter.ts';
+import { trackedLimiter } from '../support/tracked-limiter.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
 import { runtimeFromEnvironment } from '../../shared/runtime.ts';
 
@@ -26,11 +27,13 @@ const runtime = runtimeFromEnvironment(
   googleServices,
 );
 const counts = { reads: 0, writes: 0, batchWrites: 0, roundTrips: 0 };
-const peaks = { deliveries: 0, users: 0 };
+const peaks = { deliveries: 0, users: () => 0 };
 let deliveries = 0;
 const deps = createRunDeps(runtime).then((built) => {
   instrument(built.db);
-  return { ...built, limiter: tracked(built.limiter) };
+  const tracked = trackedLimiter(built.limiter);
+  peaks.users = tracked.peak;
+  return { ...built, limiter: tracked.limiter };
 });
 const handler = role === 'dispatcher' ? dispatcherHandler(() => deps) : workerHandler(() => deps);
 const slots = createLimiter(acceptedAtOnce);
@@ -60,34 +63,12 @@ process.on('message', (message) => {
       ...counts,
       secretReads: runtime.secrets.backendReads,
       peakDeliveries: peaks.deliveries,
-      peakUsers: peaks.users,
+      peakUsers: peaks.users(),
       heapUsedMb: getHeapStatistics().used_heap_size / 2 ** 20,
     });
 });
 // A clean exit on SIGTERM, so that --cpu-prof / --heap-prof write their files.
 process.on('SIGTERM', () => process.exit(0));
-
-/** Counts users in flight itself (not trusting the limiter's own count) and keeps the peak. */
-function tracked(limiter: Limiter): Limiter {
-  let users = 0;
-  return {
-    run: (work) =>
-      limiter.run(async () => {
-        users += 1;
-        peaks.users = Math.max(peaks.users, users);
-        try {
-          return await work();
-        } finally {
-          users -= 1;
-        }
-      }),
-    // Lanes taken with acquire() are not counted: processUser takes its Google lane with run().
-    acquire: () => limiter.acquire(),
-    get active() {
-      return limiter.active;
-    },
-  };
-}
 
 /** connections/{sub} and runs/{id}/ledger/{sub} are per-user documents. */
 function isPerUser(name: string | undefined): boolean {

@@ -7,7 +7,8 @@ import { memoryPublisher } from '../../shared/pubsub.ts';
 import type { RunDeps } from '../../shared/runs/deps.ts';
 import { workerHandler } from '../../shared/runs/handlers.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
-import { createLimiter, type Limiter } from '../../shared/runs/limiter.ts';
+import { createLimiter } from '../../shared/runs/limiter.ts';
+import { trackedLimiter } from '../support/tracked-limiter.ts';
 import { batchId } from '../../shared/runs/messages.ts';
 import { startRunHarness, stopOwnEmulators, type RunHarness } from './harness.ts';
 
@@ -29,37 +30,11 @@ afterAll(async () => {
   await stopOwnEmulators();
 });
 
-/** Counts users in flight itself (not from the limiter) and keeps the peak. */
-function tracked(limiter: Limiter): { limiter: Limiter; peak: () => number } {
-  let users = 0;
-  let peak = 0;
-  return {
-    limiter: {
-      run: (work) =>
-        limiter.run(async () => {
-          users += 1;
-          peak = Math.max(peak, users);
-          try {
-            return await work();
-          } finally {
-            users -= 1;
-          }
-        }),
-      // Lanes taken with acquire() are not counted: processUser takes its Google lane with run().
-      acquire: () => limiter.acquire(),
-      get active() {
-        return limiter.active;
-      },
-    },
-    peak: () => peak,
-  };
-}
-
 describe('several deliveries on one worker instance', () => {
   it(`K=${K} batches at once never have more than WORKER_CONCURRENCY=${C} users calling Google`, async () => {
     const users = await harness.seedUsers(K * BATCH);
     const built = await harness.deps({ publisher: memoryPublisher() });
-    const inFlight = tracked(built.limiter);
+    const inFlight = trackedLimiter(built.limiter);
     const deps: RunDeps = { ...built, limiter: inFlight.limiter };
     // One deps per instance, shared by every delivery, as functions/worker.ts does.
     const handle = workerHandler(() => Promise.resolve(deps));
