@@ -1,7 +1,7 @@
 // Deployed as `dispatcher` (CloudEvent, Pub/Sub trigger on TICK_TOPIC, published by Cloud
 // Scheduler). Thin adapter: see shared/runs/dispatch.ts.
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
-import { googleServices } from '../shared/google-services.ts';
+import { runnerServices } from '../shared/google-services.ts';
 import { lazyRunDeps } from '../shared/runs/deps.ts';
 import { dispatcherHandler } from '../shared/runs/handlers.ts';
 import { runtimeFromEnvironment } from '../shared/runtime.ts';
@@ -9,7 +9,7 @@ import { runtimeFromEnvironment } from '../shared/runtime.ts';
 const runtime = runtimeFromEnvironment(
   process.env,
   { clientSecret: true, tokenKeyset: true },
-  googleServices,
+  runnerServices,
 );
 const handle = dispatcherHandler(lazyRunDeps(runtime));
 cloudEvent('dispatcher', async (event: CloudEvent<unknown>) => {

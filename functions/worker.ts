@@ -2,7 +2,7 @@
 // subscription). A thrown error nacks the message: Pub/Sub redelivers. Thin adapter: see
 // shared/runs/worker.ts.
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
-import { googleServices } from '../shared/google-services.ts';
+import { runnerServices } from '../shared/google-services.ts';
 import { lazyRunDeps } from '../shared/runs/deps.ts';
 import { workerHandler } from '../shared/runs/handlers.ts';
 import { runtimeFromEnvironment } from '../shared/runtime.ts';
@@ -10,7 +10,7 @@ import { runtimeFromEnvironment } from '../shared/runtime.ts';
 const runtime = runtimeFromEnvironment(
   process.env,
   { clientSecret: true, tokenKeyset: true },
-  googleServices,
+  runnerServices,
 );
 const handle = workerHandler(lazyRunDeps(runtime));
 cloudEvent('worker', async (event: CloudEvent<unknown>) => {

@@ -13,3 +13,9 @@ export const googleServices: GoogleServices = {
   secretManager: secretManagerAccessor,
   warmUp: warmUpClients,
 };
+
+/** The batch runners (dispatcher, worker): Firestore over gRPC, built for throughput. */
+export const runnerServices: GoogleServices = {
+  ...googleServices,
+  firestore: (config) => createFirestore(config, 'grpc'),
+};

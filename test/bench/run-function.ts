@@ -12,7 +12,7 @@ import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
-import { googleServices } from '../../shared/google-services.ts';
+import { runnerServices } from '../../shared/google-services.ts';
 import { createRunDeps } from '../../shared/runs/deps.ts';
 import { createLimiter } from '../../shared/runs/limiter.ts';
 import { trackedLimiter } from '../support/tracked-limiter.ts';
@@ -24,7 +24,7 @@ const acceptedAtOnce = role === 'dispatcher' ? 1 : Math.max(1, Number(process.ar
 const runtime = runtimeFromEnvironment(
   process.env,
   { clientSecret: true, tokenKeyset: true },
-  googleServices,
+  runnerServices,
 );
 const counts = { reads: 0, writes: 0, batchWrites: 0, roundTrips: 0 };
 const peaks = { deliveries: 0, users: () => 0 };

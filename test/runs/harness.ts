@@ -11,7 +11,7 @@ import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import { loadConfig } from '../../shared/config.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { memoryEventPublisher } from '../../shared/events.ts';
-import { googleServices } from '../../shared/google-services.ts';
+import { runnerServices } from '../../shared/google-services.ts';
 import { DRIVE_FILE_SCOPE } from '../../shared/jobs/registry.ts';
 import { pubsubPublisher, type TopicPublisher } from '../../shared/pubsub.ts';
 import { createRunDeps, type RunDeps, type RunDepsOptions } from '../../shared/runs/deps.ts';
@@ -105,7 +105,7 @@ export async function startRunHarness(
   const runtime = createRuntime({
     config: loadConfig(env, { clientSecret: true, tokenKeyset: true }),
     sink: captureSink((line) => logs.push(JSON.parse(line) as Record<string, unknown>)),
-    services: { ...googleServices, events: () => events },
+    services: { ...runnerServices, events: () => events },
   });
   const db = await runtime.firestore();
   const publishers: TopicPublisher[] = [];
