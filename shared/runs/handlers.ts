@@ -1,6 +1,8 @@
 // CloudEvent handlers for the dispatcher and worker functions: translate the Pub/Sub CloudEvent,
 // call the run modules, and turn the outcome into ack (return) or nack (throw). Kept here so the
-// files in functions/ stay one-line adapters and tests can drive the same code.
+// files in functions/ stay one-line adapters and tests can drive the same code. Both leave
+// functions-framework's per-request domain first (shared/request-domain.ts).
+import { leaveRequestDomain } from '../request-domain.ts';
 import type { RunDeps } from './deps.ts';
 import { dispatchRun, type DispatchResult } from './dispatch.ts';
 import {
@@ -13,6 +15,7 @@ import { handleWorkDelivery, RedeliverError, type WorkResult } from './worker.ts
 
 export function dispatcherHandler(deps: () => Promise<RunDeps>) {
   return async (event: CloudEventLike): Promise<DispatchResult | undefined> => {
+    leaveRequestDomain();
     const runDeps = await deps();
     let tickTime: number;
     try {
@@ -31,6 +34,7 @@ export function dispatcherHandler(deps: () => Promise<RunDeps>) {
 
 export function workerHandler(deps: () => Promise<RunDeps>) {
   return async (event: CloudEventLike): Promise<WorkResult | undefined> => {
+    leaveRequestDomain();
     const runDeps = await deps();
     let delivery;
     try {

@@ -107,6 +107,7 @@ try {
     (sum, name) => sum + (stats[name]?.requests ?? 0),
     0,
   );
+  const served = servedTimes(harness.standIn.control.requestLog());
   // One worker instance: up to `deliveries` batches accepted at once, `concurrency` users in
   // flight across all of them (the instance's process-wide limiter); run-function.ts holds
   // further pushes until a slot is free, as Cloud Run's concurrency does.
@@ -139,6 +140,9 @@ try {
       `${(idealMs / 1000).toFixed(2)} s (calls × ${latencyMs} ms / (${workerInstances} × ${concurrency}))`,
     ],
     ['ratio wall / ideal', (wallMs / idealMs).toFixed(3)],
+    // The stand-in's own share of each call (latency + handling), as measured where it serves:
+    // what is left of the ratio is the caller's side (client CPU, event-loop queueing, Firestore).
+    ['Google call as served (stand-in, mean)', served],
     ['Firestore reads per connection', ((d.reads + w.reads) / users).toFixed(2)],
     [
       'Firestore writes per connection',
@@ -258,6 +262,20 @@ async function cpuByRole(
     byRole.set(role, (byRole.get(role) ?? 0) + info.ms);
   }
   return byRole;
+}
+
+/** Mean time from request arrival to response written, per Google endpoint. */
+function servedTimes(log: readonly { endpoint: string; durationMs: number }[]): string {
+  const byEndpoint = new Map<string, { sum: number; count: number }>();
+  for (const entry of log) {
+    const total = byEndpoint.get(entry.endpoint) ?? { sum: 0, count: 0 };
+    total.sum += entry.durationMs;
+    total.count += 1;
+    byEndpoint.set(entry.endpoint, total);
+  }
+  return [...byEndpoint]
+    .map(([endpoint, { sum, count }]) => `${endpoint} ${(sum / count).toFixed(1)} ms`)
+    .join(', ');
 }
 
 interface Figures {
