@@ -24,6 +24,11 @@ import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { googleEndpointSettings } from '../support/google-settings.ts';
 import { wirePushSubscriptions, type PubSubWiring } from '../support/pubsub-wiring.ts';
 
+// Nothing here runs on Google Cloud: the gRPC clients' universe-domain lookup would probe the
+// metadata server, fail on this closed network and print a warning (as in test/local/stack.ts).
+// The benchmark's function processes inherit it.
+process.env.METADATA_SERVER_DETECTION ??= 'none';
+
 export const CLIENT_ID = 'runs-test.apps.googleusercontent.com';
 export const REDIRECT_URI = 'http://localhost:3999/oauth/callback';
 
