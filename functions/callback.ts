@@ -3,18 +3,14 @@
 import { http } from '@google-cloud/functions-framework';
 import { expressHandler } from '../shared/express-adapter.ts';
 import { callbackHandler } from '../shared/flows/callback.ts';
-import { consentServices } from '../shared/consent-services.ts';
+import { httpServices } from '../shared/http-services.ts';
 import { runtimeFromEnvironment } from '../shared/runtime.ts';
 
 http(
   'callback',
   expressHandler(
     callbackHandler(
-      runtimeFromEnvironment(
-        process.env,
-        { tokenKeyset: true, clientSecret: true },
-        consentServices,
-      ),
+      runtimeFromEnvironment(process.env, { tokenKeyset: true, clientSecret: true }, httpServices),
     ),
   ),
 );

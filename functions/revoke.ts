@@ -3,12 +3,12 @@
 import { http } from '@google-cloud/functions-framework';
 import { expressHandler } from '../shared/express-adapter.ts';
 import { revokeHandler } from '../shared/flows/revoke.ts';
-import { googleServices } from '../shared/google-services.ts';
+import { httpServices } from '../shared/http-services.ts';
 import { runtimeFromEnvironment } from '../shared/runtime.ts';
 
 http(
   'revoke',
   expressHandler(
-    revokeHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true }, googleServices)),
+    revokeHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true }, httpServices)),
   ),
 );

@@ -18,6 +18,10 @@ export async function warmUpClients(runtime: Runtime): Promise<unknown> {
       runtime.documents().then((documents) => documents.readForUpdate('warm-up/doc')),
       3000,
     ),
+    within(
+      runtime.documents().then((documents) => documents.get('warm-up/doc')),
+      3000,
+    ),
     within(client.getToken({ code: 'warm-up', codeVerifier: 'warm-up' }), 3000),
     client.verifySignedJwtWithCertsAsync(...signedWarmUpToken(config.clientId), config.clientId, [
       ...config.google.issuers,

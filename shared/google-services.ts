@@ -1,21 +1,12 @@
-// The heavy Google clients, for the functions that need them (revoke and the batch runners; the
-// callback has its own, lighter set: shared/consent-services.ts). Each is still loaded lazily, on
-// first use.
-import { warmUpClients } from './code-cache-warm-up.ts';
-import { restEvents } from './consent-services.ts';
+// The Google clients of the batch runners (dispatcher, worker): those of the HTTP functions
+// (shared/http-services.ts; the runs complete pending revocations through the same code as revoke)
+// plus @google-cloud/firestore over gRPC for the runs themselves, built for throughput
+// (shared/store/firestore.ts). Each is still loaded lazily, on first use.
+import { httpServices } from './http-services.ts';
 import type { GoogleServices } from './runtime.ts';
-import { secretManagerAccessor } from './secret-manager.ts';
 import { createFirestore } from './store/firestore.ts';
 
-export const googleServices: GoogleServices = {
-  firestore: createFirestore,
-  events: restEvents,
-  secretManager: secretManagerAccessor,
-  warmUp: warmUpClients,
-};
-
-/** The batch runners (dispatcher, worker): Firestore over gRPC, built for throughput. */
 export const runnerServices: GoogleServices = {
-  ...googleServices,
+  ...httpServices,
   firestore: (config) => createFirestore(config, 'grpc'),
 };

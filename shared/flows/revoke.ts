@@ -3,10 +3,7 @@
 // account). Either way: revoke the REFRESH token at Google, then delete every stored token and
 // record the revocation (without any token). If Google stays unreachable, the connection becomes
 // revoke-pending: never used again, retried by every scheduled run.
-import type { Firestore } from '@google-cloud/firestore';
 import type { Config } from '../config.ts';
-
-type TimestampClass = typeof import('@google-cloud/firestore').Timestamp;
 import { AppError } from '../errors.ts';
 import { html, json, type HttpRequest, type HttpResponse } from '../http.ts';
 import {
@@ -17,18 +14,14 @@ import {
 import { verifyServiceCaller } from '../oauth/service-identity.ts';
 import { unsubscribeConfirmPage, unsubscribeDonePage, unsubscribeNeutralPage } from '../pages.ts';
 import type { Runtime } from '../runtime.ts';
+import { isValidSub, openToken } from '../store/connections.ts';
 import {
-  connectionRef,
-  isValidSub,
-  openToken,
-  REVOCATIONS,
-  type ConnectionDoc,
-} from '../store/connections.ts';
+  readRevocableConnection,
+  storeRevoked,
+  storeRevokePending,
+} from '../store/revocation-store.ts';
 import { verifyUnsubscribeLink } from '../unsubscribe-link.ts';
 import { withErrorHandling, type Handler } from '../http.ts';
-
-/** How long revocation records are kept (TTL field `expireAt`). */
-const REVOCATION_RECORD_DAYS = 400;
 
 export type RevokeOutcome = 'revoked' | 'already-revoked' | 'pending' | 'not-found';
 
@@ -52,8 +45,8 @@ export async function revoke(runtime: Runtime, request: HttpRequest): Promise<Ht
   const now = runtime.clock.now();
   if (request.method === 'GET' || request.method === 'HEAD') {
     const link = verifyUnsubscribeLink(linkKeys, request.url.searchParams, now);
-    const connection = await (await runtime.firestore()).doc(`connections/${link.sub}`).get();
-    const state = connection.get('state') as ConnectionDoc['state'] | undefined;
+    const connection = await readRevocableConnection(await runtime.documents(), link.sub);
+    const state = connection?.state;
     if (state === undefined || state === 'revoked')
       return html(200, unsubscribeNeutralPage({ appName: config.appName }));
     return html(
@@ -101,13 +94,17 @@ export async function revokeConnection(
   revoker: Revoker,
   options: RevokeOptions = {},
 ): Promise<RevokeOutcome> {
-  const db = await runtime.firestore();
-  const ref = connectionRef(db, sub);
-  const snapshot = await ref.get();
-  if (!snapshot.exists) return 'not-found';
-  const connection = snapshot.data() as ConnectionDoc;
+  const documents = await runtime.documents();
+  const connection = await readRevocableConnection(documents, sub);
+  if (connection === undefined) return 'not-found';
   if (connection.state === 'revoked') return 'already-revoked';
 
+  const entry = (googleResult: string) => ({
+    sub,
+    via: revoker.via,
+    actor: revoker.actor,
+    googleResult,
+  });
   let googleResult: string;
   try {
     googleResult = await revokeAtGoogle(runtime, sub, connection.refreshToken, options);
@@ -124,10 +121,15 @@ export async function revokeConnection(
         sub,
         error,
       });
-    await markRevokePending(runtime, db, sub, revoker, connection.state === 'revoke-pending');
+    await storeRevokePending(
+      documents,
+      entry('pending'),
+      connection.state === 'revoke-pending',
+      runtime.clock.now(),
+    );
     return 'pending';
   }
-  await finishRevocation(runtime, db, sub, revoker, googleResult);
+  await storeRevoked(documents, entry(googleResult), runtime.clock.now());
   runtime.log.info('connection revoked', { sub, via: revoker.via, googleResult });
   await runtime.events().emit({ type: 'revoked', sub, reason: revoker.via });
   return 'revoked';
@@ -160,75 +162,6 @@ async function revokeAtGoogle(
     return 'undecryptable';
   }
   return revokeToken(runtime.config.google.revokeUrl, refreshToken, options);
-}
-
-async function markRevokePending(
-  runtime: Runtime,
-  db: Firestore,
-  sub: string,
-  revoker: Revoker,
-  alreadyPending: boolean,
-): Promise<void> {
-  const { Timestamp } = await import('@google-cloud/firestore');
-  const now = Timestamp.fromMillis(runtime.clock.now());
-  const batch = db.batch();
-  // Keep only the sealed refresh token, so the revoke can be retried; drop everything else.
-  batch.update(connectionRef(db, sub), {
-    state: 'revoke-pending',
-    ...(alreadyPending ? {} : { revokePendingSince: now }),
-    updatedAt: now,
-    accessToken: null,
-    accessTokenExpiresAt: null,
-    refreshLease: null,
-  });
-  batch.create(
-    db.collection(REVOCATIONS).doc(),
-    revocationRecord(runtime, Timestamp, sub, revoker, 'pending'),
-  );
-  await batch.commit();
-}
-
-async function finishRevocation(
-  runtime: Runtime,
-  db: Firestore,
-  sub: string,
-  revoker: Revoker,
-  googleResult: string,
-): Promise<void> {
-  const { Timestamp } = await import('@google-cloud/firestore');
-  const now = Timestamp.fromMillis(runtime.clock.now());
-  const batch = db.batch();
-  // Overwrite the whole document: every token, the email and the scopes are gone; what remains
-  // says only that this Google user was connected once and is now revoked.
-  batch.set(connectionRef(db, sub), {
-    sub,
-    state: 'revoked',
-    revokedAt: now,
-    updatedAt: now,
-  });
-  batch.create(
-    db.collection(REVOCATIONS).doc(),
-    revocationRecord(runtime, Timestamp, sub, revoker, googleResult),
-  );
-  await batch.commit();
-}
-
-function revocationRecord(
-  runtime: Runtime,
-  Timestamp: TimestampClass,
-  sub: string,
-  revoker: Revoker,
-  googleResult: string,
-) {
-  const now = runtime.clock.now();
-  return {
-    sub,
-    at: Timestamp.fromMillis(now),
-    via: revoker.via,
-    actor: revoker.actor,
-    googleResult,
-    expireAt: Timestamp.fromMillis(now + REVOCATION_RECORD_DAYS * 86400e3),
-  };
 }
 
 /** The deployed handler: pages for people, JSON for server-to-server callers. */

@@ -1,11 +1,13 @@
 // Firestore documents over the REST API, with Google's discovery-based client
-// (@googleapis/firestore), for the one write a person waits on: storing a consent (callback).
+// (@googleapis/firestore), for the writes a person waits on: storing a consent (callback) and
+// unsubscribing (revoke).
 // @google-cloud/firestore costs ~60 ms of CPU on a cold start even with preferRest: it evaluates
 // gRPC and protobufjs, then builds protobuf types from a 1 MB JSON on its first call (measured with
 // `npm run bench:coldstart`). This client is plain HTTPS+JSON over gaxios and google-auth-library,
-// which the code exchange has loaded already. Runs, revoke and the tools keep
-// @google-cloud/firestore; both write the same documents (shared/store/firestore-values.ts).
+// which the code exchange has loaded already. The runs and the tools keep @google-cloud/firestore;
+// both write the same documents (shared/store/firestore-values.ts).
 // https://cloud.google.com/firestore/docs/reference/rest/v1/projects.databases.documents
+import { randomInt } from 'node:crypto';
 import type { firestore_v1 } from '@googleapis/firestore';
 import type { Config } from '../config.ts';
 import { loadAuthLibrary, staticTokenAuthClient } from '../oauth/google-client.ts';
@@ -29,6 +31,8 @@ export class FirestoreRestError extends Error {
 export interface FirestoreDocuments {
   /** The full resource name of a document, from its path (`connections/<sub>`). */
   name(path: string): string;
+  /** Reads a document outside any transaction; undefined when it does not exist. */
+  get(path: string): Promise<Fields | undefined>;
   /**
    * Reads a document in a new read-write transaction (one round trip: batchGet starts it; the
    * emulator never answers a plain GET inside a transaction). `retrying` names the aborted
@@ -74,6 +78,16 @@ export async function createFirestoreDocuments(
 
   return {
     name: (path) => `${database}/documents/${path}`,
+    async get(path) {
+      try {
+        const { data } = await documents.get({ name: `${database}/documents/${path}` });
+        return data.fields ?? {};
+      } catch (error) {
+        const failure = restError(error);
+        if (failure.status === 'NOT_FOUND') return undefined;
+        throw failure;
+      }
+    },
     async readForUpdate(path, retrying) {
       const { data } = await documents
         .batchGet({
@@ -108,6 +122,15 @@ export async function createFirestoreDocuments(
       await documents.rollback({ database, requestBody: { transaction } }).catch(rethrow);
     },
   };
+}
+
+const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A random document id, as the client libraries' `collection.doc()` makes: 20 of 62 characters. */
+export function newDocumentId(): string {
+  let id = '';
+  for (let index = 0; index < 20; index += 1) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  return id;
 }
 
 /** Google's JSON error body: `{ error: { code, message, status } }`; status is the gRPC name. */

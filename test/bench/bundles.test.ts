@@ -61,16 +61,17 @@ describe('authorize bundle', () => {
     expect(requiredAtRunTime(loader).filter((name) => !name.startsWith('node:'))).toEqual([]);
   });
 
-  it('the check recognises a Google client when one is bundled (callback, revoke)', () => {
+  it('the check recognises a Google client when one is bundled (callback, revoke, worker)', () => {
     expect(googleClientPackages(fn('callback').packages)).toContain('@googleapis/firestore');
-    expect(googleClientPackages(fn('revoke').packages)).toContain('@google-cloud/firestore');
+    expect(googleClientPackages(fn('revoke').packages)).toContain('@googleapis/firestore');
+    expect(googleClientPackages(fn('worker').packages)).toContain('@google-cloud/firestore');
   });
 });
 
-describe('callback bundle', () => {
-  it('stores consents over Firestore REST: the gRPC-based Firestore client is not bundled', () => {
-    expect(fn('callback').packages).not.toContain('@google-cloud/firestore');
-    expect(fn('callback').packages).not.toContain('@google-cloud/pubsub');
+describe.each(['callback', 'revoke'])('%s bundle', (name) => {
+  it('uses Firestore and Pub/Sub over REST: their gRPC-based clients are not bundled', () => {
+    expect(fn(name).packages).not.toContain('@google-cloud/firestore');
+    expect(fn(name).packages).not.toContain('@google-cloud/pubsub');
   });
 });
 

@@ -3,11 +3,12 @@
 // reached through a recording proxy, so the tests can see where the token travelled.
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Timestamp } from '@google-cloud/firestore';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.ts';
 import { DecryptError } from '../../shared/crypto/aead.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
-import { googleServices } from '../../shared/google-services.ts';
+import { httpServices } from '../../shared/http-services.ts';
 import type { HttpRequest } from '../../shared/http.ts';
 import { createRuntime } from '../../shared/runtime.ts';
 import { openToken, type ConnectionDoc } from '../../shared/store/connections.ts';
@@ -155,7 +156,7 @@ describe('unsubscribe link', () => {
     const revokeUrl = 'https://europe-west1-demo-p.cloudfunctions.net/revoke';
     const runtime = createRuntime({
       config: loadConfig({ ...app.env, REVOKE_URL: revokeUrl }, { tokenKeyset: true }),
-      services: googleServices,
+      services: httpServices,
       sink: () => {},
     });
     const sub = await connect('cloud-url@example.com');
@@ -225,6 +226,13 @@ describe('unsubscribe link', () => {
     const [record, ...more] = await revocations(sub);
     expect(more).toEqual([]);
     expect(record).toMatchObject({ sub, via: 'link', actor: 'user', googleResult: 'revoked' });
+    // Written over REST: the same types the client library reads and the TTL policy needs.
+    expect(record?.at).toBeInstanceOf(Timestamp);
+    expect(record?.expireAt).toBeInstanceOf(Timestamp);
+    expect((record?.expireAt as Timestamp).toMillis() - (record?.at as Timestamp).toMillis()).toBe(
+      400 * 86400e3,
+    );
+    expect((await connection(sub))?.revokedAt).toBeInstanceOf(Timestamp);
     expect(JSON.stringify(record)).not.toContain(refreshToken);
     expect(Object.keys(record!).filter((key) => /token/i.test(key))).toEqual([]);
   });
@@ -441,6 +449,8 @@ describe('Google revoke failing', () => {
     expect(pending.accessToken).toBeNull();
     expect(pending.accessTokenExpiresAt).toBeNull();
     expect(pending.refreshToken).toMatch(/^v1\./);
+    expect(pending.revokePendingSince).toBeInstanceOf(Timestamp);
+    expect(pending.email).toBe('pending-api@example.com');
     expect(alive('pending-api@example.com')).toBe(true);
     expect(await revocations(sub)).toMatchObject([{ sub, googleResult: 'pending' }]);
 

@@ -14,8 +14,8 @@ import { expressHandler } from '../../shared/express-adapter.ts';
 import { authorizeHandler } from '../../shared/flows/authorize.ts';
 import { callbackHandler } from '../../shared/flows/callback.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
-import { consentServices } from '../../shared/consent-services.ts';
-import { googleServices } from '../../shared/google-services.ts';
+import { httpServices } from '../../shared/http-services.ts';
+import { createFirestore } from '../../shared/store/firestore.ts';
 import { createRuntime, type Clock, type Runtime } from '../../shared/runtime.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { captureSink, recordIssuedSecrets } from './capture.ts';
@@ -100,8 +100,9 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
     config: loadConfig(env, { clientSecret: true, tokenKeyset: true }),
     sink,
     clock,
-    // Every function of the app in one runtime: the callback's REST clients and the others'.
-    services: { ...googleServices, ...consentServices },
+    // Every HTTP function of the app in one runtime, as deployed; @google-cloud/firestore only for
+    // the tests' own reads and checks.
+    services: { ...httpServices, firestore: createFirestore },
   });
   slots.authorize = expressHandler(authorizeHandler(runtime)) as never;
   slots.callback = expressHandler(callbackHandler(runtime)) as never;

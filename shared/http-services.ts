@@ -1,7 +1,7 @@
-// The Google clients of the consent callback, a path a person waits on: Firestore and Pub/Sub
-// through their REST APIs, so that a consent loads neither gRPC nor protobufjs (npm run
-// bench:coldstart). Each is loaded lazily, on first use; the Secret Manager client (gRPC-based)
-// only when a secret is read by resource name, once per instance.
+// The Google clients of the HTTP functions a person waits on (callback, revoke): Firestore and
+// Pub/Sub through their REST APIs, so that a consent or an unsubscribe loads neither gRPC nor
+// protobufjs (npm run bench:coldstart). Each is loaded lazily, on first use; the Secret Manager
+// client (gRPC-based) only when a secret is read by resource name, once per instance.
 import { warmUpClients } from './code-cache-warm-up.ts';
 import { createEventPublisher } from './events.ts';
 import { restPublisher } from './pubsub-rest.ts';
@@ -13,7 +13,7 @@ import { createFirestoreDocuments } from './store/firestore-rest.ts';
 export const restEvents: NonNullable<GoogleServices['events']> = (config, log, clock) =>
   createEventPublisher(restPublisher(config), config.pubsub.eventsTopic, log, () => clock.now());
 
-export const consentServices: GoogleServices = {
+export const httpServices: GoogleServices = {
   documents: createFirestoreDocuments,
   events: restEvents,
   secretManager: secretManagerAccessor,
