@@ -1,10 +1,11 @@
 // One Firestore handle per warm instance, created on first use. @google-cloud/firestore costs
-// ~120 ms to load (it pulls gRPC even with preferRest), so it is imported lazily and never by
-// the authorize function.
+// ~120 ms to load (it pulls gRPC even with preferRest), so it is imported lazily and bundled by
+// none of the HTTP functions.
 //
 // Two transports, chosen per function:
-// - 'rest' (preferRest) for request-path functions (revoke, the operator tools): the first call
-//   is faster, no gRPC channel to set up while a person waits (platform-facts.md).
+// - 'rest' (preferRest) for the operator tools: the first call is faster, no gRPC channel to set
+//   up for a one-shot command (platform-facts.md). The HTTP functions use neither: they go through
+//   the lighter shared/store/firestore-rest.ts.
 // - 'grpc' for the batch runners: one HTTP/2 channel multiplexes every commit and read, in binary
 //   protobuf instead of protobuf-JSON over HTTP/1.1. On `npm run bench:run` (2,000 users) the
 //   Firestore emulator's CPU went 11.5 s → 5.6 s and the worker's 21.3 s → 18 s with it.
