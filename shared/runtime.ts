@@ -24,7 +24,7 @@ export interface Runtime {
   keyset(): Promise<Keyset>;
   clientSecret(): Promise<string>;
   firestore(): Promise<Firestore>;
-  /** Firestore's REST API through Google's light client (the callback's one write). */
+  /** Firestore's REST API through Google's light client (callback and revoke). */
   documents(): Promise<FirestoreDocuments>;
   /** Connection events for the app; a no-op where the function has no Pub/Sub access. */
   events(): EventPublisher;
