@@ -17,7 +17,7 @@ import { createPubSubClient } from '../../shared/pubsub.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
 import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
-import type { Answer, MeasuringRequest } from './spawn-timing.ts';
+import type { RawAnswer, RawRequest } from '../support/raw-http.ts';
 import { googleEndpointSettings } from '../support/google-settings.ts';
 
 export const CLIENT_ID = 'consent-vault-bench.apps.googleusercontent.com';
@@ -33,9 +33,9 @@ const REVOKE_SUB = '100000000000000000001';
 
 export interface Scenario {
   /** A fresh measuring request (callback needs a new code every time). */
-  request(): Promise<MeasuringRequest>;
+  request(): Promise<RawRequest>;
   /** Throws when the answer is not the one the real flow gives. */
-  check(answer: Answer): void;
+  check(answer: RawAnswer): void;
 }
 
 export interface BenchWorld {
@@ -49,7 +49,7 @@ function pathOf(url: string): string {
   return `${parsed.pathname}${parsed.search}`;
 }
 
-function expect(condition: boolean, what: string, answer: Answer): void {
+function expect(condition: boolean, what: string, answer: RawAnswer): void {
   if (!condition)
     throw new Error(`unexpected answer (${what}): ${answer.status}\n${answer.body.slice(0, 600)}`);
 }

@@ -3,13 +3,13 @@
 // in a tight loop (~5 ms apart while the port refuses connections) until the first full answer.
 // Time = spawn → last byte of that answer. The process is stopped after each measurement.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, stopChild } from '../support/emulators.ts';
+import { rawRequest, type RawAnswer, type RawRequest } from '../support/raw-http.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -26,22 +26,9 @@ export function functionsFrameworkMain(): string {
   return main;
 }
 
-export interface MeasuringRequest {
-  readonly method?: string;
-  /** Path and query, e.g. `/callback?code=…`. */
-  readonly path: string;
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-export interface Answer {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
 export interface ColdStart {
   readonly ms: number;
-  readonly answer: Answer;
+  readonly answer: RawAnswer;
   /** Connection attempts refused before the server listened. */
   readonly refused: number;
 }
@@ -52,7 +39,7 @@ export interface SpawnSpec {
   /** --source: the deployable folder (package.json + index.js). */
   readonly source: string;
   readonly env: Readonly<Record<string, string>>;
-  readonly request: MeasuringRequest;
+  readonly request: RawRequest;
   /** Extra node options placed before main.js (e.g. `--cpu-prof`). */
   readonly nodeOptions?: readonly string[];
   readonly cwd?: string;
@@ -60,35 +47,6 @@ export interface SpawnSpec {
 }
 
 const RETRY_MS = 5;
-
-function send(port: number, spec: MeasuringRequest): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method: spec.method ?? 'GET',
-        path: spec.path,
-        headers: spec.headers,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function isRefused(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ECONNREFUSED';
@@ -128,9 +86,9 @@ export async function measureColdStart(spec: SpawnSpec): Promise<ColdStart> {
         throw new Error(
           `${spec.target} did not answer within ${spec.timeoutMs ?? 30_000} ms\n${output}`,
         );
-      let answer: Answer;
+      let answer: RawAnswer;
       try {
-        answer = await send(port, spec.request);
+        answer = await rawRequest({ host: '127.0.0.1', port }, spec.request);
       } catch (error) {
         if (!isRefused(error)) throw error;
         refused += 1;

@@ -1,7 +1,6 @@
 // Bad input on the consent flow (authorize + callback) and malformed requests on all three
 // functions: every case gets a clear 4xx or a friendly page, never a 500, and nothing is written
 // or lost. Each test compares the whole of `connections` and `revocations` before and after.
-import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { authorizeHandler } from '../../shared/flows/authorize.ts';
 import { callbackHandler } from '../../shared/flows/callback.ts';
@@ -14,6 +13,7 @@ import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
 import type { ConnectionDoc } from '../../shared/store/connections.ts';
 import { expectNoWrites, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent, type ConsentScript } from '../support/user-agent.ts';
+import { rawRequest as sendRaw, type RawAnswer } from '../support/raw-http.ts';
 
 const DRIVE = 'https://www.googleapis.com/auth/drive.file';
 const FUNCTIONS = ['authorize', 'callback', 'revoke'] as const;
@@ -70,38 +70,14 @@ function expectFriendlyPage(body: string): void {
   expect(body).not.toMatch(/Error:|at \w+ \(|stack|undefined/);
 }
 
-/** The request line and headers go out exactly as given (fetch would re-encode them). */
+/** To one of the app's functions, the request line and headers exactly as given. */
 function rawRequest(
   url: string,
   path: string,
   options: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+): Promise<RawAnswer> {
   const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: target.hostname,
-        port: target.port,
-        path,
-        method: options.method ?? 'GET',
-        headers: options.headers ?? {},
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-      },
-    );
-    req.on('error', reject);
-    if (options.body !== undefined) req.write(options.body);
-    req.end();
-  });
+  return sendRaw({ host: target.hostname, port: target.port }, { path, ...options });
 }
 
 /** A request handed straight to a flow handler, past Node's 16 KB request-line limit. */

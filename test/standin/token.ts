@@ -3,7 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StandInCore } from './core.ts';
 import { formParams, oauthError, oauthJson, type Reply, type RequestContext } from './http.ts';
-import { mintUserIdToken } from './id-tokens.ts';
+import { mintUserIdToken, type UserIdTokenInput } from './id-tokens.ts';
 import { isWellFormedAuthCode } from './ids.ts';
 import {
   ACCESS_TOKEN_LIFETIME_S,
@@ -110,21 +110,33 @@ function exchangeCode(form: URLSearchParams, client: ClientRecord, core: StandIn
     if (refresh.expiresAt !== null)
       body['refresh_token_expires_in'] = TESTING_REFRESH_TOKEN_LIFETIME_S;
   }
-  body['scope'] = record.scopes.join(' ');
-  body['token_type'] = 'Bearer';
-  if (record.scopes.includes(OPENID)) {
-    const idToken = mintUserIdToken(core.keys, {
-      clientId: client.clientId,
-      email: record.grant.email,
-      scopes: record.scopes,
-      nonce: record.nonce,
-      accessToken: access.token,
-    });
-    core.oauth.rememberSecret(idToken);
-    record.minted.push(idToken);
-    body['id_token'] = idToken;
-  }
+  const idToken = finishTokenBody(body, core, {
+    clientId: client.clientId,
+    email: record.grant.email,
+    scopes: record.scopes,
+    nonce: record.nonce,
+    accessToken: access.token,
+  });
+  if (idToken !== undefined) record.minted.push(idToken);
   return oauthJson(200, body);
+}
+
+/**
+ * The fields both grants end their answer with: scope, token_type and, when `openid` was granted,
+ * an ID token (remembered for the leak scan). Returns the ID token.
+ */
+function finishTokenBody(
+  body: Record<string, string | number>,
+  core: StandInCore,
+  user: UserIdTokenInput,
+): string | undefined {
+  body['scope'] = user.scopes.join(' ');
+  body['token_type'] = 'Bearer';
+  if (!user.scopes.includes(OPENID)) return undefined;
+  const idToken = mintUserIdToken(core.keys, user);
+  core.oauth.rememberSecret(idToken);
+  body['id_token'] = idToken;
+  return idToken;
 }
 
 /** RFC 7636 §4.6, with Google's error texts. */
@@ -166,18 +178,12 @@ function refreshGrant(form: URLSearchParams, client: ClientRecord, core: StandIn
   };
   const remaining = remainingRefreshLifetime(record, core.clock.now());
   if (remaining !== null) body['refresh_token_expires_in'] = remaining;
-  body['scope'] = record.scopes.join(' ');
-  body['token_type'] = 'Bearer';
-  if (record.scopes.includes(OPENID)) {
-    const idToken = mintUserIdToken(core.keys, {
-      clientId: client.clientId,
-      email: record.grant.email,
-      scopes: record.scopes,
-      accessToken: access.token,
-    });
-    core.oauth.rememberSecret(idToken);
-    body['id_token'] = idToken;
-  }
+  finishTokenBody(body, core, {
+    clientId: client.clientId,
+    email: record.grant.email,
+    scopes: record.scopes,
+    accessToken: access.token,
+  });
   return oauthJson(200, body);
 }
 
