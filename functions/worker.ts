@@ -2,10 +2,10 @@
 // subscription). A thrown error nacks the message: Pub/Sub redelivers. Thin adapter: see
 // shared/runs/worker.ts.
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
-import { runnerServices } from '../shared/google-services.ts';
+import { runnerServices } from '../shared/platform/runner-services.ts';
 import { lazyRunDeps } from '../shared/runs/deps.ts';
 import { workerHandler } from '../shared/runs/handlers.ts';
-import { runtimeFromEnvironment } from '../shared/runtime.ts';
+import { runtimeFromEnvironment } from '../shared/platform/runtime.ts';
 
 const runtime = runtimeFromEnvironment(
   process.env,

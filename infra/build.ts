@@ -185,7 +185,7 @@ module.exports = app.exports;
 ${
   mode === 'warm-up'
     ? `// Let start-up work queued by the module (key checks, and the lazily loaded clients exercised
-// under CODE_CACHE_WARM_UP: shared/runtime.ts) finish, then keep what V8 compiled.
+// under CODE_CACHE_WARM_UP: shared/platform/runtime.ts) finish, then keep what V8 compiled.
 Promise.resolve(globalThis.codeCacheWarmUp).finally(() => setTimeout(() => {
   writeFileSync(path.join(__dirname, ${JSON.stringify(CODE_CACHE_FILE)}), script.createCachedData());
   process.exit(0);
@@ -217,7 +217,7 @@ function warmUpEnvironment(): Record<string, string> {
     AUTHORIZE_URL: `${placeholder}/authorize`,
     REVOKE_URL: `${placeholder}/revoke`,
     LOG_LEVEL: 'ERROR',
-    // Exercise the lazily loaded clients too (shared/code-cache-warm-up.ts); every endpoint is
+    // Exercise the lazily loaded clients too (shared/platform/code-cache-warm-up.ts); every endpoint is
     // 127.0.0.1:1, which refuses connections.
     CODE_CACHE_WARM_UP: '1',
     FIRESTORE_EMULATOR_HOST: '127.0.0.1:1',

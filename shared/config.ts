@@ -3,7 +3,7 @@
 // misconfigured instance fails at start-up instead of on the first user.
 // (Pattern: functions-framework-nodejs src/options.ts.) Every setting is documented in README.md.
 import { ConfigError } from './errors.ts';
-import { Secret } from './secret-value.ts';
+import { Secret } from './secrets/secret-value.ts';
 
 /** Where a secret comes from. Never a literal in code, Firestore or logs. */
 export type SecretSource =

@@ -1,6 +1,6 @@
 // The few typed errors of the project. Code branches on `code` (stable strings), never on
 // message text (oauth4webapi's OperationProcessingError / ResponseBodyError pattern).
-// shared/http.ts turns them into responses in exactly one place.
+// shared/web/http.ts turns them into responses in exactly one place.
 
 export type ErrorCode =
   | 'config_invalid'

@@ -8,7 +8,7 @@
 //   bodies with tokens (google-oauth-facts.md, "never log err.config or err.response").
 // See https://cloud.google.com/logging/docs/structured-logging
 import type { LogLevel } from './config.ts';
-import { Secret } from './secret-value.ts';
+import { Secret } from './secrets/secret-value.ts';
 
 export type Fields = Record<string, unknown>;
 

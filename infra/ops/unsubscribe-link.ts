@@ -4,11 +4,11 @@
 // without any, the local stack's .local/token-keyset.json.
 import { parseArgs } from 'node:util';
 import { parseKeyset } from '../../shared/crypto/keyset.ts';
-import { createSecretStore } from '../../shared/secrets.ts';
-import { secretManagerAccessor } from '../../shared/secret-manager.ts';
+import { createSecretStore } from '../../shared/secrets/secret-store.ts';
+import { secretManagerAccessor } from '../../shared/secrets/secret-manager.ts';
 import { isValidSub } from '../../shared/store/connections.ts';
-import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
-import { Secret } from '../../shared/secret-value.ts';
+import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
+import { Secret } from '../../shared/secrets/secret-value.ts';
 import type { SecretSource } from '../../shared/config.ts';
 
 const { values, positionals } = parseArgs({

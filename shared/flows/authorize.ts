@@ -1,10 +1,16 @@
 // GET authorize: send the browser to Google's consent page with a fresh sealed transaction.
 import { AppError } from '../errors.ts';
-import { redirect, setCookie, singleParam, type HttpRequest, type HttpResponse } from '../http.ts';
+import {
+  redirect,
+  setCookie,
+  singleParam,
+  type HttpRequest,
+  type HttpResponse,
+} from '../web/http.ts';
 import { buildAuthorizationUrl } from '../oauth/authorization.ts';
 import { sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
-import type { Runtime } from '../runtime.ts';
-import { withErrorHandling, type Handler } from '../http.ts';
+import type { Runtime } from '../platform/runtime.ts';
+import { withErrorHandling, type Handler } from '../web/http.ts';
 
 // No control characters (NUL…) and no U+FFFD (what non-UTF-8 percent-encoding decodes to): such a
 // hint is not an email address and must not be forwarded to Google.

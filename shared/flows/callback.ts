@@ -10,15 +10,15 @@ import {
   setCookie,
   type HttpRequest,
   type HttpResponse,
-} from '../http.ts';
+} from '../web/http.ts';
 import { buildAuthorizationUrl, requestedScopes } from '../oauth/authorization.ts';
 import { exchangeCode, validateAuthResponse } from '../oauth/callback.ts';
 import { normaliseScopes } from '../oauth/scopes.ts';
 import { openTransaction, sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
-import { missingScopePage, successPage } from '../pages.ts';
-import type { Runtime } from '../runtime.ts';
+import { missingScopePage, successPage } from '../web/pages.ts';
+import type { Runtime } from '../platform/runtime.ts';
 import { storeConsent } from '../store/consent-store.ts';
-import { withErrorHandling, type Handler } from '../http.ts';
+import { withErrorHandling, type Handler } from '../web/http.ts';
 
 export const SUCCESS_PATH_SUFFIX = '/connected';
 

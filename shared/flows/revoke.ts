@@ -5,23 +5,27 @@
 // revoke-pending: never used again, retried by every scheduled run.
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
-import { html, json, type HttpRequest, type HttpResponse } from '../http.ts';
+import { html, json, type HttpRequest, type HttpResponse } from '../web/http.ts';
 import {
   isTransientRevocationError,
   revokeToken,
   type RevokeOptions,
 } from '../oauth/revocation.ts';
 import { verifyServiceCaller } from '../oauth/service-identity.ts';
-import { unsubscribeConfirmPage, unsubscribeDonePage, unsubscribeNeutralPage } from '../pages.ts';
-import type { Runtime } from '../runtime.ts';
+import {
+  unsubscribeConfirmPage,
+  unsubscribeDonePage,
+  unsubscribeNeutralPage,
+} from '../web/pages.ts';
+import type { Runtime } from '../platform/runtime.ts';
 import { isValidSub, openToken } from '../store/connections.ts';
 import {
   readRevocableConnection,
   storeRevoked,
   storeRevokePending,
 } from '../store/revocation-store.ts';
-import { verifyUnsubscribeLink } from '../unsubscribe-link.ts';
-import { withErrorHandling, type Handler } from '../http.ts';
+import { verifyUnsubscribeLink } from '../web/unsubscribe-link.ts';
+import { withErrorHandling, type Handler } from '../web/http.ts';
 
 export type RevokeOutcome = 'revoked' | 'already-revoked' | 'pending' | 'not-found';
 

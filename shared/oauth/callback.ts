@@ -5,7 +5,7 @@
 import type { Credentials } from 'google-auth-library';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
-import { safeEqual, singleParam } from '../http.ts';
+import { safeEqual, singleParam } from '../web/http.ts';
 import type { AuthTransaction } from './transaction.ts';
 import { oauthErrorOf, sharedOAuthClient } from './google-client.ts';
 

@@ -73,29 +73,17 @@ export function sharedOAuthClient(
 }
 
 /**
- * The OAuth `error` fields of a failed token-endpoint call, read from the response body
- * (gaxios puts it in `response.data`). Never the message text, which the library rewrites.
+ * The OAuth `error` field and status of a failed token-endpoint call, read from the response
+ * body (gaxios puts it in `response.data`). Never the message text, which the library rewrites.
  */
 export function oauthErrorOf(error: unknown): {
   status: number | undefined;
   error: string | undefined;
-  subtype: string | undefined;
-  retryAfter: string | undefined;
 } {
-  const response = (error as { response?: { status?: unknown; data?: unknown; headers?: unknown } })
-    ?.response;
-  const data = response?.data as { error?: unknown; error_subtype?: unknown } | undefined;
-  const headers = response?.headers as
-    { get?: (name: string) => string | null } | Record<string, string> | undefined;
-  let retryAfter: string | undefined;
-  if (headers && typeof (headers as { get?: unknown }).get === 'function')
-    retryAfter =
-      (headers as { get: (name: string) => string | null }).get('retry-after') ?? undefined;
-  else if (headers) retryAfter = (headers as Record<string, string>)['retry-after'];
+  const response = (error as { response?: { status?: unknown; data?: unknown } })?.response;
+  const data = response?.data as { error?: unknown } | undefined;
   return {
     status: typeof response?.status === 'number' ? response.status : undefined,
     error: typeof data?.error === 'string' ? data.error : undefined,
-    subtype: typeof data?.error_subtype === 'string' ? data.error_subtype : undefined,
-    retryAfter,
   };
 }

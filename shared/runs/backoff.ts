@@ -1,7 +1,7 @@
 // Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"),
 // honouring Retry-After, inside a deadline: when the next wait would cross the deadline, the last
 // error is rethrown and the work is left for Pub/Sub redelivery. Only transient failures retry.
-import type { Clock } from '../runtime.ts';
+import type { Clock } from '../platform/runtime.ts';
 import { classifyError } from './classify.ts';
 
 export interface BackoffOptions {

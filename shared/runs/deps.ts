@@ -1,12 +1,12 @@
 // Everything the run modules need, passed explicitly and built once per warm instance.
 import { randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import type { EventPublisher } from '../events.ts';
+import type { EventPublisher } from '../pubsub/events.ts';
 import { createJobs, type JobPlugins } from '../jobs/catalog.ts';
 import type { Job } from '../jobs/types.ts';
 import type { FetchLike } from '../oauth/refresh.ts';
-import { pubsubPublisher, type TopicPublisher } from '../pubsub.ts';
-import type { Runtime } from '../runtime.ts';
+import { pubsubPublisher, type TopicPublisher } from '../pubsub/publisher.ts';
+import type { Runtime } from '../platform/runtime.ts';
 import { sleep } from './backoff.ts';
 import { createLimiter, type Limiter } from './limiter.ts';
 

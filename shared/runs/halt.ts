@@ -3,7 +3,7 @@
 // alerted once with an ERROR log carrying the stable field `alert` plus a `run-halted` event.
 // The flag lives in `runs/{runId}/control/halt` (the run document is the dispatcher's alone).
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
-import type { EventPublisher } from '../events.ts';
+import type { EventPublisher } from '../pubsub/events.ts';
 import type { Logger } from '../log.ts';
 import { expireAtFor, isAlreadyExists, runRef } from './ledger.ts';
 

@@ -1,8 +1,8 @@
 // CloudEvent handlers for the dispatcher and worker functions: translate the Pub/Sub CloudEvent,
 // call the run modules, and turn the outcome into ack (return) or nack (throw). Kept here so the
 // files in functions/ stay one-line adapters and tests can drive the same code. Both leave
-// functions-framework's per-request domain first (shared/request-domain.ts).
-import { leaveRequestDomain } from '../request-domain.ts';
+// functions-framework's per-request domain first (shared/platform/request-domain.ts).
+import { leaveRequestDomain } from '../platform/request-domain.ts';
 import type { RunDeps } from './deps.ts';
 import { dispatchRun, type DispatchResult } from './dispatch.ts';
 import {

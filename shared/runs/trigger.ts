@@ -1,7 +1,7 @@
 // Starting a run by hand, as Cloud Scheduler would (publish a tick to the tick topic), and waiting
 // for its report. Used by `npm run trigger` and the demo.
 import type { Firestore } from '@google-cloud/firestore';
-import type { TopicPublisher } from '../pubsub.ts';
+import type { TopicPublisher } from '../pubsub/publisher.ts';
 import { isRunFinished, readRunReport, type RunReport } from './report.ts';
 import { runPeriodFor } from './run-id.ts';
 import { sleep } from './backoff.ts';

@@ -2,7 +2,7 @@
 // the ID token's `sub` (stable; emails change). Tokens are stored only sealed with AES-256-GCM,
 // bound to this document and field, so a ciphertext copied into another user's document (or
 // into another field) fails to decrypt.
-import type { Firestore, Timestamp, Transaction } from '@google-cloud/firestore';
+import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import { open, seal } from '../crypto/aead.ts';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 
@@ -72,14 +72,4 @@ export function isValidSub(sub: string): boolean {
 
 export function connectionRef(db: Firestore, sub: string) {
   return db.collection(CONNECTIONS).doc(sub);
-}
-
-export async function readConnection(
-  db: Firestore,
-  sub: string,
-  tx?: Transaction,
-): Promise<ConnectionDoc | undefined> {
-  const ref = connectionRef(db, sub);
-  const snapshot = tx ? await tx.get(ref) : await ref.get();
-  return snapshot.exists ? (snapshot.data() as ConnectionDoc) : undefined;
 }

@@ -12,12 +12,12 @@ import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
-import { runnerServices } from '../../shared/google-services.ts';
+import { runnerServices } from '../../shared/platform/runner-services.ts';
 import { createRunDeps } from '../../shared/runs/deps.ts';
 import { createLimiter } from '../../shared/runs/limiter.ts';
 import { trackedLimiter } from '../support/tracked-limiter.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
-import { runtimeFromEnvironment } from '../../shared/runtime.ts';
+import { runtimeFromEnvironment } from '../../shared/platform/runtime.ts';
 
 const role = process.argv[2] === 'dispatcher' ? 'dispatcher' : 'worker';
 const acceptedAtOnce = role === 'dispatcher' ? 1 : Math.max(1, Number(process.argv[3] ?? 1));

@@ -4,14 +4,14 @@
 // and the worker each in their own process under the functions-framework (push subscriptions),
 // and the Google stand-in adding --latency ms to every Google call. Prints wall time against the
 // network-bound ideal (Google calls × latency / concurrency), Firestore reads and writes per
-// connection, secret-store and KMS calls, and peak RSS of each function. Then runs the same
+// connection, secret-store reads, and peak RSS of each function. Then runs the same
 // per-user code one user at a time on a sample and prints the speed-up.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { memoryPublisher, pubsubPublisher } from '../../shared/pubsub.ts';
+import { memoryPublisher, pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { processUser } from '../../shared/runs/process-user.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
 import { formatRunReport } from '../../shared/runs/report.ts';
@@ -159,7 +159,6 @@ try {
       'secret-store backend reads per run',
       `${d.secretReads + w.secretReads} (dispatcher ${d.secretReads}, worker ${w.secretReads})`,
     ],
-    ['KMS calls per run', '0 (tokens are sealed with the keyset in memory; no KMS per token)'],
     [
       'CPU used during the run',
       [...cpuAfter.keys()]

@@ -13,9 +13,9 @@ import { generateKeysetJson, parseKeyset, type Keyset } from '../../shared/crypt
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
 import { sealTransaction, TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
 import { connectionRef } from '../../shared/store/connections.ts';
-import { createPubSubClient } from '../../shared/pubsub.ts';
+import { createPubSubClient } from '../../shared/pubsub/publisher.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
-import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
+import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import type { RawAnswer, RawRequest } from '../support/raw-http.ts';
 import { googleEndpointSettings } from '../support/google-settings.ts';

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPage } from '../../shared/pages.ts';
+import { startPage } from '../../shared/web/pages.ts';
 import type { ConnectionDoc } from '../../shared/store/connections.ts';
-import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
+import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -9,13 +9,13 @@ import type { Request } from '@google-cloud/functions-framework';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeysetJson, parseKeyset, type PurposeKeys } from '../../shared/crypto/keyset.ts';
-import { toHttpRequest } from '../../shared/express-adapter.ts';
+import { toHttpRequest } from '../../shared/platform/express-adapter.ts';
 import { authorizeHandler } from '../../shared/flows/authorize.ts';
 import { callbackHandler } from '../../shared/flows/callback.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
-import type { Handler } from '../../shared/http.ts';
+import type { Handler } from '../../shared/web/http.ts';
 import { sealTransaction, TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
-import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
+import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { SERVICE_CALLER, databaseState, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent } from '../support/user-agent.ts';
 

@@ -8,11 +8,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.ts';
 import { DecryptError } from '../../shared/crypto/aead.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
-import { httpServices } from '../../shared/http-services.ts';
-import type { HttpRequest } from '../../shared/http.ts';
-import { createRuntime } from '../../shared/runtime.ts';
+import { httpServices } from '../../shared/platform/http-services.ts';
+import type { HttpRequest } from '../../shared/web/http.ts';
+import { createRuntime } from '../../shared/platform/runtime.ts';
 import { openToken, type ConnectionDoc } from '../../shared/store/connections.ts';
-import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
+import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { expectNoWrites, SERVICE_CALLER, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent } from '../support/user-agent.ts';
 

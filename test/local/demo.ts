@@ -7,7 +7,7 @@
 // not what the story says.
 import { parseArgs } from 'node:util';
 import { parseKeyset } from '../../shared/crypto/keyset.ts';
-import { pubsubPublisher } from '../../shared/pubsub.ts';
+import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import {
   formatRunReport,
   isRunFinished,
@@ -17,7 +17,7 @@ import {
 import { publishTick } from '../../shared/runs/trigger.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
 import type { ConnectionDoc } from '../../shared/store/connections.ts';
-import { createUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
+import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { readFile } from 'node:fs/promises';
 import { UserAgent } from '../support/user-agent.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
-import { startPage } from '../../shared/pages.ts';
+import { startPage } from '../../shared/web/pages.ts';
 import { buildFunctions } from '../../infra/build.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';

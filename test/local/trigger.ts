@@ -2,7 +2,7 @@
 // Starts a run by hand the way Cloud Scheduler does: publishes a tick to the tick topic of the
 // local Pub/Sub emulator (`npm start` must be running). With --wait, prints the run report.
 import { parseArgs } from 'node:util';
-import { pubsubPublisher } from '../../shared/pubsub.ts';
+import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { formatRunReport } from '../../shared/runs/report.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
 import { cliEnv, cliFirestore } from '../../infra/ops/cli-env.ts';

@@ -3,7 +3,7 @@
 // the batches overlap, and every user is processed once. Also the limiter itself: never above
 // its limit, first come first served.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryPublisher } from '../../shared/pubsub.ts';
+import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import type { RunDeps } from '../../shared/runs/deps.ts';
 import { workerHandler } from '../../shared/runs/handlers.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionReportSource, type ExportSource } from '../../shared/jobs/export-source.ts';
 import { DRIVE_FILE_SCOPE } from '../../shared/jobs/registry.ts';
-import { memoryPublisher } from '../../shared/pubsub.ts';
+import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { processBatch } from '../../shared/runs/batch.ts';
 import type { RunDeps } from '../../shared/runs/deps.ts';
 import { dispatchRun } from '../../shared/runs/dispatch.ts';

@@ -1,7 +1,7 @@
 // End to end over Pub/Sub: a tick published to the emulator's tick topic is pushed to the
 // dispatcher (real functions-framework), which publishes work batches, pushed to the worker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pubsubPublisher } from '../../shared/pubsub.ts';
+import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { formatRunReport } from '../../shared/runs/report.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';

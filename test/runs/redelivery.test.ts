@@ -3,7 +3,7 @@
 // malformed and poison messages end on the dead-letter path after bounded attempts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pubsubPublisher } from '../../shared/pubsub.ts';
+import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { DEAD_LETTERS } from '../../shared/runs/dead-letter.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';

@@ -4,7 +4,7 @@
 // CloudEvent source. Also a pull subscription on the events topic, for printing events.
 import type { PubSub, Subscription } from '@google-cloud/pubsub';
 import type { PubSubSettings as Topics } from '../../shared/config.ts';
-import { createPubSubClient, type PubSubSettings } from '../../shared/pubsub.ts';
+import { createPubSubClient, type PubSubSettings } from '../../shared/pubsub/publisher.ts';
 
 export interface WiringOptions {
   readonly ackDeadlineSeconds?: number;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { OAuthResponseError, AppError } from '../../shared/errors.ts';
 import { createLogger, redactText, registerSecretValue } from '../../shared/log.ts';
-import { Secret } from '../../shared/secret-value.ts';
+import { Secret } from '../../shared/secrets/secret-value.ts';
 
 const ACCESS = 'ya29.a0AfB_byC-ACCESS-token_123';
 const REFRESH = '1//0gREFRESH-token_abc.def';

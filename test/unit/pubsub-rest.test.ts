@@ -2,8 +2,8 @@
 // Google's own client.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createPubSubClient } from '../../shared/pubsub.ts';
-import { PublishError, restPublisher } from '../../shared/pubsub-rest.ts';
+import { createPubSubClient } from '../../shared/pubsub/publisher.ts';
+import { PublishError, restPublisher } from '../../shared/pubsub/rest-publisher.ts';
 
 const settings = {
   projectId: `demo-rest-${randomBytes(3).toString('hex')}`,

@@ -1,11 +1,11 @@
 // The batch runners leave functions-framework's per-request domain before any work
-// (shared/request-domain.ts), so the promises of a whole batch carry no domain bookkeeping.
+// (shared/platform/request-domain.ts), so the promises of a whole batch carry no domain bookkeeping.
 // Served by the real functions-framework, as deployed.
 import type { AddressInfo } from 'node:net';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { describe, expect, it } from 'vitest';
-import { leaveRequestDomain } from '../../shared/request-domain.ts';
+import { leaveRequestDomain } from '../../shared/platform/request-domain.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
 
 const domainOf = (): unknown => (process as { domain?: unknown }).domain ?? undefined;

@@ -5,9 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { loadConfig, type SecretSource } from '../../shared/config.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { AppError, ConfigError } from '../../shared/errors.ts';
-import { createRuntime, runtimeFromEnvironment } from '../../shared/runtime.ts';
-import { secretManagerAccessor } from '../../shared/secret-manager.ts';
-import { createSecretStore } from '../../shared/secrets.ts';
+import { createRuntime, runtimeFromEnvironment } from '../../shared/platform/runtime.ts';
+import { secretManagerAccessor } from '../../shared/secrets/secret-manager.ts';
+import { createSecretStore } from '../../shared/secrets/secret-store.ts';
 import {
   crc32c,
   startFakeSecretManager,

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateKeysetJson, parseKeyset, rotateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { AppError } from '../../shared/errors.ts';
-import { createUnsubscribeLink, verifyUnsubscribeLink } from '../../shared/unsubscribe-link.ts';
+import { createUnsubscribeLink, verifyUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 
 const REVOKE_URL = 'https://cv.example.com/revoke';
 const NOW = Date.UTC(2030, 0, 1);

@@ -1,8 +1,8 @@
 // Connection events (connected, needs-reconnect, revoked, export-failed, run-halted), published
 // as JSON to config.pubsub.eventsTopic for the app to react to (email the user, page an operator).
 // An event never carries a token or a message text; a failed publish is logged, never fatal.
-import type { Logger } from './log.ts';
-import type { TopicPublisher } from './pubsub.ts';
+import type { Logger } from '../log.ts';
+import type { TopicPublisher } from './publisher.ts';
 
 export type ConnectionEventType =
   'connected' | 'needs-reconnect' | 'revoked' | 'export-failed' | 'run-halted';

@@ -1,11 +1,11 @@
 // Reads secrets from their source, once per instance. The Secret Manager client (~150 ms to load
-// and construct, platform-facts.md) is injected (shared/secret-manager.ts) and loaded only when a
+// and construct, platform-facts.md) is injected (shared/secrets/secret-manager.ts) and loaded only when a
 // `_VERSION` setting asks for it; the recommended production path is `--set-secrets`, which costs
 // nothing at cold start.
 import { readFile } from 'node:fs/promises';
-import type { SecretSource } from './config.ts';
-import { AppError } from './errors.ts';
-import { registerSecretValue } from './log.ts';
+import type { SecretSource } from '../config.ts';
+import { AppError } from '../errors.ts';
+import { registerSecretValue } from '../log.ts';
 
 export interface SecretStore {
   read(source: SecretSource): Promise<string>;

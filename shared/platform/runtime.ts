@@ -2,13 +2,17 @@
 // touches Firestore never loads it. Handlers receive this object explicitly; nothing reaches for
 // globals. Tests build one with their own config, sink and clock.
 import type { Firestore } from '@google-cloud/firestore';
-import { loadConfig, type Config, type ConfigNeeds } from './config.ts';
-import { parseKeyset, KeysetError, type Keyset } from './crypto/keyset.ts';
-import { ConfigError } from './errors.ts';
-import { noopEventPublisher, type EventPublisher } from './events.ts';
-import { createLogger, type Logger, type LogSink } from './log.ts';
-import type { FirestoreDocuments } from './store/firestore-rest.ts';
-import { createSecretStore, type SecretAccessor, type SecretStore } from './secrets.ts';
+import { loadConfig, type Config, type ConfigNeeds } from '../config.ts';
+import { parseKeyset, KeysetError, type Keyset } from '../crypto/keyset.ts';
+import { ConfigError } from '../errors.ts';
+import { noopEventPublisher, type EventPublisher } from '../pubsub/events.ts';
+import { createLogger, type Logger, type LogSink } from '../log.ts';
+import type { FirestoreDocuments } from '../store/firestore-rest.ts';
+import {
+  createSecretStore,
+  type SecretAccessor,
+  type SecretStore,
+} from '../secrets/secret-store.ts';
 
 export interface Clock {
   now(): number;
@@ -34,7 +38,7 @@ export interface Runtime {
 
 /**
  * Heavy Google clients, injected by the functions that use them so that the others (authorize)
- * bundle none of them. See shared/google-services.ts.
+ * bundle none of them. See shared/platform/runner-services.ts.
  */
 export interface GoogleServices {
   readonly firestore?: (config: Config) => Promise<Firestore>;

@@ -3,7 +3,7 @@
 // points every endpoint at 127.0.0.1:1, which refuses connections: each call runs up to the
 // network and fails fast. Nothing is contacted; no secret is involved (placeholder settings).
 import { createSign, generateKeyPairSync } from 'node:crypto';
-import { createOAuthClient } from './oauth/google-client.ts';
+import { createOAuthClient } from '../oauth/google-client.ts';
 import type { Runtime } from './runtime.ts';
 
 const within = <T>(promise: Promise<T>, ms: number) =>

@@ -2,8 +2,8 @@
 // the one place where errors become responses (hono's errorHandler; functions-framework's
 // sendCrashResponse). Adapters in functions/ only translate Express requests to this and back.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { AppError } from './errors.ts';
-import type { Logger } from './log.ts';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { errorPage, type PageOptions } from './pages.ts';
 
 export interface HttpRequest {

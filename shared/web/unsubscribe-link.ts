@@ -2,10 +2,10 @@
 // HMAC-SHA256 (with the keyset's link-purpose key). GET shows a confirmation page and POST acts,
 // so link scanners that prefetch URLs change nothing.
 import { createHmac } from 'node:crypto';
-import type { PurposeKeys } from './crypto/keyset.ts';
-import { AppError } from './errors.ts';
+import type { PurposeKeys } from '../crypto/keyset.ts';
+import { AppError } from '../errors.ts';
 import { safeEqual, singleParam } from './http.ts';
-import { isValidSub } from './store/connections.ts';
+import { isValidSub } from '../store/connections.ts';
 
 function signature(key: Buffer, sub: string, expiresAtSeconds: number): string {
   return createHmac('sha256', key)

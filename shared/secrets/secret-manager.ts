@@ -1,8 +1,8 @@
 // Secret Manager access with Google's client (REST fallback when pointed at a local endpoint:
 // plain HTTP+JSON, which the tests serve). Loaded lazily, on the first `_VERSION` secret.
-import { AppError } from './errors.ts';
-import { staticTokenAuthClient } from './oauth/google-client.ts';
-import type { SecretAccessor } from './secrets.ts';
+import { AppError } from '../errors.ts';
+import { staticTokenAuthClient } from '../oauth/google-client.ts';
+import type { SecretAccessor } from './secret-store.ts';
 
 export async function secretManagerAccessor(endpoint: string | undefined): Promise<SecretAccessor> {
   const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');

@@ -1,7 +1,7 @@
 // The small pages people see. Self-contained (inline CSS, no scripts, no fonts, no images from
 // anywhere), accessible (lang, landmarks, one h1, real buttons and links, visible focus, good
 // contrast), and every dynamic value is HTML-escaped.
-import type { AppError } from './errors.ts';
+import type { AppError } from '../errors.ts';
 
 export interface PageOptions {
   readonly appName: string;

@@ -3,13 +3,13 @@
 // protobufjs (npm run bench:coldstart). Each is loaded lazily, on first use; the Secret Manager
 // client (gRPC-based) only when a secret is read by resource name, once per instance.
 import { warmUpClients } from './code-cache-warm-up.ts';
-import { createEventPublisher } from './events.ts';
-import { restPublisher } from './pubsub-rest.ts';
+import { createEventPublisher } from '../pubsub/events.ts';
+import { restPublisher } from '../pubsub/rest-publisher.ts';
 import type { GoogleServices } from './runtime.ts';
-import { secretManagerAccessor } from './secret-manager.ts';
-import { createFirestoreDocuments } from './store/firestore-rest.ts';
+import { secretManagerAccessor } from '../secrets/secret-manager.ts';
+import { createFirestoreDocuments } from '../store/firestore-rest.ts';
 
-/** Connection events over Pub/Sub's REST API (shared/pubsub-rest.ts). */
+/** Connection events over Pub/Sub's REST API (shared/pubsub/rest-publisher.ts). */
 export const restEvents: NonNullable<GoogleServices['events']> = (config, log, clock) =>
   createEventPublisher(restPublisher(config), config.pubsub.eventsTopic, log, () => clock.now());
 

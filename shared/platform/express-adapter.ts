@@ -1,7 +1,7 @@
 // Translates functions-framework (Express) requests to the neutral HttpRequest and back. The only
 // code that knows about Express; the flows never see it.
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { parseCookies, type HttpRequest, type HttpResponse } from './http.ts';
+import { parseCookies, type HttpRequest, type HttpResponse } from '../web/http.ts';
 
 /** Bodies above this are refused before parsing (an unsubscribe form or {"sub"} is tiny). */
 const MAX_BODY_BYTES = 64 * 1024;
