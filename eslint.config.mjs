@@ -21,13 +21,13 @@ export default tseslint.config(
         {
           object: 'process',
           property: 'env',
-          message: 'Read settings through shared/config.ts (loadConfig) only.',
+          message: 'Read settings through shared/settings/config.ts (loadConfig) only.',
         },
       ],
     },
   },
   {
-    files: ['shared/config.ts', 'test/**', 'infra/**', 'functions/**'],
+    files: ['shared/settings/config.ts', 'test/**', 'infra/**', 'functions/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

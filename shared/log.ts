@@ -7,7 +7,7 @@
 // - errors are reduced to name, code and message: gaxios errors carry request and response
 //   bodies with tokens (google-oauth-facts.md, "never log err.config or err.response").
 // See https://cloud.google.com/logging/docs/structured-logging
-import type { LogLevel } from './config.ts';
+import type { LogLevel } from './settings/config.ts';
 import { Secret } from './secrets/secret-value.ts';
 
 export type Fields = Record<string, unknown>;

@@ -80,7 +80,9 @@ async function deploy(options: DeployOptions, deps: CliDeps): Promise<number> {
   if (envFile.problems.length > 0)
     throw new InputError(`${options.envFile}:\n  ${envFile.problems.join('\n  ')}`);
   for (const key of envFile.unknownKeys)
-    deps.err(`warning: ${options.envFile}: ${key} is not a setting of shared/config.ts (typo?)`);
+    deps.err(
+      `warning: ${options.envFile}: ${key} is not a setting of shared/settings/config.ts (typo?)`,
+    );
   if (!existsSync(options.rulesFile))
     throw new InputError(`rules file ${options.rulesFile} not found`);
   const rulesSource = readFileSync(options.rulesFile, 'utf8');

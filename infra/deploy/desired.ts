@@ -1,7 +1,7 @@
 // The desired deployment: options + env file + repository files in, every name, URL, setting and
 // grant out. Pure. The functions' settings are validated with the functions' own loadConfig, so
 // a deploy that would crash every instance at start-up stops here instead.
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig } from '../../shared/settings/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import type { DeployOptions } from './args.ts';
 import {

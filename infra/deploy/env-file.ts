@@ -1,15 +1,15 @@
-// The deploy env file: the functions' non-secret settings (names from shared/config.ts), one
+// The deploy env file: the functions' non-secret settings (names from shared/settings/config.ts), one
 // `KEY=VALUE` a line. Pure parsing; secrets are refused here so they can never reach
 // `--set-env-vars` (an argument, visible in process lists and Cloud Audit Logs).
 
 export interface EnvFile {
   readonly values: Readonly<Record<string, string>>;
-  /** Keys not known to shared/config.ts: passed through, but reported (likely typos). */
+  /** Keys not known to shared/settings/config.ts: passed through, but reported (likely typos). */
   readonly unknownKeys: readonly string[];
   readonly problems: readonly string[];
 }
 
-/** Settings of shared/config.ts that an operator may set for the deployed functions. */
+/** Settings of shared/settings/config.ts that an operator may set for the deployed functions. */
 export const KNOWN_SETTINGS: readonly string[] = [
   'APP_NAME',
   'FIRESTORE_DATABASE',

@@ -9,7 +9,7 @@ import { secretManagerAccessor } from '../../shared/secrets/secret-manager.ts';
 import { isValidSub } from '../../shared/store/connections.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { Secret } from '../../shared/secrets/secret-value.ts';
-import type { SecretSource } from '../../shared/config.ts';
+import type { SecretSource } from '../../shared/settings/config.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -1,7 +1,7 @@
 // GET callback: finish a consent. Validate → exchange → verify → check granted scopes → store the
 // refresh token sealed, all or nothing (shared/store/consent-store.ts) → 303 to a clean page. Every answer clears
 // the transaction cookie (single use); a restart with prompt=consent replaces it.
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import {
   clearCookie,

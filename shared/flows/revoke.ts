@@ -3,7 +3,7 @@
 // account). Either way: revoke the REFRESH token at Google, then delete every stored token and
 // record the revocation (without any token). If Google stays unreachable, the connection becomes
 // revoke-pending: never used again, retried by every scheduled run.
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import { html, json, type HttpRequest, type HttpResponse } from '../web/http.ts';
 import {

@@ -37,7 +37,7 @@ export interface Job {
   run(context: JobContext): Promise<JobResult>;
 }
 
-/** Settings every job factory receives (from shared/config.ts, plus app plug-ins). */
+/** Settings every job factory receives (from shared/settings/config.ts, plus app plug-ins). */
 export interface JobSettings {
   /** Root for `@googleapis/*` clients (`rootUrl`), ending in '/'. */
   readonly apiRoot: string;

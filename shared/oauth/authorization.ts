@@ -1,6 +1,6 @@
 // Builds the consent request (Google "Using OAuth 2.0 for Web Server Applications", step 1).
 // Pure URL building and node:crypto: the authorize function loads no Google library.
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 import { scopesForJobs } from '../jobs/registry.ts';
 import { codeChallengeS256, generateCodeVerifier, generateRandomToken } from './pkce.ts';
 import type { AuthTransaction } from './transaction.ts';

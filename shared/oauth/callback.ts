@@ -3,7 +3,7 @@
 // ValidatedAuthResponse, which only validateAuthResponse produces (branded type): the unsafe
 // order (exchange before checking state) does not compile.
 import type { Credentials } from 'google-auth-library';
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import { safeEqual, singleParam } from '../web/http.ts';
 import type { AuthTransaction } from './transaction.ts';

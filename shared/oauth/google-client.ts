@@ -3,7 +3,7 @@
 // revoke loads it only for server-to-server calls. A client is built per use (per user in jobs):
 // never a module-global client holding one user's credentials.
 import type { OAuth2Client } from 'google-auth-library';
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 
 type Library = typeof import('google-auth-library');
 let library: Promise<Library> | undefined;

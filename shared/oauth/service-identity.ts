@@ -2,7 +2,7 @@
 // metadata server, `gcloud auth print-identity-token`, or Cloud Scheduler's OIDC option) whose
 // audience is exactly our revoke URL. We verify the signature against Google's certificates,
 // `iss`, `aud`, `exp`, then require a verified email on the allow-list.
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import { sharedOAuthClient } from './google-client.ts';
 

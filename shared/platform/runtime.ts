@@ -2,7 +2,7 @@
 // touches Firestore never loads it. Handlers receive this object explicitly; nothing reaches for
 // globals. Tests build one with their own config, sink and clock.
 import type { Firestore } from '@google-cloud/firestore';
-import { loadConfig, type Config, type ConfigNeeds } from '../config.ts';
+import { loadConfig, type Config, type ConfigNeeds } from '../settings/config.ts';
 import { parseKeyset, KeysetError, type Keyset } from '../crypto/keyset.ts';
 import { ConfigError } from '../errors.ts';
 import { noopEventPublisher, type EventPublisher } from '../pubsub/events.ts';

@@ -2,7 +2,7 @@
 // in-memory publisher. @google-cloud/pubsub (~160 ms to load, platform-facts.md) is imported on the
 // first publish only; the emulator is used when PUBSUB_EMULATOR_HOST is configured.
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 
 export interface PublishedMessage {
   readonly topic: string;

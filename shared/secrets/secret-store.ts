@@ -3,7 +3,7 @@
 // `_VERSION` setting asks for it; the recommended production path is `--set-secrets`, which costs
 // nothing at cold start.
 import { readFile } from 'node:fs/promises';
-import type { SecretSource } from '../config.ts';
+import type { SecretSource } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import { registerSecretValue } from '../log.ts';
 

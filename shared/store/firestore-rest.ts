@@ -9,7 +9,7 @@
 // https://cloud.google.com/firestore/docs/reference/rest/v1/projects.databases.documents
 import { randomInt } from 'node:crypto';
 import type { firestore_v1 } from '@googleapis/firestore';
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 import { loadAuthLibrary, staticTokenAuthClient } from '../oauth/google-client.ts';
 import type { Fields } from './firestore-values.ts';
 

@@ -10,7 +10,7 @@
 //   protobuf instead of protobuf-JSON over HTTP/1.1. On `npm run bench:run` (2,000 users) the
 //   Firestore emulator's CPU went 11.5 s → 5.6 s and the worker's 21.3 s → 18 s with it.
 import type { Firestore } from '@google-cloud/firestore';
-import type { Config } from '../config.ts';
+import type { Config } from '../settings/config.ts';
 import { staticTokenAuthClient } from '../oauth/google-client.ts';
 
 export type FirestoreSettings = Pick<

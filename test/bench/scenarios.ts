@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, type Config } from '../../shared/config.ts';
+import { loadConfig, type Config } from '../../shared/settings/config.ts';
 import { generateKeysetJson, parseKeyset, type Keyset } from '../../shared/crypto/keyset.ts';
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
 import { sealTransaction, TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';

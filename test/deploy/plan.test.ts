@@ -516,7 +516,7 @@ describe('buildPlan problems', () => {
     ]);
   });
 
-  it('reports every invalid function setting through shared/config.ts', () => {
+  it('reports every invalid function setting through shared/settings/config.ts', () => {
     const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
     if (!parsed.ok) throw new Error('bad args');
     const built = buildDesired({

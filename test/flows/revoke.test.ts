@@ -5,7 +5,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Timestamp } from '@google-cloud/firestore';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig } from '../../shared/settings/config.ts';
 import { DecryptError } from '../../shared/crypto/aead.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
 import { httpServices } from '../../shared/platform/http-services.ts';

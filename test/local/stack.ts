@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { startPage } from '../../shared/web/pages.ts';
 import { buildFunctions } from '../../infra/build.ts';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig } from '../../shared/settings/config.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { wirePushSubscriptions, type PubSubWiring } from '../support/pubsub-wiring.ts';
 import { freePort, startEmulator, stopChild, type Emulator } from '../support/emulators.ts';

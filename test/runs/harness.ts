@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { cloudEvent, type CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig } from '../../shared/settings/config.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { memoryEventPublisher } from '../../shared/pubsub/events.ts';
 import { runnerServices } from '../../shared/platform/runner-services.ts';

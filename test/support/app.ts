@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../../shared/config.ts';
+import { loadConfig } from '../../shared/settings/config.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { expressHandler } from '../../shared/platform/express-adapter.ts';
 import { authorizeHandler } from '../../shared/flows/authorize.ts';

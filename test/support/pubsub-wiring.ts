@@ -3,7 +3,7 @@
 // endpoints. The push path names the topic, which the functions-framework reads to build the
 // CloudEvent source. Also a pull subscription on the events topic, for printing events.
 import type { PubSub, Subscription } from '@google-cloud/pubsub';
-import type { PubSubSettings as Topics } from '../../shared/config.ts';
+import type { PubSubSettings as Topics } from '../../shared/settings/config.ts';
 import { createPubSubClient, type PubSubSettings } from '../../shared/pubsub/publisher.ts';
 
 export interface WiringOptions {

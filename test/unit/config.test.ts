@@ -1,7 +1,7 @@
 // loadConfig table tests: every setting's missing or malformed value is reported with the
 // setting's name, all problems at once, and plain http only for this machine.
 import { describe, expect, it } from 'vitest';
-import { loadConfig, type ConfigNeeds } from '../../shared/config.ts';
+import { loadConfig, type ConfigNeeds } from '../../shared/settings/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 
 const BASE: Readonly<Record<string, string>> = {

@@ -2,7 +2,7 @@
 // local server that speaks its protocol. Secrets are read once per instance; a missing one is a
 // clear secret_unavailable error; a malformed keyset stops start-up naming the setting.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadConfig, type SecretSource } from '../../shared/config.ts';
+import { loadConfig, type SecretSource } from '../../shared/settings/config.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { AppError, ConfigError } from '../../shared/errors.ts';
 import { createRuntime, runtimeFromEnvironment } from '../../shared/platform/runtime.ts';

@@ -2,8 +2,8 @@
 // collects every problem, and throws one ConfigError naming each bad or missing setting, so a
 // misconfigured instance fails at start-up instead of on the first user.
 // (Pattern: functions-framework-nodejs src/options.ts.) Every setting is documented in README.md.
-import { ConfigError } from './errors.ts';
-import { Secret } from './secrets/secret-value.ts';
+import { ConfigError } from '../errors.ts';
+import { Secret } from '../secrets/secret-value.ts';
 
 /** Where a secret comes from. Never a literal in code, Firestore or logs. */
 export type SecretSource =
