@@ -4,24 +4,21 @@
 // The associated data always includes the format version and the key id, plus the caller's
 // binding (e.g. the document path and field), so a value copied anywhere else fails to open.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { DECRYPT_FAILED, OperationError } from '../errors.ts';
 import type { PurposeKeys } from './keyset.ts';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-export class DecryptError extends Error {
-  readonly code = 'decrypt_failed';
-  constructor(reason: string) {
-    super(`cannot open sealed value: ${reason}`);
-    this.name = 'DecryptError';
-  }
+function decryptError(reason: string): OperationError {
+  return new OperationError(DECRYPT_FAILED, `cannot open sealed value: ${reason}`);
 }
 
 export function seal(keys: PurposeKeys, plaintext: string | Buffer, binding: string): string {
   const keyId = keys.primaryId;
   const key = keys.keys.get(keyId);
-  if (!key) throw new DecryptError('primary key missing');
+  if (!key) throw decryptError('primary key missing');
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(associatedData(keyId, binding));
@@ -31,13 +28,13 @@ export function seal(keys: PurposeKeys, plaintext: string | Buffer, binding: str
 
 export function open(keys: PurposeKeys, sealed: string, binding: string): Buffer {
   const parts = sealed.split('.');
-  if (parts.length !== 4 || parts[0] !== VERSION) throw new DecryptError('unknown format');
+  if (parts.length !== 4 || parts[0] !== VERSION) throw decryptError('unknown format');
   const [, keyId = '', ivText = '', bodyText = ''] = parts;
   const key = keys.keys.get(keyId);
-  if (!key) throw new DecryptError('unknown key id');
+  if (!key) throw decryptError('unknown key id');
   const iv = Buffer.from(ivText, 'base64url');
   const body = Buffer.from(bodyText, 'base64url');
-  if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw new DecryptError('truncated');
+  if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw decryptError('truncated');
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, iv);
     decipher.setAAD(associatedData(keyId, binding));
@@ -47,7 +44,7 @@ export function open(keys: PurposeKeys, sealed: string, binding: string): Buffer
       decipher.final(),
     ]);
   } catch {
-    throw new DecryptError('authentication failed');
+    throw decryptError('authentication failed');
   }
 }
 

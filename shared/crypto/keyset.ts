@@ -9,6 +9,7 @@
 // Stored format (Secret Manager secret or local file):
 //   {"primary":"k2","keys":{"k1":"<base64 32 bytes>","k2":"<base64 32 bytes>"}}
 import { hkdfSync, randomBytes } from 'node:crypto';
+import { KEYSET_INVALID, OperationError } from '../errors.ts';
 
 export type KeyPurpose = 'token' | 'cookie' | 'link';
 
@@ -23,12 +24,8 @@ export interface Keyset {
   forPurpose(purpose: KeyPurpose): PurposeKeys;
 }
 
-export class KeysetError extends Error {
-  readonly code = 'keyset_invalid';
-  constructor(message: string) {
-    super(message);
-    this.name = 'KeysetError';
-  }
+function keysetError(message: string): OperationError {
+  return new OperationError(KEYSET_INVALID, message);
 }
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
@@ -39,25 +36,25 @@ export function parseKeyset(json: string): Keyset {
   try {
     parsed = JSON.parse(json);
   } catch {
-    throw new KeysetError('token keyset is not valid JSON');
+    throw keysetError('token keyset is not valid JSON');
   }
   if (typeof parsed !== 'object' || parsed === null)
-    throw new KeysetError('token keyset must be a JSON object');
+    throw keysetError('token keyset must be a JSON object');
   const { primary, keys } = parsed as { primary?: unknown; keys?: unknown };
   if (typeof primary !== 'string' || !KEY_ID.test(primary))
-    throw new KeysetError('token keyset needs "primary": a key id of [A-Za-z0-9_-]{1,32}');
+    throw keysetError('token keyset needs "primary": a key id of [A-Za-z0-9_-]{1,32}');
   if (typeof keys !== 'object' || keys === null || Array.isArray(keys))
-    throw new KeysetError('token keyset needs "keys": an object of key id to base64 key');
+    throw keysetError('token keyset needs "keys": an object of key id to base64 key');
   const masters = new Map<string, Buffer>();
   for (const [id, value] of Object.entries(keys)) {
-    if (!KEY_ID.test(id)) throw new KeysetError(`token keyset key id "${id}" is malformed`);
+    if (!KEY_ID.test(id)) throw keysetError(`token keyset key id "${id}" is malformed`);
     const bytes = typeof value === 'string' ? Buffer.from(value, 'base64') : Buffer.alloc(0);
     if (bytes.length !== 32 || bytes.toString('base64') !== value)
-      throw new KeysetError(`token keyset key "${id}" must be 32 bytes in standard base64`);
+      throw keysetError(`token keyset key "${id}" must be 32 bytes in standard base64`);
     masters.set(id, bytes);
   }
   if (!masters.has(primary))
-    throw new KeysetError(`token keyset primary "${primary}" is not among its keys`);
+    throw keysetError(`token keyset primary "${primary}" is not among its keys`);
 
   const derived = new Map<KeyPurpose, PurposeKeys>();
   return {
@@ -90,8 +87,7 @@ export function generateKeysetJson(keyId = 'k1'): string {
 export function rotateKeysetJson(json: string, newKeyId: string): string {
   const parsed = JSON.parse(json) as { primary: string; keys: Record<string, string> };
   parseKeyset(json);
-  if (parsed.keys[newKeyId] !== undefined)
-    throw new KeysetError(`key id "${newKeyId}" exists already`);
+  if (parsed.keys[newKeyId] !== undefined) throw keysetError(`key id "${newKeyId}" exists already`);
   return JSON.stringify({
     primary: newKeyId,
     keys: { ...parsed.keys, [newKeyId]: randomBytes(32).toString('base64') },

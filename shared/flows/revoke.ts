@@ -5,12 +5,9 @@
 // revoke-pending: never used again, retried by every scheduled run.
 import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
+import { classifyError } from '../retry/classify.ts';
 import { html, json, type HttpRequest, type HttpResponse } from '../web/http.ts';
-import {
-  isTransientRevocationError,
-  revokeToken,
-  type RevokeOptions,
-} from '../oauth/revocation.ts';
+import { revokeToken, type RevokeOptions } from '../oauth/revocation.ts';
 import { verifyServiceCaller } from '../oauth/service-identity.ts';
 import {
   unsubscribeConfirmPage,
@@ -115,7 +112,7 @@ export async function revokeConnection(
   } catch (error) {
     // 5xx, 429 and network errors after the retries, or (never expected) another refusal: the
     // connection is never used again and every scheduled run retries the revocation.
-    if (isTransientRevocationError(error))
+    if (classifyError(error).failure === 'transient')
       runtime.log.warn('Google revoke failed after retries; connection is revoke-pending', {
         sub,
         error,

@@ -2,7 +2,8 @@
 // owns backoff, because google-auth-library retries token POSTs 3 times on 5xx/429 and ignores
 // Retry-After (google-oauth-facts.md). Errors are classified from the JSON `error` field and the
 // HTTP status, never from `error_description`.
-import { OAuthResponseError } from '../errors.ts';
+import { networkError, OAuthResponseError } from '../errors.ts';
+import { parseRetryAfter } from '../retry/retry-after.ts';
 
 export type FetchLike = typeof fetch;
 
@@ -21,15 +22,6 @@ export interface RefreshedToken {
   readonly scopes: readonly string[] | undefined;
   /** Google never rotates refresh tokens; kept only if a server ever sends one. */
   readonly refreshToken: string | undefined;
-}
-
-/** A network failure (no HTTP answer): always transient. */
-export class NetworkError extends Error {
-  readonly code = 'network_error';
-  constructor(cause: unknown) {
-    super('no answer from the token endpoint', { cause });
-    this.name = 'NetworkError';
-  }
 }
 
 export async function refreshAccessToken(
@@ -52,7 +44,7 @@ export async function refreshAccessToken(
       signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
-    throw new NetworkError(error);
+    throw networkError(error, 'the token endpoint');
   }
   return processRefreshResponse(response, now);
 }
@@ -92,14 +84,4 @@ export async function processRefreshResponse(
         ? json.refresh_token
         : undefined,
   };
-}
-
-/** RFC 9110 §10.2.3: delay-seconds or an HTTP date. Returns seconds, or undefined. */
-export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (value === null || value === undefined || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - now) / 1000));
 }

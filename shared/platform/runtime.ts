@@ -3,22 +3,17 @@
 // globals. Tests build one with their own config, sink and clock.
 import type { Firestore } from '@google-cloud/firestore';
 import { loadConfig, type Config, type ConfigNeeds } from '../settings/config.ts';
-import { parseKeyset, KeysetError, type Keyset } from '../crypto/keyset.ts';
-import { ConfigError } from '../errors.ts';
+import { parseKeyset, type Keyset } from '../crypto/keyset.ts';
+import { ConfigError, isOperationError, KEYSET_INVALID } from '../errors.ts';
 import { noopEventPublisher, type EventPublisher } from '../pubsub/events.ts';
 import { createLogger, type Logger, type LogSink } from '../log.ts';
+import { systemClock, type Clock } from '../retry/time.ts';
 import type { FirestoreDocuments } from '../store/firestore-rest.ts';
 import {
   createSecretStore,
   type SecretAccessor,
   type SecretStore,
 } from '../secrets/secret-store.ts';
-
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
 
 export interface Runtime {
   readonly config: Config;
@@ -90,7 +85,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         try {
           return parseKeyset(await secrets.read(config.tokenKeyset));
         } catch (error) {
-          if (error instanceof KeysetError)
+          if (isOperationError(error, KEYSET_INVALID))
             throw new ConfigError([`${config.tokenKeyset.setting}: ${error.message}`]);
           throw error;
         }

@@ -6,18 +6,9 @@
 // https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.topics/publish
 import type { PubSubSettings, TopicPublisher } from './publisher.ts';
 import { loadAuthLibrary } from '../oauth/google-client.ts';
+import { PUBLISH_FAILED, ServiceError } from '../errors.ts';
 
 const SCOPE = 'https://www.googleapis.com/auth/pubsub';
-
-export class PublishError extends Error {
-  readonly code = 'publish_failed';
-  readonly status: number;
-  constructor(status: number) {
-    super(`Pub/Sub publish answered ${status}`);
-    this.name = 'PublishError';
-    this.status = status;
-  }
-}
 
 export function restPublisher(settings: PubSubSettings): TopicPublisher {
   const emulator = settings.pubsubEmulatorHost;
@@ -49,7 +40,9 @@ export function restPublisher(settings: PubSubSettings): TopicPublisher {
       });
       if (!response.ok) {
         await response.body?.cancel();
-        throw new PublishError(response.status);
+        throw new ServiceError(PUBLISH_FAILED, `Pub/Sub publish answered ${response.status}`, {
+          httpStatus: response.status,
+        });
       }
       const body = (await response.json()) as { messageIds?: string[] };
       return body.messageIds?.[0] ?? '';

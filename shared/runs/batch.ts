@@ -3,14 +3,16 @@
 // batch, no hot spot). The summary is rebuilt from final ledger outcomes on every delivery, so a
 // redelivered batch overwrites it with the truth rather than adding to it.
 import { Timestamp } from '@google-cloud/firestore';
-import { classifyError, type FailureClass } from './classify.ts';
+import { classifyError, type FailureClass } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
 import { createGroupCommitter } from './group-commit.ts';
 import { readHalt } from './halt.ts';
 import { readConnections } from './lease.ts';
 import { expireAtFor, readLedger, runRef, type LedgerEntry } from './ledger.ts';
 import type { WorkBatch } from './messages.ts';
-import { processUser, recordUserResult, type UserResult } from './process-user.ts';
+import { processUser } from './process-user.ts';
+import type { UserResult } from './user/context.ts';
+import { recordUserResult } from './user/outcome.ts';
 import { parseRunId, type RunPeriod } from './run-id.ts';
 
 export interface BatchSummary {

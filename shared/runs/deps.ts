@@ -7,7 +7,7 @@ import type { Job } from '../jobs/types.ts';
 import type { FetchLike } from '../oauth/refresh.ts';
 import { pubsubPublisher, type TopicPublisher } from '../pubsub/publisher.ts';
 import type { Runtime } from '../platform/runtime.ts';
-import { sleep } from './backoff.ts';
+import { sleep } from '../retry/time.ts';
 import { createLimiter, type Limiter } from './limiter.ts';
 
 /** Deliveries of one work message before it is dead-lettered. */

@@ -8,7 +8,7 @@ import { OAuthResponseError } from '../errors.ts';
 import { refreshAccessToken } from '../oauth/refresh.ts';
 import { CONNECTIONS } from '../store/connections.ts';
 import { processBatch } from './batch.ts';
-import { classifyError } from './classify.ts';
+import { classifyError } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
 import { haltRun, type HaltSignal } from './halt.ts';
 import { expireAtFor, runRef } from './ledger.ts';
@@ -63,7 +63,7 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
   const problem = await checkClientConfig(deps);
   if (problem !== undefined) {
     const signal: HaltSignal = { halted: false, reason: undefined };
-    await haltRun(db, period.runId, problem, signal, log, deps.events, clock.now());
+    await haltRun(deps, { runId: period.runId, reason: problem, signal, log });
     await runRef(db, period.runId).update({ status: 'halted', haltReason: problem });
     return { kind: 'halted', runId: period.runId, reason: problem };
   }

@@ -3,8 +3,8 @@
 // alerted once with an ERROR log carrying the stable field `alert` plus a `run-halted` event.
 // The flag lives in `runs/{runId}/control/halt` (the run document is the dispatcher's alone).
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
-import type { EventPublisher } from '../pubsub/events.ts';
 import type { Logger } from '../log.ts';
+import type { RunDeps } from './deps.ts';
 import { expireAtFor, isAlreadyExists, runRef } from './ledger.ts';
 
 /** Stable alert field value: grep logs or build a log-based alert on it. */
@@ -28,14 +28,17 @@ export async function readHalt(db: Firestore, runId: string): Promise<HaltSignal
 
 /** Records the halt (first caller wins) and alerts once. */
 export async function haltRun(
-  db: Firestore,
-  runId: string,
-  reason: string,
-  signal: HaltSignal,
-  log: Logger,
-  events: EventPublisher,
-  now: number,
+  deps: Pick<RunDeps, 'db' | 'events' | 'runtime'>,
+  halt: {
+    readonly runId: string;
+    readonly reason: string;
+    readonly signal: HaltSignal;
+    readonly log: Logger;
+  },
 ): Promise<void> {
+  const { db, events } = deps;
+  const { runId, reason, signal, log } = halt;
+  const now = deps.runtime.clock.now();
   signal.halted = true;
   signal.reason = reason;
   try {

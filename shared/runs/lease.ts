@@ -7,6 +7,7 @@ import {
   type Firestore,
   type WriteBatch,
 } from '@google-cloud/firestore';
+import { LEASE_BUSY, OperationError } from '../errors.ts';
 import { connectionRef, type ConnectionDoc } from '../store/connections.ts';
 
 export type LeaseResult =
@@ -15,27 +16,26 @@ export type LeaseResult =
   | { readonly kind: 'not-runnable'; readonly connection: ConnectionDoc | undefined }
   | { readonly kind: 'busy'; readonly until: number };
 
-export class LeaseBusyError extends Error {
-  readonly code = 'lease_busy';
-  readonly retryAfterSeconds: number;
-  constructor(until: number, now: number) {
-    super('another instance holds this user');
-    this.name = 'LeaseBusyError';
-    this.retryAfterSeconds = Math.max(1, Math.ceil((until - now) / 1000));
-  }
+/** Another delivery holds the user until `until`: try again after that. */
+export function leaseBusy(until: number, now: number): OperationError {
+  return new OperationError(LEASE_BUSY, 'another delivery holds this user', {
+    retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)),
+  });
 }
 
-export async function acquireLease(
-  db: Firestore,
-  sub: string,
-  holder: string,
-  now: number,
-  ttlMs: number,
+export interface LeaseRequest {
+  readonly sub: string;
+  readonly holder: string;
+  readonly now: number;
+  readonly ttlMs: number;
   /** A read made earlier (the batch's bulk read); the precondition still guards it. */
-  prefetched?: DocumentSnapshot,
+  readonly prefetched?: DocumentSnapshot | undefined;
   /** Commits the lease write (e.g. through a group commit); default: a commit of its own. */
-  commit?: (writes: (batch: WriteBatch) => void) => Promise<unknown>,
-): Promise<LeaseResult> {
+  readonly commit?: (writes: (batch: WriteBatch) => void) => Promise<unknown>;
+}
+
+export async function acquireLease(db: Firestore, request: LeaseRequest): Promise<LeaseResult> {
+  const { sub, holder, now, ttlMs, prefetched, commit } = request;
   // Optimistic: read, then write with a precondition on the read's update time. Cheaper than a
   // transaction (no lock, no extra round trip) and just as safe: a concurrent writer makes the
   // precondition fail and the caller retries from a fresh read. The read may come from the

@@ -2,7 +2,7 @@
 // for this run is final, with `create()` (fails if present). A redelivered batch reads the ledger
 // first and skips users already done. `expireAt` drives a Firestore TTL policy.
 import { Timestamp, type DocumentReference, type Firestore } from '@google-cloud/firestore';
-import type { FailureClass } from './classify.ts';
+import type { FailureClass } from '../retry/classify.ts';
 
 export const RUNS = 'runs';
 /** How long run records (run, batches, ledger) are kept. */

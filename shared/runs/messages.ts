@@ -1,6 +1,7 @@
 // The two messages of a run and their parsing from Pub/Sub CloudEvents. A Pub/Sub CloudEvent
 // carries `data.message` (base64 `data`, `attributes`, `messageId`, `publishTime`) and, with a
 // dead-letter policy, `deliveryAttempt` (in the push envelope or the message).
+import { BAD_MESSAGE, OperationError } from '../errors.ts';
 import { parseRunId } from './run-id.ts';
 import { isValidSub } from '../store/connections.ts';
 
@@ -33,22 +34,18 @@ export interface Tick {
   readonly scheduledAt: number;
 }
 
-export class BadMessageError extends Error {
-  readonly code = 'bad_message';
-  constructor(why: string) {
-    super(`malformed message: ${why}`);
-    this.name = 'BadMessageError';
-  }
+function badMessage(why: string): OperationError {
+  return new OperationError(BAD_MESSAGE, `malformed message: ${why}`);
 }
 
 export const MAX_BATCH_USERS = 500;
 
 export function deliveryFromCloudEvent(event: CloudEventLike): PubSubDelivery {
   const data = event.data;
-  if (typeof data !== 'object' || data === null) throw new BadMessageError('no Pub/Sub data');
+  if (typeof data !== 'object' || data === null) throw badMessage('no Pub/Sub data');
   const envelope = data as { message?: unknown; deliveryAttempt?: unknown };
   const message = envelope.message;
-  if (typeof message !== 'object' || message === null) throw new BadMessageError('no message');
+  if (typeof message !== 'object' || message === null) throw badMessage('no message');
   const fields = message as Record<string, unknown>;
   const attempt = Number(
     envelope.deliveryAttempt ?? fields.deliveryAttempt ?? fields.delivery_attempt,
@@ -58,7 +55,7 @@ export function deliveryFromCloudEvent(event: CloudEventLike): PubSubDelivery {
     for (const [key, value] of Object.entries(fields.attributes))
       if (typeof value === 'string') attributes[key] = value;
   const messageId = fields.messageId ?? fields.message_id ?? event.id;
-  if (typeof messageId !== 'string' || messageId === '') throw new BadMessageError('no message id');
+  if (typeof messageId !== 'string' || messageId === '') throw badMessage('no message id');
   return {
     messageId,
     publishTime:
@@ -74,19 +71,17 @@ export function parseWorkBatch(delivery: PubSubDelivery): WorkBatch {
   try {
     parsed = JSON.parse(delivery.data.toString('utf8'));
   } catch {
-    throw new BadMessageError('not JSON');
+    throw badMessage('not JSON');
   }
-  if (typeof parsed !== 'object' || parsed === null) throw new BadMessageError('not an object');
+  if (typeof parsed !== 'object' || parsed === null) throw badMessage('not an object');
   const { v, runId, batchId, subs } = parsed as Record<string, unknown>;
-  if (v !== 1) throw new BadMessageError('unknown version');
-  if (typeof runId !== 'string' || parseRunId(runId) === undefined)
-    throw new BadMessageError('bad runId');
-  if (typeof batchId !== 'string' || !/^b\d{1,9}$/.test(batchId))
-    throw new BadMessageError('bad batchId');
+  if (v !== 1) throw badMessage('unknown version');
+  if (typeof runId !== 'string' || parseRunId(runId) === undefined) throw badMessage('bad runId');
+  if (typeof batchId !== 'string' || !/^b\d{1,9}$/.test(batchId)) throw badMessage('bad batchId');
   if (!Array.isArray(subs) || subs.length === 0 || subs.length > MAX_BATCH_USERS)
-    throw new BadMessageError('bad subs');
+    throw badMessage('bad subs');
   for (const sub of subs)
-    if (typeof sub !== 'string' || !isValidSub(sub)) throw new BadMessageError('bad sub');
+    if (typeof sub !== 'string' || !isValidSub(sub)) throw badMessage('bad sub');
   return { v: 1, runId, batchId, subs: [...new Set(subs as string[])] };
 }
 

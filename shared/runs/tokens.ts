@@ -2,10 +2,11 @@
 // refresh (shared/oauth/refresh.ts) under the caller's lease, with backoff inside the user's
 // budget. Nothing is persisted here: the caller writes the new token explicitly (never from the
 // library's `tokens` event, which may never finish in a serverless instance).
+import { OperationError, REFRESH_TOKEN_MISSING } from '../errors.ts';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 import { refreshAccessToken } from '../oauth/refresh.ts';
 import { openToken, type ConnectionDoc } from '../store/connections.ts';
-import { withBackoff } from './backoff.ts';
+import { withBackoff } from '../retry/backoff.ts';
 import type { RunDeps } from './deps.ts';
 
 export const REUSE_MARGIN_MS = 5 * 60_000;
@@ -21,25 +22,21 @@ export interface UserToken {
   readonly newRefreshToken: string | undefined;
 }
 
-export class RefreshTokenMissingError extends Error {
-  readonly code = 'refresh_token_missing';
-  constructor() {
-    super('no refresh token stored');
-    this.name = 'RefreshTokenMissingError';
-  }
+export interface TokenRequest {
+  readonly connection: ConnectionDoc;
+  readonly keys: PurposeKeys;
+  /** No refresh attempt starts after this. */
+  readonly deadline: number;
+  /** Refresh even when the stored token is still good (a job's 401). */
+  readonly force: boolean;
 }
 
-export async function obtainToken(
-  deps: RunDeps,
-  connection: ConnectionDoc,
-  keys: PurposeKeys,
-  deadline: number,
-  options: { force: boolean; onRetry?: (reason: string) => void },
-): Promise<UserToken> {
+export async function obtainToken(deps: RunDeps, request: TokenRequest): Promise<UserToken> {
+  const { connection, keys, deadline } = request;
   const { runtime } = deps;
   const now = runtime.clock.now();
   const cachedUntil = connection.accessTokenExpiresAt?.toMillis() ?? 0;
-  if (!options.force && connection.accessToken !== null && cachedUntil - now > REUSE_MARGIN_MS) {
+  if (!request.force && connection.accessToken !== null && cachedUntil - now > REUSE_MARGIN_MS) {
     return {
       accessToken: openToken(keys, connection.sub, 'accessToken', connection.accessToken),
       expiresAt: cachedUntil,
@@ -48,7 +45,8 @@ export async function obtainToken(
       newRefreshToken: undefined,
     };
   }
-  if (connection.refreshToken === null) throw new RefreshTokenMissingError();
+  if (connection.refreshToken === null)
+    throw new OperationError(REFRESH_TOKEN_MISSING, 'no refresh token stored');
   const refreshToken = openToken(keys, connection.sub, 'refreshToken', connection.refreshToken);
   const clientSecret = await runtime.clientSecret();
   const refreshed = await withBackoff(
@@ -69,7 +67,6 @@ export async function obtainToken(
       random: deps.random,
       sleep: deps.sleep,
       baseMs: deps.backoffBaseMs,
-      ...(options.onRetry ? { onRetry: (info) => options.onRetry?.(info.reason) } : {}),
     },
   );
   return {

@@ -4,7 +4,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { TopicPublisher } from '../pubsub/publisher.ts';
 import { isRunFinished, readRunReport, type RunReport } from './report.ts';
 import { runPeriodFor } from './run-id.ts';
-import { sleep } from './backoff.ts';
+import { sleep } from '../retry/time.ts';
 
 export interface TriggeredRun {
   readonly runId: string;

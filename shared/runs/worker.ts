@@ -1,25 +1,10 @@
 // The worker's Pub/Sub delivery handling: count the attempt, parse, dead-letter what can never
 // succeed, process the batch, and ask for redelivery (by throwing) while users are still pending.
+import { BAD_MESSAGE, isOperationError, OperationError, REDELIVER } from '../errors.ts';
 import { processBatch, readBatchState, type BatchSummary } from './batch.ts';
 import { countDelivery, recordDeadLetter } from './dead-letter.ts';
 import type { RunDeps } from './deps.ts';
-import {
-  BadMessageError,
-  parseWorkBatch,
-  type PubSubDelivery,
-  type WorkBatch,
-} from './messages.ts';
-
-/** Thrown to nack: Pub/Sub redelivers later (with the subscription's retry backoff). */
-export class RedeliverError extends Error {
-  readonly code = 'redeliver';
-  readonly pending: number;
-  constructor(pending: number) {
-    super(`${pending} user(s) left for redelivery`);
-    this.name = 'RedeliverError';
-    this.pending = pending;
-  }
-}
+import { parseWorkBatch, type PubSubDelivery, type WorkBatch } from './messages.ts';
 
 export type WorkResult =
   | { readonly kind: 'processed'; readonly summary: BatchSummary }
@@ -42,7 +27,7 @@ export async function handleWorkDelivery(
   try {
     batch = parseWorkBatch(delivery);
   } catch (error) {
-    if (!(error instanceof BadMessageError)) throw error;
+    if (!isOperationError(error, BAD_MESSAGE)) throw error;
     const attempt = await counted;
     // Deterministic: no later delivery can parse it either.
     runtime.log.error('malformed work message dead-lettered', {
@@ -68,6 +53,9 @@ export async function handleWorkDelivery(
   const summary = await processBatch(deps, batch, { attempt, final }, state);
   if (final && summary.deadLettered)
     await recordDeadLetter(db, delivery, 'max_attempts', attempt, runtime.clock.now());
-  if (summary.pending > 0 && !final) throw new RedeliverError(summary.pending);
+  if (summary.pending > 0 && !final)
+    throw new OperationError(REDELIVER, `${summary.pending} user(s) left for redelivery`, {
+      detail: String(summary.pending),
+    });
   return { kind: 'processed', summary };
 }

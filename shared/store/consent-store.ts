@@ -7,7 +7,7 @@ import type { PurposeKeys } from '../crypto/keyset.ts';
 import type { CodeExchangeResult } from '../oauth/callback.ts';
 import { normaliseScopes } from '../oauth/scopes.ts';
 import { connectionPath, sealToken, type ConnectionState } from './connections.ts';
-import { FirestoreRestError, type FirestoreDocuments } from './firestore-rest.ts';
+import { isFirestoreStatus, type FirestoreDocuments } from './firestore-rest.ts';
 import { stringField, toFields, type Fields } from './firestore-values.ts';
 
 export type ConsentOutcome =
@@ -40,7 +40,7 @@ export async function storeConsent(
       ]);
       return 'connected';
     } catch (error) {
-      if (!(error instanceof FirestoreRestError) || error.status !== 'ALREADY_EXISTS') throw error;
+      if (!isFirestoreStatus(error, 'ALREADY_EXISTS')) throw error;
     }
   }
 
@@ -58,12 +58,7 @@ export async function storeConsent(
       await documents.commit([{ update: { name, fields: decision.fields } }], transaction);
       return decision.outcome;
     } catch (error) {
-      if (
-        error instanceof FirestoreRestError &&
-        error.status === 'ABORTED' &&
-        attempt < TRANSACTION_ATTEMPTS
-      )
-        continue;
+      if (isFirestoreStatus(error, 'ABORTED') && attempt < TRANSACTION_ATTEMPTS) continue;
       throw error;
     }
   }

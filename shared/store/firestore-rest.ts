@@ -9,23 +9,24 @@
 // https://cloud.google.com/firestore/docs/reference/rest/v1/projects.databases.documents
 import { randomInt } from 'node:crypto';
 import type { firestore_v1 } from '@googleapis/firestore';
+import { FIRESTORE_ERROR, ServiceError } from '../errors.ts';
 import type { Config } from '../settings/config.ts';
 import { loadAuthLibrary, staticTokenAuthClient } from '../oauth/google-client.ts';
 import type { Fields } from './firestore-values.ts';
 
 export type Write = firestore_v1.Schema$Write;
 
-/** A failed call, with the canonical status Firestore answered (ALREADY_EXISTS, ABORTED…). */
-export class FirestoreRestError extends Error {
-  readonly status: string;
-  readonly httpStatus: number | undefined;
-  // No `cause`: gaxios errors carry the request, bearer token included, and errors get logged.
-  constructor(status: string, httpStatus: number | undefined) {
-    super(`Firestore answered ${status}${httpStatus === undefined ? '' : ` (${httpStatus})`}`);
-    this.name = 'FirestoreRestError';
-    this.status = status;
-    this.httpStatus = httpStatus;
-  }
+/** Did Firestore's REST API answer this canonical status (ALREADY_EXISTS, ABORTED…)? */
+export function isFirestoreStatus(error: unknown, status: string): boolean {
+  return error instanceof ServiceError && error.code === FIRESTORE_ERROR && error.status === status;
+}
+
+function firestoreError(status: string, httpStatus: number | undefined): ServiceError {
+  const answered = `Firestore answered ${status}${httpStatus === undefined ? '' : ` (${httpStatus})`}`;
+  return new ServiceError(FIRESTORE_ERROR, answered, {
+    status,
+    ...(httpStatus === undefined ? {} : { httpStatus }),
+  });
 }
 
 export interface FirestoreDocuments {
@@ -106,7 +107,7 @@ export async function createFirestoreDocuments(
         ? data
         : [data];
       const transaction = answers.find((answer) => answer.transaction)?.transaction;
-      if (!transaction) throw new FirestoreRestError('INTERNAL', undefined);
+      if (!transaction) throw firestoreError('INTERNAL', undefined);
       const found = answers.find((answer) => answer.found)?.found;
       return { fields: found ? (found.fields ?? {}) : undefined, transaction };
     },
@@ -134,7 +135,7 @@ export function newDocumentId(): string {
 }
 
 /** Google's JSON error body: `{ error: { code, message, status } }`; status is the gRPC name. */
-function restError(error: unknown): FirestoreRestError {
+function restError(error: unknown): ServiceError {
   const response = (error as { response?: { status?: unknown; data?: unknown } }).response;
   const body = response?.data as { error?: { status?: unknown } } | undefined;
   const httpStatus = typeof response?.status === 'number' ? response.status : undefined;
@@ -144,7 +145,7 @@ function restError(error: unknown): FirestoreRestError {
       : httpStatus === 404
         ? 'NOT_FOUND'
         : 'UNAVAILABLE';
-  return new FirestoreRestError(status, httpStatus);
+  return firestoreError(status, httpStatus);
 }
 
 function rethrow(error: unknown): never {

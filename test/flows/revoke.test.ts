@@ -6,7 +6,6 @@ import type { AddressInfo } from 'node:net';
 import { Timestamp } from '@google-cloud/firestore';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/settings/config.ts';
-import { DecryptError } from '../../shared/crypto/aead.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
 import { httpServices } from '../../shared/platform/http-services.ts';
 import type { HttpRequest } from '../../shared/web/http.ts';
@@ -15,6 +14,12 @@ import { openToken, type ConnectionDoc } from '../../shared/store/connections.ts
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { expectNoWrites, SERVICE_CALLER, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent } from '../support/user-agent.ts';
+import { DECRYPT_FAILED } from '../../shared/errors.ts';
+
+const decryptFailure = expect.objectContaining({
+  name: 'OperationError',
+  code: DECRYPT_FAILED,
+}) as Error;
 
 interface Forwarded {
   method: string;
@@ -405,7 +410,7 @@ describe('stored ciphertext that does not open', () => {
     const flipped = `${sealed.slice(0, index)}${sealed[index] === 'A' ? 'B' : 'A'}${sealed.slice(index + 1)}`;
     await app.db.doc(`connections/${sub}`).update({ refreshToken: flipped });
     const keys = (await app.runtime.keyset()).forPurpose('token');
-    expect(() => openToken(keys, sub, 'refreshToken', flipped)).toThrow(DecryptError);
+    expect(() => openToken(keys, sub, 'refreshToken', flipped)).toThrow(decryptFailure);
 
     const response = await postLink(await linkFor(sub));
     expect(response.status).toBe(200);
@@ -421,7 +426,7 @@ describe('stored ciphertext that does not open', () => {
     const docA = (await connection(subA))!;
     await app.db.doc(`connections/${subB}`).update({ refreshToken: docA.refreshToken });
     const keys = (await app.runtime.keyset()).forPurpose('token');
-    expect(() => openToken(keys, subB, 'refreshToken', docA.refreshToken!)).toThrow(DecryptError);
+    expect(() => openToken(keys, subB, 'refreshToken', docA.refreshToken!)).toThrow(decryptFailure);
 
     const revokesBefore = proxy.requests.length;
     const response = await postApi(subB, callerToken());

@@ -1,13 +1,18 @@
 // Keyset parsing, purpose keys, rotation, and AES-256-GCM sealing with associated data.
 import { describe, expect, it } from 'vitest';
-import { DecryptError, open, seal } from '../../shared/crypto/aead.ts';
-import {
-  generateKeysetJson,
-  KeysetError,
-  parseKeyset,
-  rotateKeysetJson,
-} from '../../shared/crypto/keyset.ts';
+import { open, seal } from '../../shared/crypto/aead.ts';
+import { generateKeysetJson, parseKeyset, rotateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { openToken, sealToken } from '../../shared/store/connections.ts';
+import { DECRYPT_FAILED, KEYSET_INVALID } from '../../shared/errors.ts';
+
+const decryptFailure = expect.objectContaining({
+  name: 'OperationError',
+  code: DECRYPT_FAILED,
+}) as Error;
+const keysetInvalid = expect.objectContaining({
+  name: 'OperationError',
+  code: KEYSET_INVALID,
+}) as Error;
 
 const keyset = parseKeyset(generateKeysetJson('k1'));
 const tokenKeys = keyset.forPurpose('token');
@@ -35,8 +40,8 @@ describe('seal / open', () => {
   it('binds the value to its associated data (document and field)', () => {
     const sealed = sealToken(tokenKeys, '111', 'refreshToken', 'secret');
     expect(openToken(tokenKeys, '111', 'refreshToken', sealed)).toBe('secret');
-    expect(() => openToken(tokenKeys, '222', 'refreshToken', sealed)).toThrow(DecryptError);
-    expect(() => openToken(tokenKeys, '111', 'accessToken', sealed)).toThrow(DecryptError);
+    expect(() => openToken(tokenKeys, '222', 'refreshToken', sealed)).toThrow(decryptFailure);
+    expect(() => openToken(tokenKeys, '111', 'accessToken', sealed)).toThrow(decryptFailure);
     expect(() => open(tokenKeys, seal(tokenKeys, 'v', 'a'), 'b')).toThrow('authentication failed');
   });
 
@@ -50,7 +55,7 @@ describe('seal / open', () => {
     const rotated = parseKeyset(rotateKeysetJson(generateKeysetJson('k1'), 'k2'));
     expect(() =>
       open(rotated.forPurpose('token'), [version, 'k2', iv, body].join('.'), 'b'),
-    ).toThrow(DecryptError);
+    ).toThrow(decryptFailure);
   });
 
   it('refuses truncated, extended, flipped and malformed values', () => {
@@ -75,7 +80,8 @@ describe('seal / open', () => {
       '',
       'garbage',
     ];
-    for (const value of bad) expect(() => open(tokenKeys, value, 'b'), value).toThrow(DecryptError);
+    for (const value of bad)
+      expect(() => open(tokenKeys, value, 'b'), value).toThrow(decryptFailure);
   });
 
   it('keeps the key material and plaintext out of error messages', () => {
@@ -106,7 +112,7 @@ describe('keyset', () => {
     expect(parts(sealedWithK2)[1]).toBe('k2');
     // An instance still on the old keyset cannot read values of the new key (deploy order matters).
     expect(() => open(oldKeys, sealedWithK2, 'doc#refreshToken')).toThrow('unknown key id');
-    expect(() => rotateKeysetJson(rotatedJson, 'k1')).toThrow(KeysetError);
+    expect(() => rotateKeysetJson(rotatedJson, 'k1')).toThrow(keysetInvalid);
   });
 
   it('derives a different key for every purpose, none equal to the master key', () => {
@@ -123,7 +129,7 @@ describe('keyset', () => {
     }
     // A cookie sealed with the cookie key never opens as a token, with the same binding.
     const cookie = seal(set.forPurpose('cookie'), 'x', 'same');
-    expect(() => open(set.forPurpose('token'), cookie, 'same')).toThrow(DecryptError);
+    expect(() => open(set.forPurpose('token'), cookie, 'same')).toThrow(decryptFailure);
     // Derivation is deterministic: another instance with the same keyset reads the values.
     expect(open(parseKeyset(json).forPurpose('cookie'), cookie, 'same').toString()).toBe('x');
   });
@@ -143,7 +149,7 @@ describe('keyset', () => {
     ['{"primary":"k1","keys":{"k1":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-_"}}', '32 bytes'],
   ];
   it.each(malformed)('refuses %s (%s)', (json, message) => {
-    expect(() => parseKeyset(json)).toThrow(KeysetError);
+    expect(() => parseKeyset(json)).toThrow(keysetInvalid);
     expect(() => parseKeyset(json)).toThrow(message);
   });
 

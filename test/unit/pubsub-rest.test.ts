@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createPubSubClient } from '../../shared/pubsub/publisher.ts';
-import { PublishError, restPublisher } from '../../shared/pubsub/rest-publisher.ts';
+import { PUBLISH_FAILED, ServiceError } from '../../shared/errors.ts';
+import { restPublisher } from '../../shared/pubsub/rest-publisher.ts';
 
 const settings = {
   projectId: `demo-rest-${randomBytes(3).toString('hex')}`,
@@ -44,7 +45,8 @@ describe('restPublisher', () => {
     const error = await restPublisher(settings)
       .publish('no-such-topic', {})
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(PublishError);
-    expect((error as PublishError).status).toBe(404);
+    expect(error).toBeInstanceOf(ServiceError);
+    expect((error as ServiceError).code).toBe(PUBLISH_FAILED);
+    expect((error as ServiceError).httpStatus).toBe(404);
   });
 });

@@ -1,9 +1,17 @@
 // One place that decides what a failure means for a user and for the run, from structured fields
-// only: the OAuth `error` field, the HTTP status, the Google API `errors[].reason`. Never message
-// text (google-oauth-facts.md, "google-auth-library traps").
-import { OAuthResponseError } from '../errors.ts';
-import { NetworkError } from '../oauth/refresh.ts';
-import { DecryptError } from '../crypto/aead.ts';
+// only: the error's class and `code` constant, the OAuth `error` field, the HTTP status, the
+// Google API `errors[].reason`. Never message text (docs/google-behaviours.md#errors-are-classified-by-fields).
+import {
+  DECRYPT_FAILED,
+  LEASE_BUSY,
+  NETWORK_ERROR,
+  OAuthResponseError,
+  OperationError,
+  REFRESH_TOKEN_MISSING,
+  SCOPE_MISSING,
+  ServiceError,
+} from '../errors.ts';
+import { retryAfterFromHeaders } from './retry-after.ts';
 
 export type FailureClass =
   /** The refresh token is dead (any invalid_grant subtype): reconnect, never retry. */
@@ -30,6 +38,12 @@ export interface Classified {
 }
 
 const FIRESTORE_TRANSIENT = new Set([4, 8, 10, 14]);
+const FIRESTORE_TRANSIENT_STATUS = new Set([
+  'DEADLINE_EXCEEDED',
+  'RESOURCE_EXHAUSTED',
+  'ABORTED',
+  'UNAVAILABLE',
+]);
 const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'deleted_client']);
 const RATE_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded', 'backendError']);
 const NETWORK_CODES = new Set([
@@ -43,40 +57,53 @@ const NETWORK_CODES = new Set([
   'ECONNABORTED',
 ]);
 
-export function classifyError(error: unknown): Classified {
+export function classifyError(error: unknown, now = Date.now()): Classified {
   if (error instanceof OAuthResponseError) return classifyOAuth(error);
-  if (error instanceof NetworkError) return transient(undefined, 'network', undefined);
-  if (error instanceof DecryptError) return result('decrypt', undefined, 'decrypt_failed');
-  if (error instanceof ScopeMissingError) return result('scope_missing', 403, error.scope);
+  if (error instanceof OperationError) return classifyOperation(error);
+  if (error instanceof ServiceError)
+    return error.code === NETWORK_ERROR
+      ? transient(undefined, 'network', undefined)
+      : classifyService(error);
   const code =
     typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  if (code === 'lease_busy')
-    return transient(
-      undefined,
-      'lease_busy',
-      (error as { retryAfterSeconds?: number }).retryAfterSeconds,
-    );
-  if (code === 'refresh_token_missing')
-    return result('invalid_grant', undefined, 'refresh_token_missing');
   // gRPC status of Firestore calls: DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, UNAVAILABLE.
   if (typeof code === 'number' && FIRESTORE_TRANSIENT.has(code))
     return transient(undefined, `firestore_${code}`, undefined);
   if (typeof error === 'object' && error !== null) {
-    const gaxios = classifyGaxios(error);
+    const gaxios = classifyGaxios(error, now);
     if (gaxios) return gaxios;
   }
   return result('unknown', undefined, errorName(error));
 }
 
-/** Raised when a refresh or the stored grant lacks a scope a configured job needs. */
-export class ScopeMissingError extends Error {
-  readonly code = 'scope_missing';
-  readonly scope: string;
-  constructor(scope: string) {
-    super(`granted scopes lack ${scope}`);
-    this.name = 'ScopeMissingError';
-    this.scope = scope;
+function classifyOperation(error: OperationError): Classified {
+  switch (error.code) {
+    case LEASE_BUSY:
+      return transient(undefined, LEASE_BUSY, error.retryAfterSeconds);
+    case REFRESH_TOKEN_MISSING:
+      return result('invalid_grant', undefined, REFRESH_TOKEN_MISSING);
+    case SCOPE_MISSING:
+      return result('scope_missing', 403, error.detail ?? SCOPE_MISSING);
+    case DECRYPT_FAILED:
+      return result('decrypt', undefined, DECRYPT_FAILED);
+    default:
+      return result('unknown', undefined, error.code);
   }
+}
+
+/** Firestore REST and Pub/Sub answers: contention and outages are transient. */
+function classifyService(error: ServiceError): Classified {
+  const reason = error.status ?? `http_${error.httpStatus ?? 'none'}`;
+  if (error.status !== undefined && FIRESTORE_TRANSIENT_STATUS.has(error.status))
+    return transient(error.httpStatus, reason, undefined);
+  if (error.httpStatus !== undefined && (error.httpStatus === 429 || error.httpStatus >= 500))
+    return transient(error.httpStatus, reason, undefined);
+  return result('unknown', error.httpStatus, reason);
+}
+
+/** The missing scope of a SCOPE_MISSING error, if it names one. */
+export function missingScopeOf(error: unknown): string | undefined {
+  return error instanceof OperationError && error.code === SCOPE_MISSING ? error.detail : undefined;
 }
 
 function classifyOAuth(error: OAuthResponseError): Classified {
@@ -97,7 +124,7 @@ interface GaxiosLike {
 }
 
 /** GaxiosError from @googleapis/* clients: status, body reason and Retry-After. */
-function classifyGaxios(error: GaxiosLike): Classified | undefined {
+function classifyGaxios(error: GaxiosLike, now: number): Classified | undefined {
   const status =
     typeof error.response?.status === 'number'
       ? error.response.status
@@ -112,7 +139,7 @@ function classifyGaxios(error: GaxiosLike): Classified | undefined {
     return undefined;
   }
   const reason = apiReason(error.response?.data);
-  const retryAfter = retryAfterOf(error.response?.headers);
+  const retryAfter = retryAfterFromHeaders(error.response?.headers, now);
   if (status === 403 && reason === 'insufficientPermissions')
     return result('scope_missing', status, reason);
   if (status === 401) return result('unauthenticated', status, reason ?? 'http_401');
@@ -136,15 +163,6 @@ function apiReason(data: unknown): string | undefined {
   }
   const status = (error as { status?: unknown }).status;
   return typeof status === 'string' ? status : undefined;
-}
-
-function retryAfterOf(headers: unknown): number | undefined {
-  let value: unknown;
-  if (headers instanceof Headers) value = headers.get('retry-after');
-  else if (typeof headers === 'object' && headers !== null)
-    value = (headers as Record<string, unknown>)['retry-after'];
-  if (typeof value !== 'string' || !/^\d+$/.test(value.trim())) return undefined;
-  return Number(value.trim());
 }
 
 function networkCode(cause: unknown): string | undefined {

@@ -1,0 +1,99 @@
+// One user in one delivery: what every step of the user's run shares (see ../process-user.ts).
+// The steps take this object instead of long parameter lists; the time spent queueing for a
+// Google lane is counted here, so a user's duration is the time of work on that user alone.
+import type { Logger } from '../../log.ts';
+import type { BackoffOptions } from '../../retry/backoff.ts';
+import type { FailureClass } from '../../retry/classify.ts';
+import type { RunDeps } from '../deps.ts';
+import type { GroupCommitter, Writes } from '../group-commit.ts';
+import type { HaltSignal } from '../halt.ts';
+import type { UserOutcome } from '../ledger.ts';
+import type { RunPeriod } from '../run-id.ts';
+
+/** What a batch shares between its users. */
+export interface UserRunContext {
+  readonly period: RunPeriod;
+  readonly batchId: string;
+  readonly halt: HaltSignal;
+  readonly log: Logger;
+  /** Shares commits between this batch's users; without it every user commits alone. */
+  readonly commits?: GroupCommitter;
+}
+
+export interface UserResult {
+  readonly sub: string;
+  readonly outcome: UserOutcome;
+  readonly failure: FailureClass | null;
+  readonly reason: string | null;
+  readonly effect: string | null;
+  readonly durationMs: number;
+}
+
+export interface OutcomeDetail {
+  readonly failure?: FailureClass;
+  readonly reason?: string;
+  readonly effect?: string;
+}
+
+export class UserWork {
+  readonly deps: RunDeps;
+  readonly run: UserRunContext;
+  readonly sub: string;
+  readonly log: Logger;
+  readonly started: number;
+  /** No new attempt of anything starts after this (USER_BUDGET_SECONDS). */
+  readonly deadline: number;
+  /** Gives the lookahead slot back once the user holds a Google lane (idempotent). */
+  readonly leaveLookahead: () => void;
+  private queuedMs = 0;
+
+  constructor(deps: RunDeps, run: UserRunContext, sub: string, leaveLookahead: () => void) {
+    this.deps = deps;
+    this.run = run;
+    this.sub = sub;
+    this.log = run.log.child({ sub });
+    this.started = deps.runtime.clock.now();
+    this.deadline = this.started + deps.runtime.config.runs.userBudgetSeconds * 1000;
+    this.leaveLookahead = leaveLookahead;
+  }
+
+  now(): number {
+    return this.deps.runtime.clock.now();
+  }
+
+  /** Time spent waiting for a Google lane: queueing, not work on this user. */
+  addQueueTime(ms: number): void {
+    this.queuedMs += ms;
+  }
+
+  result(outcome: UserOutcome, detail: OutcomeDetail = {}): UserResult {
+    return {
+      sub: this.sub,
+      outcome,
+      failure: detail.failure ?? null,
+      reason: detail.reason ?? null,
+      effect: detail.effect ?? null,
+      durationMs: this.now() - this.started - this.queuedMs,
+    };
+  }
+
+  /** Backoff inside this user's budget, with the run's injectable randomness and sleep. */
+  backoff(): BackoffOptions {
+    const { deps } = this;
+    return {
+      clock: deps.runtime.clock,
+      deadline: this.deadline,
+      random: deps.random,
+      sleep: deps.sleep,
+      baseMs: deps.backoffBaseMs,
+    };
+  }
+
+  /** Commits this user's writes, in the batch's group commit when there is one. */
+  commit(writes: Writes): Promise<unknown> {
+    if (this.run.commits) return this.run.commits.commit(writes);
+    const batch = this.deps.db.batch();
+    writes(batch);
+    return batch.commit();
+  }
+}

@@ -1,0 +1,13 @@
+// The Google lane (docs/architecture.md#pipelined-lanes): WORKER_CONCURRENCY bounds the users
+// calling Google at once (deps.limiter). Entering a lane gives the user's lookahead slot back, so
+// the next user can take its lease meanwhile, and the wait is not counted as work.
+import type { UserWork } from './context.ts';
+
+export function inGoogleLane<T>(work: UserWork, task: () => Promise<T>): Promise<T> {
+  const waitFrom = work.now();
+  return work.deps.limiter.run(() => {
+    work.addQueueTime(work.now() - waitFrom);
+    work.leaveLookahead();
+    return task();
+  });
+}
