@@ -120,14 +120,12 @@ export async function processBatch(
       );
     } else finals.push(result);
   }
-  const summary = summarize(
-    batch,
-    [...done.values()],
-    finals,
-    options,
+  const summary = summarize(batch, options, {
+    previous: [...done.values()],
+    results: finals,
     startedAt,
-    runtime.clock.now(),
-  );
+    finishedAt: runtime.clock.now(),
+  });
   await batchRef(deps, batch.runId, batch.batchId).set(summary);
   log.info('batch processed', {
     users: summary.users,
@@ -140,12 +138,16 @@ export async function processBatch(
 
 function summarize(
   batch: WorkBatch,
-  previous: readonly LedgerEntry[],
-  results: readonly UserResult[],
   options: BatchOptions,
-  startedAt: number,
-  finishedAt: number,
+  delivery: {
+    /** Ledger entries of users an earlier delivery finished. */
+    readonly previous: readonly LedgerEntry[];
+    readonly results: readonly UserResult[];
+    readonly startedAt: number;
+    readonly finishedAt: number;
+  },
 ): BatchSummary {
+  const { previous, results, startedAt, finishedAt } = delivery;
   const outcomes: Record<string, number> = {};
   const failures: Record<string, number> = {};
   const durationsMs: number[] = [];

@@ -29,10 +29,13 @@ export async function countDelivery(
 export async function recordDeadLetter(
   db: Firestore,
   delivery: PubSubDelivery,
-  reason: 'malformed' | 'max_attempts',
-  attempt: number,
-  now: number,
+  why: {
+    readonly reason: 'malformed' | 'max_attempts';
+    readonly attempt: number;
+    readonly now: number;
+  },
 ): Promise<void> {
+  const { reason, attempt, now } = why;
   const text = delivery.data.toString('utf8');
   await db
     .collection(DEAD_LETTERS)

@@ -35,7 +35,7 @@ export async function handleWorkDelivery(
       attempt,
       error,
     });
-    await recordDeadLetter(db, delivery, 'malformed', attempt, now);
+    await recordDeadLetter(db, delivery, { reason: 'malformed', attempt, now });
     return { kind: 'dead-lettered', reason: 'malformed' };
   }
   const [attempt, state] = await Promise.all([counted, readBatchState(deps, batch)]);
@@ -46,13 +46,17 @@ export async function handleWorkDelivery(
       batchId: batch.batchId,
       attempt,
     });
-    await recordDeadLetter(db, delivery, 'max_attempts', attempt, now);
+    await recordDeadLetter(db, delivery, { reason: 'max_attempts', attempt, now });
     return { kind: 'dead-lettered', reason: 'max_attempts' };
   }
   const final = attempt >= deps.maxDeliveryAttempts;
   const summary = await processBatch(deps, batch, { attempt, final }, state);
   if (final && summary.deadLettered)
-    await recordDeadLetter(db, delivery, 'max_attempts', attempt, runtime.clock.now());
+    await recordDeadLetter(db, delivery, {
+      reason: 'max_attempts',
+      attempt,
+      now: runtime.clock.now(),
+    });
   if (summary.pending > 0 && !final)
     throw new OperationError(REDELIVER, `${summary.pending} user(s) left for redelivery`, {
       detail: String(summary.pending),

@@ -324,14 +324,6 @@ export async function serveRunFunctions(
   };
 }
 
-export function logsWith(
-  harness: RunHarness,
-  field: string,
-  value: unknown,
-): Record<string, unknown>[] {
-  return harness.logs.filter((line) => line[field] === value);
-}
-
 export async function stopOwnEmulators(): Promise<void> {
   await Promise.all(started.map((emulator) => emulator.stop()));
 }

@@ -143,12 +143,3 @@ export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<vo
   await exited;
   clearTimeout(timer);
 }
-
-/** Clears every document of the Firestore emulator's project (between tests). */
-export async function clearFirestore(hostPort: string, projectId: string): Promise<void> {
-  const response = await fetch(
-    `http://${hostPort}/emulator/v1/projects/${projectId}/databases/(default)/documents`,
-    { method: 'DELETE' },
-  );
-  if (!response.ok) throw new Error(`clearing Firestore emulator failed: ${response.status}`);
-}
