@@ -3,9 +3,9 @@
 //   app.js.v8cache   V8 code cache of app.js, made by a warm-up run at build time (optional)
 //   index.js         a small loader: compiles app.js with that code cache, then runs it
 //   package.json     naming only the externals (functions-framework, which the runtime must find
-//                    by name to register the function; platform-facts.md)
+//                    by name to register the function: docs/google-behaviours.md#bundling)
 // Heavy Google clients imported with `import()` stay lazy in the bundle: evaluated only when a
-// request needs them. Cold-start measurements: npm run bench:coldstart.
+// request needs them. Cold-start measurements: npm run bench:coldstart (test/bench/README.md).
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -133,10 +133,10 @@ module.exports = new Proxy({}, {
 };
 
 /**
- * The deployed index.js. Node compiles a 4 MB bundle on every cold start (~80 ms here, before any
- * of it runs) and compiles each function again the first time it runs. V8 can skip both with a
- * code cache taken after a warm-up run: it holds the bytecode of everything that ran while the
- * module loaded. Node's own module.enableCompileCache() cannot do this for a one-file bundle: it
+ * The deployed index.js. Node compiles a 4 MB bundle on every cold start, before any of it runs,
+ * and compiles each function again the first time it runs. V8 can skip both with a code cache
+ * taken after a warm-up run: it holds the bytecode of everything that ran while the module
+ * loaded. Node's own module.enableCompileCache() cannot do this for a one-file bundle: it
  * must be enabled before the file is compiled, and it stores only the eagerly compiled top level.
  *
  * Safe by construction: the loader uses the cache only for the exact bundle it was made from

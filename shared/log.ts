@@ -5,7 +5,7 @@
 // - known secret values registered at start-up (client secret, key material) and anything shaped
 //   like a Google token, code or JWT are masked inside any string;
 // - errors are reduced to name, code and message: gaxios errors carry request and response
-//   bodies with tokens (google-oauth-facts.md, "never log err.config or err.response").
+//   bodies with tokens (docs/google-behaviours.md#google-auth-library-traps).
 // See https://cloud.google.com/logging/docs/structured-logging
 import type { LogLevel } from './settings/config.ts';
 import { Secret } from './secrets/secret-value.ts';

@@ -1,4 +1,4 @@
-// Entry point of `npm run deploy` (see infra/DEPLOY.md). Wires the real gcloud, stdin and
+// Entry point of `npm run deploy` (see docs/deploy.md). Wires the real gcloud, stdin and
 // `npm run build` into the CLI.
 import { readFileSync } from 'node:fs';
 import { npmBuild, runDeploy } from './cli.ts';

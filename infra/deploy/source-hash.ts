@@ -34,7 +34,10 @@ function listFiles(dir: string, prefix = ''): string[] {
     });
 }
 
-/** A deployable prebuilt folder holds index.js and package.json (platform-facts.md). */
+/**
+ * A deployable prebuilt folder holds index.js and package.json
+ * (docs/google-behaviours.md#deploying-functions).
+ */
 export function missingBuildFiles(dir: string): string[] {
   return ['index.js', 'package.json'].filter((file) => !existsSync(path.join(dir, file)));
 }

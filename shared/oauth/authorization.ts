@@ -23,7 +23,10 @@ export function buildAuthorizationUrl(
     readonly now: number;
     readonly returnTo: string | null;
     readonly loginHint: string | null;
-    /** Ask for the consent screen again: only when no refresh token is stored (see README). */
+    /**
+     * Ask for the consent screen again: only when no refresh token is stored
+     * (docs/architecture.md#first-connection-and-promptconsent).
+     */
     readonly promptConsent: boolean;
   },
 ): AuthorizationRequest {

@@ -125,7 +125,8 @@ export async function exchangeCode(
       },
     );
   }
-  // verifyIdToken does not check the nonce (google-oauth-facts.md): OIDC Core §3.1.3.7 step 11.
+  // verifyIdToken does not check the nonce (docs/google-behaviours.md#id-tokens): OIDC Core
+  // §3.1.3.7 step 11.
   if (
     !payload?.sub ||
     typeof payload.nonce !== 'string' ||

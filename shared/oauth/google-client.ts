@@ -49,8 +49,9 @@ export async function createOAuthClient(
  * One client per instance (per settings and secret) for calls that hold no user's credentials:
  * the code exchange and ID-token verification. google-auth-library caches Google's certificates
  * per client object, honouring their max-age, so a client per request would fetch them on every
- * consent. getToken() does not store the tokens it returns (google-oauth-facts.md), so nothing of
- * one user stays in the shared client. Jobs still get a client of their own per user.
+ * consent. getToken() does not store the tokens it returns
+ * (docs/google-behaviours.md#google-auth-library-traps), so nothing of one user stays in the
+ * shared client. Jobs still get a client of their own per user.
  */
 const sharedClients = new WeakMap<object, Map<string, Promise<OAuth2Client>>>();
 

@@ -1,7 +1,7 @@
 // RFC 6749 §6: refreshing an access token. One POST, no hidden retries: the caller (shared/runs)
 // owns backoff, because google-auth-library retries token POSTs 3 times on 5xx/429 and ignores
-// Retry-After (google-oauth-facts.md). Errors are classified from the JSON `error` field and the
-// HTTP status, never from `error_description`.
+// Retry-After (docs/google-behaviours.md#google-auth-library-traps). Errors are classified from
+// the JSON `error` field and the HTTP status, never from `error_description`.
 import { networkError, OAuthResponseError } from '../errors.ts';
 import { parseRetryAfter } from '../retry/retry-after.ts';
 

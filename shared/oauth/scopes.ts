@@ -1,5 +1,5 @@
 // Google reports granted scopes in normalised form: `email` comes back as
-// https://www.googleapis.com/auth/userinfo.email (google-oauth-facts.md, "Consent request").
+// https://www.googleapis.com/auth/userinfo.email (docs/google-behaviours.md#consent-answer).
 const SHORT_FORMS: Readonly<Record<string, string>> = {
   email: 'https://www.googleapis.com/auth/userinfo.email',
   profile: 'https://www.googleapis.com/auth/userinfo.profile',

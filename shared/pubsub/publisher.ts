@@ -1,6 +1,7 @@
 // Publishing to Pub/Sub topics, behind a small interface so the runners can be tested with an
-// in-memory publisher. @google-cloud/pubsub (~160 ms to load, platform-facts.md) is imported on the
-// first publish only; the emulator is used when PUBSUB_EMULATOR_HOST is configured.
+// in-memory publisher. @google-cloud/pubsub, slow to load
+// (docs/google-behaviours.md#client-library-load-costs), is imported on the first publish only;
+// the emulator is used when PUBSUB_EMULATOR_HOST is configured.
 import type { PubSub, Topic } from '@google-cloud/pubsub';
 import type { Config } from '../settings/config.ts';
 

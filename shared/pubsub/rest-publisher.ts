@@ -1,8 +1,9 @@
 // Publishing over Pub/Sub's REST API (projects.topics.publish) with google-auth-library, for the
-// user-facing HTTP functions: they publish one small event per request, and loading
-// @google-cloud/pubsub costs ~160 ms plus gRPC on a cold start (platform-facts.md) on a path a
-// person is waiting on, while google-auth-library is loaded there already for the token exchange.
-// The batch runners keep the full client (shared/pubsub/publisher.ts), whose batching they use.
+// user-facing HTTP functions: they publish one small event per request, and @google-cloud/pubsub
+// with gRPC is slow to load on a cold start (docs/google-behaviours.md#client-library-load-costs),
+// on a path a person is waiting on, while google-auth-library is loaded there already for the
+// token exchange. The batch runners keep the full client (shared/pubsub/publisher.ts), whose
+// batching they use.
 // https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.topics/publish
 import type { PubSubSettings, TopicPublisher } from './publisher.ts';
 import { loadAuthLibrary } from '../oauth/google-client.ts';

@@ -1,7 +1,7 @@
-// Reads secrets from their source, once per instance. The Secret Manager client (~150 ms to load
-// and construct, platform-facts.md) is injected (shared/secrets/secret-manager.ts) and loaded only when a
-// `_VERSION` setting asks for it; the recommended production path is `--set-secrets`, which costs
-// nothing at cold start.
+// Reads secrets from their source, once per instance. The Secret Manager client, slow to load and
+// construct (docs/google-behaviours.md#secrets-at-start-up), is injected
+// (shared/secrets/secret-manager.ts) and loaded only when a `_VERSION` setting asks for it; the
+// recommended production path is `--set-secrets`, which costs nothing at cold start.
 import { readFile } from 'node:fs/promises';
 import type { SecretSource } from '../settings/config.ts';
 import { AppError } from '../errors.ts';

@@ -1,7 +1,7 @@
-// The data model of a connection (README "Data model"): one document per Google user, keyed by
-// the ID token's `sub` (stable; emails change). Tokens are stored only sealed with AES-256-GCM,
-// bound to this document and field, so a ciphertext copied into another user's document (or
-// into another field) fails to decrypt.
+// The data model of a connection (docs/architecture.md#data-model): one document per Google user,
+// keyed by the ID token's `sub` (stable; emails change). Tokens are stored only sealed with
+// AES-256-GCM, bound to this document and field, so a ciphertext copied into another user's
+// document (or into another field) fails to decrypt.
 import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import { open, seal } from '../crypto/aead.ts';
 import type { PurposeKeys } from '../crypto/keyset.ts';

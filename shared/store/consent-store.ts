@@ -1,5 +1,6 @@
-// Stores a finished consent as the user's connection document (README "Data model"), all or
-// nothing, over Firestore's REST API (shared/store/firestore-rest.ts: the callback's cold start).
+// Stores a finished consent as the user's connection document (docs/architecture.md#data-model),
+// all or nothing, over Firestore's REST API (shared/store/firestore-rest.ts: the callback's cold
+// start).
 // A first connection, the common case, is one commit that fails if the document exists. Otherwise,
 // or when it does exist, one transaction reads what is stored and decides; Firestore aborts it if
 // another writer got there first, and it is retried like the client library's runTransaction.

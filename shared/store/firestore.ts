@@ -1,14 +1,14 @@
-// One Firestore handle per warm instance, created on first use. @google-cloud/firestore costs
-// ~120 ms to load (it pulls gRPC even with preferRest), so it is imported lazily and bundled by
-// none of the HTTP functions.
+// One Firestore handle per warm instance, created on first use. @google-cloud/firestore is slow
+// to load, gRPC included even with preferRest, so it is imported lazily and bundled by none of
+// the HTTP functions (docs/google-behaviours.md#client-library-load-costs).
 //
 // Two transports, chosen per function:
 // - 'rest' (preferRest) for the operator tools: the first call is faster, no gRPC channel to set
-//   up for a one-shot command (platform-facts.md). The HTTP functions use neither: they go through
-//   the lighter shared/store/firestore-rest.ts.
+//   up for a one-shot command (docs/google-behaviours.md#firestore-client). The HTTP functions
+//   use neither: they go through the lighter shared/store/firestore-rest.ts.
 // - 'grpc' for the batch runners: one HTTP/2 channel multiplexes every commit and read, in binary
-//   protobuf instead of protobuf-JSON over HTTP/1.1. On `npm run bench:run` (2,000 users) the
-//   Firestore emulator's CPU went 11.5 s → 5.6 s and the worker's 21.3 s → 18 s with it.
+//   protobuf instead of protobuf-JSON over HTTP/1.1, which costs less CPU on both sides, the
+//   client's and Firestore's (`npm run bench:run` measures it: test/bench/README.md).
 import type { Firestore } from '@google-cloud/firestore';
 import type { Config } from '../settings/config.ts';
 import { staticTokenAuthClient } from '../oauth/google-client.ts';

@@ -14,7 +14,8 @@ import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-// Flags from platform-facts.md: without them Chromium floods the closed network.
+// Without these flags Chromium floods the closed network
+// (docs/google-behaviours.md#chromium-in-tests).
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',

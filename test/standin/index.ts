@@ -1,5 +1,5 @@
 // Google stand-in: a local OAuth 2.0 server, OpenID discovery, certificates and a minimal
-// Drive v3, behaving as /work/shared/google-oauth-facts.md describes. Product code reaches it
+// Drive v3, behaving as docs/google-behaviours.md describes. Product code reaches it
 // only through configured URLs (`endpoints`).
 import type { AddressInfo } from 'node:net';
 import { createControl, type StandInControl } from './control.ts';

@@ -1,5 +1,5 @@
 // POST /token: client authentication, authorization_code and refresh_token grants, with the
-// error table of google-oauth-facts.md.
+// error table of docs/google-behaviours.md#token-errors.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StandInCore } from './core.ts';
 import { formParams, oauthError, oauthJson, type Reply, type RequestContext } from './http.ts';

@@ -1,6 +1,6 @@
 // Starts and stops the real Firestore and Pub/Sub emulators (gcloud), for the test command,
 // `npm start`, the demo and the benchmarks. Each gets a free port; readiness is the line each
-// emulator prints when it accepts connections (platform-facts.md).
+// emulator prints when it accepts connections (docs/google-behaviours.md#local-emulators).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
@@ -29,9 +29,9 @@ const SPECS = {
 /**
  * JVM flags for the emulators: C1 only (no C2 JIT) and the serial collector. They are local
  * stand-ins for remote services, yet on a 2-core machine they share the CPU with the code under
- * test, and C2 compiling the Firestore emulator's hot paths took most of its CPU: 26.7 s → 10.9 s
- * over a 2,000-user `npm run bench:run`, with its answers no slower. EMULATOR_JAVA_OPTIONS
- * replaces them ("" for the JVM's defaults).
+ * test, and C2 compiling the Firestore emulator's hot paths took most of its CPU, with its answers
+ * no faster (docs/testing.md#emulators). EMULATOR_JAVA_OPTIONS replaces them ("" for the JVM's
+ * defaults).
  */
 export const EMULATOR_JAVA_OPTIONS =
   process.env.EMULATOR_JAVA_OPTIONS ?? '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC';
