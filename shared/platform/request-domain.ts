@@ -1,8 +1,9 @@
 // functions-framework runs every request inside a `domain` (function_wrappers.js), so that it can
 // answer 500 for an exception thrown asynchronously by that request. While a domain is active,
 // Node's domain module tags every promise and async resource created with it and enters and exits
-// it around every callback. On `npm run bench:run` that bookkeeping was ~15% of the worker's CPU
-// (the worker's CPU for 2,000 users went from 18–22 s to 13–16 s).
+// it around every callback. For a batch runner, whose work is thousands of promises, that
+// bookkeeping is a sizeable share of its CPU (`npm run bench:run` measures it:
+// test/bench/README.md).
 //
 // The batch runners leave the domain as they start: their work is promise-based and every failure
 // reaches the handler's promise (→ nack). An exception that escapes anyway still reaches

@@ -37,7 +37,7 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '100' },
     /** V8 old-space cap of the dispatcher and worker processes (MB), as NODE_OPTIONS would set. */
     'heap-mb': { type: 'string', default: '128' },
-    /** V8 young-generation semi-space (MB): 8 keeps the worker under 256 MB at N=10,000 (16: 263 MB) at a small GC cost; much smaller makes GC dominate. */
+    /** V8 young-generation semi-space (MB): 8 keeps the worker under 256 MB at N=10,000 (16 does not) at a small GC cost; much smaller makes GC dominate. */
     'semi-mb': { type: 'string', default: '8' },
     /** Writes V8 CPU profiles of the dispatcher and worker processes into DIR. */
     'cpu-prof': { type: 'string' },
