@@ -6,5 +6,5 @@ import { runtimeFromEnvironment } from '../shared/platform/runtime.ts';
 
 http(
   'authorize',
-  expressHandler(authorizeHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true }))),
+  expressHandler(authorizeHandler(runtimeFromEnvironment(process.env, 'authorize'))),
 );

@@ -8,9 +8,5 @@ import { runtimeFromEnvironment } from '../shared/platform/runtime.ts';
 
 http(
   'callback',
-  expressHandler(
-    callbackHandler(
-      runtimeFromEnvironment(process.env, { tokenKeyset: true, clientSecret: true }, httpServices),
-    ),
-  ),
+  expressHandler(callbackHandler(runtimeFromEnvironment(process.env, 'callback', httpServices))),
 );

@@ -6,11 +6,7 @@ import { lazyRunDeps } from '../shared/runs/deps.ts';
 import { dispatcherHandler } from '../shared/runs/handlers.ts';
 import { runtimeFromEnvironment } from '../shared/platform/runtime.ts';
 
-const runtime = runtimeFromEnvironment(
-  process.env,
-  { clientSecret: true, tokenKeyset: true },
-  runnerServices,
-);
+const runtime = runtimeFromEnvironment(process.env, 'dispatcher', runnerServices);
 const handle = dispatcherHandler(lazyRunDeps(runtime));
 cloudEvent('dispatcher', async (event: CloudEvent<unknown>) => {
   await handle(event);

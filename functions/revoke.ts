@@ -8,7 +8,5 @@ import { runtimeFromEnvironment } from '../shared/platform/runtime.ts';
 
 http(
   'revoke',
-  expressHandler(
-    revokeHandler(runtimeFromEnvironment(process.env, { tokenKeyset: true }, httpServices)),
-  ),
+  expressHandler(revokeHandler(runtimeFromEnvironment(process.env, 'revoke', httpServices))),
 );

@@ -7,11 +7,7 @@ import { lazyRunDeps } from '../shared/runs/deps.ts';
 import { workerHandler } from '../shared/runs/handlers.ts';
 import { runtimeFromEnvironment } from '../shared/platform/runtime.ts';
 
-const runtime = runtimeFromEnvironment(
-  process.env,
-  { clientSecret: true, tokenKeyset: true },
-  runnerServices,
-);
+const runtime = runtimeFromEnvironment(process.env, 'worker', runnerServices);
 const handle = workerHandler(lazyRunDeps(runtime));
 cloudEvent('worker', async (event: CloudEvent<unknown>) => {
   await handle(event);

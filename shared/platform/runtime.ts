@@ -3,6 +3,8 @@
 // globals. Tests build one with their own config, sink and clock.
 import type { Firestore } from '@google-cloud/firestore';
 import { loadConfig, type Config, type ConfigNeeds } from '../settings/config.ts';
+import type { FunctionName } from '../settings/functions.ts';
+import { needsOf } from '../settings/secrets.ts';
 import { parseKeyset, type Keyset } from '../crypto/keyset.ts';
 import { ConfigError, isOperationError, KEYSET_INVALID } from '../errors.ts';
 import { noopEventPublisher, type EventPublisher } from '../pubsub/events.ts';
@@ -133,9 +135,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
  */
 export function runtimeFromEnvironment(
   env: Record<string, string | undefined>,
-  needs: ConfigNeeds,
+  /** The function this instance is (its secrets come from the settings schema), or its needs. */
+  scope: FunctionName | ConfigNeeds,
   services: GoogleServices = {},
 ): Runtime {
+  const needs = typeof scope === 'string' ? needsOf(scope) : scope;
   // Express inside the functions-framework answers unparseable bodies itself, with a stack trace
   // unless NODE_ENV is production. The framework builds its app after loading this module, so
   // setting it here covers every deployment, whatever the platform sets.

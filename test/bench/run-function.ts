@@ -21,11 +21,7 @@ import { runtimeFromEnvironment } from '../../shared/platform/runtime.ts';
 
 const role = process.argv[2] === 'dispatcher' ? 'dispatcher' : 'worker';
 const acceptedAtOnce = role === 'dispatcher' ? 1 : Math.max(1, Number(process.argv[3] ?? 1));
-const runtime = runtimeFromEnvironment(
-  process.env,
-  { clientSecret: true, tokenKeyset: true },
-  runnerServices,
-);
+const runtime = runtimeFromEnvironment(process.env, role, runnerServices);
 const counts = { reads: 0, writes: 0, batchWrites: 0, roundTrips: 0 };
 const peaks = { deliveries: 0, users: () => 0 };
 let deliveries = 0;

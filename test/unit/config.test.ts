@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type ConfigNeeds } from '../../shared/settings/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
+import type { FunctionName } from '../../shared/settings/functions.ts';
 
 const BASE: Readonly<Record<string, string>> = {
   GOOGLE_CLOUD_PROJECT: 'demo-consent-vault',
@@ -12,7 +13,10 @@ const BASE: Readonly<Record<string, string>> = {
   REVOKE_URL: 'https://cv.example.com/revoke',
 };
 
-function problemsOf(env: Record<string, string | undefined>, needs: ConfigNeeds = {}): string[] {
+function problemsOf(
+  env: Record<string, string | undefined>,
+  needs: ConfigNeeds | FunctionName = {},
+): string[] {
   try {
     loadConfig(env, needs);
   } catch (error) {
@@ -63,6 +67,18 @@ describe('loadConfig', () => {
       `${name}: is required: set ${name}, ${name}_VERSION or ${name}_FILE`,
     ]);
     expect(problemsOf(BASE)).toEqual([]);
+  });
+
+  it.each([
+    ['authorize', ['TOKEN_KEYSET']],
+    ['callback', ['OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET']],
+    ['revoke', ['TOKEN_KEYSET']],
+    ['dispatcher', ['OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET']],
+    ['worker', ['OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET']],
+  ] as const)('in %s, requires the secrets the schema gives that function', (fn, secrets) => {
+    expect(problemsOf(BASE, fn).map((problem) => problem.split(':')[0])).toEqual(secrets);
+    const given = Object.fromEntries(secrets.map((name) => [`${name}_FILE`, `.local/${name}`]));
+    expect(problemsOf({ ...BASE, ...given }, fn)).toEqual([]);
   });
 
   // [setting, bad value, what the message says]
