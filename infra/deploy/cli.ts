@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { FunctionName } from '../../shared/settings/functions.ts';
 import { parseArgs, USAGE } from './args.ts';
 import type { DeployOptions } from './args.ts';
 import { buildDesired } from './desired.ts';
@@ -15,7 +16,6 @@ import { buildPlan, isReady } from './plan.ts';
 import type { SecretInput, Step } from './plan.ts';
 import { formatPlan, formatStep, formatSummary } from './report.ts';
 import { FUNCTIONS } from './resources.ts';
-import type { FunctionName } from './resources.ts';
 import { rulesApi, RulesApiError } from './rules-api.ts';
 import type { RulesApi } from './rules-api.ts';
 import { hashDirectory, missingBuildFiles } from './source-hash.ts';
@@ -81,7 +81,7 @@ async function deploy(options: DeployOptions, deps: CliDeps): Promise<number> {
     throw new InputError(`${options.envFile}:\n  ${envFile.problems.join('\n  ')}`);
   for (const key of envFile.unknownKeys)
     deps.err(
-      `warning: ${options.envFile}: ${key} is not a setting of shared/settings/config.ts (typo?)`,
+      `warning: ${options.envFile}: ${key} is not a setting (docs/configuration.md lists them; typo?)`,
     );
   if (!existsSync(options.rulesFile))
     throw new InputError(`rules file ${options.rulesFile} not found`);

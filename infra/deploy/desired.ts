@@ -3,6 +3,7 @@
 // a deploy that would crash every instance at start-up stops here instead.
 import { loadConfig } from '../../shared/settings/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
+import type { FunctionName } from '../../shared/settings/functions.ts';
 import type { DeployOptions } from './args.ts';
 import {
   APIS,
@@ -12,7 +13,7 @@ import {
   TTL_COLLECTION_GROUPS,
   TTL_FIELD,
 } from './resources.ts';
-import type { FunctionName, FunctionSpec, TopicKey } from './resources.ts';
+import type { FunctionSpec, TopicKey } from './resources.ts';
 import type { CompositeIndex, TtlField } from './state.ts';
 
 export interface DesiredFunction {

@@ -1,58 +1,46 @@
-// The deploy env file: the functions' non-secret settings (names from shared/settings/config.ts), one
-// `KEY=VALUE` a line. Pure parsing; secrets are refused here so they can never reach
-// `--set-env-vars` (an argument, visible in process lists and Cloud Audit Logs).
+// The deploy env file: the functions' non-secret settings, one `KEY=VALUE` a line. Pure
+// parsing; which keys belong in it comes from the settings schema (shared/settings/schema.ts).
+// Secrets are refused here so they can never reach `--set-env-vars` (an argument, visible in
+// process lists and Cloud Audit Logs).
+import { SETTING_SPECS, variablesOf, type SettingSpec } from '../../shared/settings/schema.ts';
 
 export interface EnvFile {
   readonly values: Readonly<Record<string, string>>;
-  /** Keys not known to shared/settings/config.ts: passed through, but reported (likely typos). */
+  /** Keys that are not settings of the schema: passed through, but reported (likely typos). */
   readonly unknownKeys: readonly string[];
   readonly problems: readonly string[];
 }
 
-/** Settings of shared/settings/config.ts that an operator may set for the deployed functions. */
-export const KNOWN_SETTINGS: readonly string[] = [
-  'APP_NAME',
-  'FIRESTORE_DATABASE',
-  'OAUTH_CLIENT_ID',
-  'REDIRECT_URI',
-  'AUTHORIZE_URL',
-  'REVOKE_URL',
-  'SUCCESS_URL',
-  'RETURN_TO_ALLOWLIST',
-  'REVOKE_CALLERS',
-  'JOBS',
-  'GOOGLE_AUTH_URL',
-  'GOOGLE_TOKEN_URL',
-  'GOOGLE_REVOKE_URL',
-  'GOOGLE_TOKENINFO_URL',
-  'GOOGLE_CERTS_PEM_URL',
-  'GOOGLE_CERTS_JWKS_URL',
-  'GOOGLE_API_ROOT',
-  'GOOGLE_ISSUERS',
-  'TRANSACTION_TTL_SECONDS',
-  'LOG_LEVEL',
-  'TICK_TOPIC',
-  'WORK_TOPIC',
-  'EVENTS_TOPIC',
-  'DEAD_LETTER_TOPIC',
-  'RUN_INLINE',
-  'RUN_BATCH_SIZE',
-  'WORKER_CONCURRENCY',
-  'RUN_PERIOD_SECONDS',
-  'USER_BUDGET_SECONDS',
-  'DRIVE_EXPORT_FOLDER',
-];
+/** Settings an operator may set for the deployed functions: the schema's operator settings. */
+export const KNOWN_SETTINGS: readonly string[] = SETTING_SPECS.filter(
+  (spec) => spec.setBy === 'operator',
+).map((spec) => spec.name);
 
-/** Never in an env file: secrets go through Secret Manager, the rest is set by the deploy. */
+/** Why a schema setting that is not the operator's may not appear in the env file. */
+function refusal(spec: SettingSpec): string {
+  if (spec.kind === 'secret')
+    return 'is a secret: the deploy stores it in Secret Manager and passes it with --set-secrets';
+  if (spec.setBy === 'deploy')
+    return `is set by the deploy to ${spec.deployDefault ?? 'its own value'}`;
+  return 'is for local runs only';
+}
+
+function refuse(setBy: SettingSpec['setBy']): { pattern: RegExp; why: string }[] {
+  return SETTING_SPECS.filter((spec) => spec.setBy === setBy).map((spec) => {
+    return { pattern: new RegExp(`^(${variablesOf(spec).join('|')})$`), why: refusal(spec) };
+  });
+}
+
+/**
+ * Never in an env file: what the deploy sets (secrets in each of their three forms included) and
+ * what only local runs set, named by the schema, plus anything that merely looks like an emulator
+ * or a secret. The emulator rule comes before the local settings' own for its clearer message.
+ */
 const FORBIDDEN: readonly { readonly pattern: RegExp; readonly why: string }[] = [
-  {
-    pattern: /^(OAUTH_CLIENT_SECRET|TOKEN_KEYSET)(_FILE|_VERSION)?$/,
-    why: 'is a secret: the deploy stores it in Secret Manager and passes it with --set-secrets',
-  },
-  { pattern: /SECRET|PASSWORD|PRIVATE_KEY/, why: 'looks like a secret; env files hold no secrets' },
+  ...refuse('deploy'),
   { pattern: /_EMULATOR_HOST$/, why: 'points at an emulator; never set it on deployed functions' },
-  { pattern: /^SECRET_MANAGER_ENDPOINT$/, why: 'is for local runs only' },
-  { pattern: /^GOOGLE_CLOUD_PROJECT$/, why: 'is set by the deploy from --project' },
+  ...refuse('local'),
+  { pattern: /SECRET|PASSWORD|PRIVATE_KEY/, why: 'looks like a secret; env files hold no secrets' },
 ];
 
 const KEY = /^[A-Z][A-Z0-9_]*$/;

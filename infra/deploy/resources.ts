@@ -1,8 +1,12 @@
 // The fixed shape of a consent-vault deployment: which functions exist, what each one may touch,
 // how big each one is. Data only; desired.ts fills in names from the settings, plan.ts compares.
+// Which secrets exist and which function holds which come from the settings schema
+// (shared/settings/schema.ts), the same table loadConfig requires them from at start-up.
+import type { FunctionName } from '../../shared/settings/functions.ts';
+import { SECRET_SETTINGS, secretKeysOf, type SecretKey } from '../../shared/settings/secrets.ts';
 
-export type FunctionName = 'authorize' | 'callback' | 'revoke' | 'dispatcher' | 'worker';
-export type SecretKey = 'clientSecret' | 'tokenKeyset';
+// plan.ts names secrets by key.
+export type { SecretKey } from '../../shared/settings/secrets.ts';
 export type TopicKey = 'tick' | 'work' | 'events' | 'deadLetter';
 
 export interface FunctionSpec {
@@ -44,7 +48,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     public: true,
     browserFacing: true,
     firestore: false,
-    secrets: ['tokenKeyset'],
+    secrets: secretKeysOf('authorize'),
     publishes: [],
     memory: '512Mi',
     cpu: '1',
@@ -58,7 +62,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     public: true,
     browserFacing: true,
     firestore: true,
-    secrets: ['clientSecret', 'tokenKeyset'],
+    secrets: secretKeysOf('callback'),
     publishes: ['events'],
     memory: '512Mi',
     cpu: '1',
@@ -72,7 +76,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     public: true,
     browserFacing: false,
     firestore: true,
-    secrets: ['tokenKeyset'],
+    secrets: secretKeysOf('revoke'),
     publishes: ['events'],
     memory: '512Mi',
     cpu: '1',
@@ -86,7 +90,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     public: false,
     browserFacing: false,
     firestore: true,
-    secrets: ['clientSecret', 'tokenKeyset'],
+    secrets: secretKeysOf('dispatcher'),
     publishes: ['work', 'events'],
     memory: '1Gi',
     cpu: '1',
@@ -100,7 +104,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     public: false,
     browserFacing: false,
     firestore: true,
-    secrets: ['clientSecret', 'tokenKeyset'],
+    secrets: secretKeysOf('worker'),
     publishes: ['events'],
     memory: '1Gi',
     cpu: '1',
@@ -110,11 +114,13 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   },
 ];
 
-export const SECRETS: Readonly<Record<SecretKey, { readonly name: string; readonly env: string }>> =
-  {
-    clientSecret: { name: 'consent-vault-oauth-client-secret', env: 'OAUTH_CLIENT_SECRET' },
-    tokenKeyset: { name: 'consent-vault-token-keyset', env: 'TOKEN_KEYSET' },
-  };
+/**
+ * Each secret's Secret Manager id and the variable --set-secrets fills, from the schema. The cast
+ * is sound: SecretKey is by definition the `key` of a secret setting, so each one is present.
+ */
+export const SECRETS = Object.fromEntries(
+  SECRET_SETTINGS.map((spec) => [spec.key, { name: spec.secretId, env: spec.name }]),
+) as Readonly<Record<SecretKey, { readonly name: string; readonly env: string }>>;
 
 /** Account id of a function's runtime service account (one per function: privileges differ). */
 export function functionAccountId(name: FunctionName): string {
