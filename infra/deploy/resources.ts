@@ -32,12 +32,13 @@ export interface FunctionSpec {
 }
 
 // Memory sets CPU unless --cpu is given; a concurrency above 1 needs at least 1 vCPU. The
-// browser-facing functions get a full vCPU because cold start at 0.167 vCPU is 7-8x slower
-// (shared/platform-facts.md). The dispatcher takes one tick at a time. A worker instance takes
-// WORKER_DELIVERIES work messages at once while its process-wide limiter keeps WORKER_CONCURRENCY
-// users in flight across all of them: one batch's reads and summary write, and its last users,
-// overlap the next batch's users, so no lane idles. Memory stays bounded by deliveries × batch
-// size ids plus WORKER_CONCURRENCY users; 540 s is the event-function maximum.
+// browser-facing functions get a full vCPU because cold start at 0.167 vCPU is several times
+// slower (docs/google-behaviours.md#memory-and-cpu). The dispatcher takes one tick at a time. A
+// worker instance takes WORKER_DELIVERIES work messages at once while its process-wide limiter
+// keeps WORKER_CONCURRENCY users in flight across all of them: one batch's reads and summary
+// write, and its last users, overlap the next batch's users, so no lane idles. Memory stays
+// bounded by deliveries × batch size ids plus WORKER_CONCURRENCY users; 540 s is the
+// event-function maximum.
 /** Work messages one worker instance accepts at once (its Cloud Run concurrency). */
 export const WORKER_DELIVERIES = 4;
 
