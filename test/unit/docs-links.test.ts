@@ -157,7 +157,7 @@ function outsideReferences(tree: Tree): string[] {
       const climbed = `${match[1]!}${match[2]!.replace(/[.,:;]+$/, '')}`;
       const target = resolveFrom(file, climbed);
       if (!isInside(target)) report(match.index, `${climbed} leaves the repository`);
-      // A file name or a folder (`../x.md`, `../shared/`), not a test's `../x` input.
+      // A file name or a folder (`../x.md`, `../notes/`), not a test's `../x` input.
       else if (/\.\w+$|\/$/.test(climbed) && !tree.exists(target))
         report(match.index, `${climbed} leads to no file here`);
     }
