@@ -30,6 +30,8 @@ export const LEASE_BUSY = 'lease_busy';
 export const REFRESH_TOKEN_MISSING = 'refresh_token_missing';
 /** The granted scopes lack one a configured job needs (`detail` names it). */
 export const SCOPE_MISSING = 'scope_missing';
+/** A connection kept changing under a guarded write (a transient contention). */
+export const CONNECTION_CONTENDED = 'connection_contended';
 /** A Pub/Sub message that can never be processed. */
 export const BAD_MESSAGE = 'bad_message';
 /** Some users of a batch are left for Pub/Sub's redelivery (`detail` counts them). */
@@ -42,6 +44,7 @@ export const KEYSET_INVALID = 'keyset_invalid';
 export type OperationCode =
   | typeof LEASE_BUSY
   | typeof REFRESH_TOKEN_MISSING
+  | typeof CONNECTION_CONTENDED
   | typeof SCOPE_MISSING
   | typeof BAD_MESSAGE
   | typeof REDELIVER

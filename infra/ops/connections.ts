@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { FieldPath } from '@google-cloud/firestore';
 import { table } from '../../shared/runs/report.ts';
-import { CONNECTIONS, type ConnectionDoc } from '../../shared/store/connections.ts';
+import { CONNECTIONS, type StoredConnection } from '../../shared/store/connection/document.ts';
 import { cliEnv, cliFirestore } from './cli-env.ts';
 
 const STATES = ['active', 'needs-reconnect', 'revoke-pending', 'revoked'];
@@ -17,7 +17,7 @@ if ((values.state !== undefined && !STATES.includes(values.state)) || !(limit > 
   process.exit(2);
 }
 const FIELDS = ['email', 'state', 'scopes', 'reconnectReason', 'lastRun', 'updatedAt'] as const;
-type Row = Pick<ConnectionDoc, (typeof FIELDS)[number]>;
+type Row = Pick<StoredConnection, (typeof FIELDS)[number]>;
 
 const db = await cliFirestore(cliEnv());
 try {

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { parseKeyset } from '../../shared/crypto/keyset.ts';
 import { createSecretStore } from '../../shared/secrets/secret-store.ts';
 import { secretManagerAccessor } from '../../shared/secrets/secret-manager.ts';
-import { isValidSub } from '../../shared/store/connections.ts';
+import { isValidSub } from '../../shared/store/connection/document.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { Secret } from '../../shared/secrets/secret-value.ts';
 import type { SecretSource } from '../../shared/settings/config.ts';

@@ -1,5 +1,5 @@
 // GET callback: finish a consent. Validate → exchange → verify → check granted scopes → store the
-// refresh token sealed, all or nothing (shared/store/consent-store.ts) → 303 to a clean page. Every answer clears
+// refresh token sealed, one guarded transition (./consent-storage.ts) → 303 to a clean page. Every answer clears
 // the transaction cookie (single use); a restart with prompt=consent replaces it.
 import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
@@ -17,7 +17,7 @@ import { normaliseScopes } from '../oauth/scopes.ts';
 import { openTransaction, sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
 import { missingScopePage, successPage } from '../web/pages.ts';
 import type { Runtime } from '../platform/runtime.ts';
-import { storeConsent } from '../store/consent-store.ts';
+import { revokeDiscarded, storeConsent } from './consent-storage.ts';
 import { withErrorHandling, type Handler } from '../web/http.ts';
 
 export const SUCCESS_PATH_SUFFIX = '/connected';
@@ -45,6 +45,7 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
   const missing = missingScopes(config, result.grantedScopes);
   if (missing.length > 0) {
     runtime.log.warn('consent without a required scope', { sub: result.sub, missing });
+    await revokeDiscarded(runtime, result, 'partial-grant');
     return html(
       403,
       missingScopePage({ appName: config.appName, retryUrl: config.authorizeUrl, missing }),
@@ -52,18 +53,22 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
     );
   }
 
-  const outcome = await storeConsent(
-    await runtime.documents(),
-    (await runtime.keyset()).forPurpose('token'),
-    result,
-    clock.now(),
-  );
-  if (outcome === 'revoke-pending')
+  let stored: Awaited<ReturnType<typeof storeConsent>>;
+  try {
+    stored = await storeConsent(runtime, result);
+  } catch (error) {
+    await revokeDiscarded(runtime, result, 'storage-failed');
+    throw error;
+  }
+  const outcome = stored.kind === 'written' ? stored.outcome : stored.refusal;
+  if (outcome === 'revoke-pending') {
+    await revokeDiscarded(runtime, result, 'revoke-pending');
     throw new AppError(
       'bad_request',
       409,
       'Your earlier disconnection is still being completed. Please try again in a few minutes.',
     );
+  }
   if (outcome === 'needs-refresh-token') {
     if (validated.transaction.promptedConsent)
       throw new AppError(

@@ -5,6 +5,7 @@
 import type { Credentials } from 'google-auth-library';
 import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
+import { requestedScopes } from './authorization.ts';
 import { safeEqual, singleParam } from '../web/http.ts';
 import type { AuthTransaction } from './transaction.ts';
 import { oauthErrorOf, sharedOAuthClient } from './google-client.ts';
@@ -80,7 +81,7 @@ export interface CodeExchangeResult {
 
 /** Exchanges the code with the PKCE verifier and verifies the ID token, nonce included. */
 export async function exchangeCode(
-  config: Pick<Config, 'clientId' | 'redirectUri' | 'google'>,
+  config: Pick<Config, 'clientId' | 'redirectUri' | 'google' | 'jobs'>,
   clientSecret: string,
   response: ValidatedAuthResponse,
   now: number,
@@ -153,7 +154,11 @@ export async function exchangeCode(
     accessToken: tokens.access_token,
     accessTokenExpiresAt:
       typeof tokens.expiry_date === 'number' ? tokens.expiry_date : now + 3599_000,
-    grantedScopes: (tokens.scope ?? '').split(' ').filter((scope) => scope !== ''),
+    // RFC 6749 §5.1: `scope` may be left out when it equals the request.
+    grantedScopes:
+      typeof tokens.scope === 'string'
+        ? tokens.scope.split(' ').filter((scope) => scope !== '')
+        : requestedScopes(config),
     sub: payload.sub,
     email: payload.email ?? null,
   };

@@ -15,7 +15,7 @@ export async function warmUpClients(runtime: Runtime): Promise<unknown> {
   return Promise.allSettled([
     within((async () => (await runtime.firestore()).doc('warm-up/doc').get())(), 3000),
     within(
-      runtime.documents().then((documents) => documents.readForUpdate('warm-up/doc')),
+      runtime.documents().then((documents) => documents.commit([])),
       3000,
     ),
     within(

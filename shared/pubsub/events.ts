@@ -1,11 +1,17 @@
-// Connection events (connected, needs-reconnect, revoked, export-failed, run-halted), published
+// Connection events (connected, needs-reconnect, revoked, revoke-failed, export-failed, run-halted), published
 // as JSON to config.pubsub.eventsTopic for the app to react to (email the user, page an operator).
 // An event never carries a token or a message text; a failed publish is logged, never fatal.
 import type { Logger } from '../log.ts';
 import type { TopicPublisher } from './publisher.ts';
 
 export type ConnectionEventType =
-  'connected' | 'needs-reconnect' | 'revoked' | 'export-failed' | 'run-halted';
+  | 'connected'
+  | 'needs-reconnect'
+  | 'revoked'
+  /** Google refused a revocation for good: the operator must complete it. */
+  | 'revoke-failed'
+  | 'export-failed'
+  | 'run-halted';
 
 export interface ConnectionEvent {
   readonly type: ConnectionEventType;

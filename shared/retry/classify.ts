@@ -2,6 +2,7 @@
 // only: the error's class and `code` constant, the OAuth `error` field, the HTTP status, the
 // Google API `errors[].reason`. Never message text (docs/google-behaviours.md#errors-are-classified-by-fields).
 import {
+  CONNECTION_CONTENDED,
   DECRYPT_FAILED,
   LEASE_BUSY,
   NETWORK_ERROR,
@@ -80,6 +81,8 @@ function classifyOperation(error: OperationError): Classified {
   switch (error.code) {
     case LEASE_BUSY:
       return transient(undefined, LEASE_BUSY, error.retryAfterSeconds);
+    case CONNECTION_CONTENDED:
+      return transient(undefined, CONNECTION_CONTENDED, undefined);
     case REFRESH_TOKEN_MISSING:
       return result('invalid_grant', undefined, REFRESH_TOKEN_MISSING);
     case SCOPE_MISSING:

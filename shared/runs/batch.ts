@@ -5,9 +5,10 @@
 import { Timestamp } from '@google-cloud/firestore';
 import { classifyError, type FailureClass } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
+import { grpcConnectionBackend } from '../store/connection/grpc-backend.ts';
+import { createConnectionRepository, type Snapshot } from '../store/connection/repository.ts';
 import { createGroupCommitter } from './group-commit.ts';
 import { readHalt } from './halt.ts';
-import { readConnections } from './lease.ts';
 import { expireAtFor, readLedger, runRef, type LedgerEntry } from './ledger.ts';
 import type { WorkBatch } from './messages.ts';
 import { processUser } from './process-user.ts';
@@ -48,7 +49,7 @@ export interface BatchState {
   readonly startedAt: number;
   readonly halt: Awaited<ReturnType<typeof readHalt>>;
   readonly done: Awaited<ReturnType<typeof readLedger>>;
-  readonly connections: Awaited<ReturnType<typeof readConnections>>;
+  readonly connections: ReadonlyMap<string, Snapshot>;
 }
 
 /**
@@ -62,7 +63,7 @@ export async function readBatchState(deps: RunDeps, batch: WorkBatch): Promise<B
   const [halt, done, connections] = await Promise.all([
     readHalt(db, batch.runId),
     readLedger(db, batch.runId, batch.subs),
-    readConnections(db, batch.subs),
+    grpcConnectionBackend(db).readAll(batch.subs),
   ]);
   return { startedAt, halt, done, connections };
 }
@@ -80,12 +81,15 @@ export async function processBatch(
   // reads or writes, other batches on the instance keep the lanes busy.
   const { startedAt, halt, done, connections } = state ?? (await readBatchState(deps, batch));
   const todo = batch.subs.filter((sub) => !done.has(sub));
+  const commits = createGroupCommitter(db);
   const context = {
     period,
     batchId: batch.batchId,
     halt,
     log,
-    commits: createGroupCommitter(db),
+    commits,
+    // Every connection write of this batch's users is a guarded transition, in shared commits.
+    connections: createConnectionRepository(grpcConnectionBackend(db, commits.commit)),
   };
   const results = await Promise.all(
     todo.map((sub) =>

@@ -6,7 +6,7 @@
 import { FieldPath, Timestamp, type Transaction } from '@google-cloud/firestore';
 import { OAuthResponseError } from '../errors.ts';
 import { refreshAccessToken } from '../oauth/refresh.ts';
-import { CONNECTIONS } from '../store/connections.ts';
+import { CONNECTIONS } from '../store/connection/document.ts';
 import { processBatch } from './batch.ts';
 import { classifyError } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';

@@ -32,8 +32,12 @@ export function runRef(db: Firestore, runId: string): DocumentReference {
   return db.collection(RUNS).doc(runId);
 }
 
+export function ledgerPath(runId: string, sub: string): string {
+  return `${RUNS}/${runId}/ledger/${sub}`;
+}
+
 export function ledgerRef(db: Firestore, runId: string, sub: string): DocumentReference {
-  return runRef(db, runId).collection('ledger').doc(sub);
+  return db.doc(ledgerPath(runId, sub));
 }
 
 export function expireAtFor(now: number): Timestamp {

@@ -3,7 +3,7 @@
 // dead-letter policy, `deliveryAttempt` (in the push envelope or the message).
 import { BAD_MESSAGE, OperationError } from '../errors.ts';
 import { parseRunId } from './run-id.ts';
-import { isValidSub } from '../store/connections.ts';
+import { isValidSub } from '../store/connection/document.ts';
 
 export interface PubSubDelivery {
   readonly messageId: string;

@@ -2,15 +2,14 @@
 // ledger record. Each step is its own module in ./user/ around one UserWork context; this file
 // only orders them. Firestore writes on the success path: the lease, then the final connection
 // update (token, lease release, lastRun) together with the ledger record.
-import type { DocumentSnapshot } from '@google-cloud/firestore';
 import { classifyError } from '../retry/classify.ts';
+import type { Snapshot } from '../store/connection/repository.ts';
 import type { RunDeps } from './deps.ts';
-import { releaseLease } from './lease.ts';
 import { UserWork, type UserResult, type UserRunContext } from './user/context.ts';
 import { inGoogleLane } from './user/google-lane.ts';
 import { runJobs, type JobsStep } from './user/jobs-step.ts';
 import { takeLease } from './user/lease-step.ts';
-import { recordFailure, recordFinished } from './user/outcome.ts';
+import { recordFailure, recordFinished, superseded } from './user/outcome.ts';
 import { completeRevocation } from './user/revocation-step.ts';
 
 export async function processUser(
@@ -18,7 +17,7 @@ export async function processUser(
   run: UserRunContext,
   sub: string,
   /** The connection as read in bulk by the batch; used for the first lease attempt only. */
-  prefetched?: DocumentSnapshot,
+  prefetched?: Snapshot,
 ): Promise<UserResult> {
   // Pipelined lanes (docs/architecture.md#pipelined-lanes): a user takes its lease while at most
   // WORKER_CONCURRENCY users wait for a Google lane (deps.lookahead), and makes its final write
@@ -33,32 +32,36 @@ export async function processUser(
 
 async function processLeasedUser(
   work: UserWork,
-  prefetched: DocumentSnapshot | undefined,
+  prefetched: Snapshot | undefined,
 ): Promise<UserResult> {
   const { deps, run } = work;
   if (run.halt.halted) return work.result('halted');
   const lease = await takeLease(work, prefetched);
   if (lease.kind === 'done') return lease.result;
-  const { connection } = lease;
-  if (connection.state === 'revoke-pending')
-    return inGoogleLane(work, () => completeRevocation(work));
+  const { held } = lease;
+  if (held.connection.state === 'revoke-pending')
+    return inGoogleLane(work, () => completeRevocation(work, held));
 
   const keys = (await deps.runtime.keyset()).forPurpose('token');
-  const grant = { connection, keys };
+  const grant = { held, keys };
   const step = await inGoogleLane(work, async (): Promise<JobsStep | 'halted'> =>
     // The run may have stopped while this user waited for its lane.
     run.halt.halted ? 'halted' : runJobs(work, grant),
   );
   if (step === 'halted') {
-    await releaseLease(deps.db, work.sub);
-    return work.result('halted');
+    const released = await run.connections.releaseLease(held);
+    return released.kind === 'written' ? work.result('halted') : superseded(work, released);
   }
   const state = { ...grant, token: step.token };
+  if (step.kind === 'superseded')
+    return superseded(work, {
+      kind: 'refused',
+      refusal: 'superseded',
+      snapshot: await run.connections.read(work.sub),
+    });
   try {
     if (step.kind === 'failed') throw step.error;
-    const result = work.result('ok', { effect: step.effects.join(',') });
-    await recordFinished(work, state, result);
-    return result;
+    return await recordFinished(work, state, work.result('ok', { effect: step.effects.join(',') }));
   } catch (error) {
     return recordFailure(work, state, { classified: classifyError(error), error });
   }

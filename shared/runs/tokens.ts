@@ -1,15 +1,21 @@
-// An access token for one user: the stored one while it has more than 5 minutes left, else a
+// An access token for one user: the stored one while it outlives the user's remaining budget
+// (every job of this user may still start until the deadline) plus a safety margin, else a
 // refresh (shared/oauth/refresh.ts) under the caller's lease, with backoff inside the user's
 // budget. Nothing is persisted here: the caller writes the new token explicitly (never from the
 // library's `tokens` event, which may never finish in a serverless instance).
 import { OperationError, REFRESH_TOKEN_MISSING } from '../errors.ts';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 import { refreshAccessToken } from '../oauth/refresh.ts';
-import { openToken, type ConnectionDoc } from '../store/connections.ts';
+import { openToken, type Connection } from '../store/connection/document.ts';
 import { withBackoff } from '../retry/backoff.ts';
 import type { RunDeps } from './deps.ts';
 
-export const REUSE_MARGIN_MS = 5 * 60_000;
+/**
+ * Beyond the deadline: a request started just before it still carries a token Google accepts.
+ * The decision is ours alone; the job's client is never told an expiry (jobs-step.ts), so it
+ * never refreshes, nor gives up, on its own.
+ */
+const SAFETY_MARGIN_MS = 60_000;
 
 export interface UserToken {
   readonly accessToken: string;
@@ -23,7 +29,7 @@ export interface UserToken {
 }
 
 export interface TokenRequest {
-  readonly connection: ConnectionDoc;
+  readonly connection: Connection;
   readonly keys: PurposeKeys;
   /** No refresh attempt starts after this. */
   readonly deadline: number;
@@ -35,8 +41,9 @@ export async function obtainToken(deps: RunDeps, request: TokenRequest): Promise
   const { connection, keys, deadline } = request;
   const { runtime } = deps;
   const now = runtime.clock.now();
-  const cachedUntil = connection.accessTokenExpiresAt?.toMillis() ?? 0;
-  if (!request.force && connection.accessToken !== null && cachedUntil - now > REUSE_MARGIN_MS) {
+  const cachedUntil = connection.accessTokenExpiresAt?.getTime() ?? 0;
+  const needed = Math.max(deadline, now) + SAFETY_MARGIN_MS;
+  if (!request.force && connection.accessToken !== null && cachedUntil > needed) {
     return {
       accessToken: openToken(keys, connection.sub, 'accessToken', connection.accessToken),
       expiresAt: cachedUntil,

@@ -29,23 +29,19 @@ function firestoreError(status: string, httpStatus: number | undefined): Service
   });
 }
 
+export interface StoredDocument {
+  readonly fields: Fields;
+  /** RFC 3339, as Firestore answered it: the document's version for a precondition. */
+  readonly updateTime: string;
+}
+
 export interface FirestoreDocuments {
   /** The full resource name of a document, from its path (`connections/<sub>`). */
   name(path: string): string;
-  /** Reads a document outside any transaction; undefined when it does not exist. */
-  get(path: string): Promise<Fields | undefined>;
-  /**
-   * Reads a document in a new read-write transaction (one round trip: batchGet starts it; the
-   * emulator never answers a plain GET inside a transaction). `retrying` names the aborted
-   * transaction this one retries. Fields are undefined when the document does not exist.
-   */
-  readForUpdate(
-    path: string,
-    retrying?: string,
-  ): Promise<{ fields: Fields | undefined; transaction: string }>;
-  /** Applies the writes atomically (and ends the transaction, when one is given). */
-  commit(writes: Write[], transaction?: string): Promise<void>;
-  rollback(transaction: string): Promise<void>;
+  /** Reads a document; undefined when it does not exist. */
+  get(path: string): Promise<StoredDocument | undefined>;
+  /** Applies the writes atomically; the update time of each write, in order. */
+  commit(writes: Write[]): Promise<readonly string[]>;
 }
 
 export type FirestoreRestSettings = Pick<
@@ -82,45 +78,16 @@ export async function createFirestoreDocuments(
     async get(path) {
       try {
         const { data } = await documents.get({ name: `${database}/documents/${path}` });
-        return data.fields ?? {};
+        return { fields: data.fields ?? {}, updateTime: data.updateTime ?? '' };
       } catch (error) {
         const failure = restError(error);
         if (failure.status === 'NOT_FOUND') return undefined;
         throw failure;
       }
     },
-    async readForUpdate(path, retrying) {
-      const { data } = await documents
-        .batchGet({
-          database,
-          requestBody: {
-            documents: [`${database}/documents/${path}`],
-            newTransaction: {
-              readWrite: retrying === undefined ? {} : { retryTransaction: retrying },
-            },
-          },
-        })
-        .catch(rethrow);
-      // A server-streaming method: over REST, a JSON array of responses (the client's type says
-      // one). The transaction comes in the first, the document in one of them.
-      const answers: firestore_v1.Schema$BatchGetDocumentsResponse[] = Array.isArray(data)
-        ? data
-        : [data];
-      const transaction = answers.find((answer) => answer.transaction)?.transaction;
-      if (!transaction) throw firestoreError('INTERNAL', undefined);
-      const found = answers.find((answer) => answer.found)?.found;
-      return { fields: found ? (found.fields ?? {}) : undefined, transaction };
-    },
-    async commit(writes, transaction) {
-      await documents
-        .commit({
-          database,
-          requestBody: { writes, ...(transaction === undefined ? {} : { transaction }) },
-        })
-        .catch(rethrow);
-    },
-    async rollback(transaction) {
-      await documents.rollback({ database, requestBody: { transaction } }).catch(rethrow);
+    async commit(writes) {
+      const { data } = await documents.commit({ database, requestBody: { writes } }).catch(rethrow);
+      return (data.writeResults ?? []).map((result) => result.updateTime ?? '');
     },
   };
 }

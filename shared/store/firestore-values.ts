@@ -40,6 +40,25 @@ export function toFields(object: { readonly [key: string]: Plain }): Fields {
   return fields;
 }
 
+/** Firestore's REST `Value` JSON back to plain values: timestamps as Dates, integers as numbers. */
+export function fromValue(value: Value): unknown {
+  if (value.stringValue !== undefined && value.stringValue !== null) return value.stringValue;
+  if (value.timestampValue) return new Date(value.timestampValue);
+  if (value.integerValue !== undefined && value.integerValue !== null)
+    return Number(value.integerValue);
+  if (value.doubleValue !== undefined && value.doubleValue !== null) return value.doubleValue;
+  if (value.booleanValue !== undefined && value.booleanValue !== null) return value.booleanValue;
+  if (value.arrayValue) return (value.arrayValue.values ?? []).map(fromValue);
+  if (value.mapValue) return fromFields(value.mapValue.fields ?? {});
+  return null;
+}
+
+export function fromFields(fields: Fields): Record<string, unknown> {
+  const plain: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) plain[key] = fromValue(value);
+  return plain;
+}
+
 /** A string field, or undefined when absent or of another type. */
 export function stringField(fields: Fields, key: string): string | undefined {
   const value = fields[key]?.stringValue;

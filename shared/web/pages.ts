@@ -124,14 +124,27 @@ ${hidden}
   );
 }
 
-export function unsubscribeDonePage(options: { appName: string; pending: boolean }): string {
-  return page(
-    { appName: options.appName, title: 'You are unsubscribed' },
-    options.pending
-      ? `<p>We deleted your connection and will stop all exports. Google did not answer just now, so
-giving back the access at Google will complete shortly: we retry automatically and will never use it again.</p>`
-      : `<p>${escapeHtml(options.appName)} no longer has access to your Google Account, and the access it stored is deleted.</p>`,
-  );
+/** Where a person removes an app's access themselves. */
+const GOOGLE_ACCOUNT_CONNECTIONS = 'https://myaccount.google.com/connections';
+
+export function unsubscribeDonePage(options: {
+  appName: string;
+  /** What happened at Google: done, to be retried, or refused (the operator completes it). */
+  completion: 'revoked' | 'pending' | 'refused';
+}): string {
+  const app = escapeHtml(options.appName);
+  const yourself = `You can also remove the access yourself at any time in your
+<a href="${GOOGLE_ACCOUNT_CONNECTIONS}">Google Account</a>.`;
+  const body = {
+    revoked: `<p>${app} no longer has access to your Google Account, and the access it stored is deleted.</p>`,
+    pending: `<p>We stopped all exports and deleted what we stored about you. Google did not answer
+just now, so handing the access back to Google will complete shortly: we retry automatically and
+will never use it again.</p><p>${yourself}</p>`,
+    refused: `<p>Your disconnection is recorded: we stopped all exports, deleted what we stored about
+you, and will never use the access again. Google did not accept our request to remove the access,
+so our operator will complete it.</p><p>${yourself}</p>`,
+  }[options.completion];
+  return page({ appName: options.appName, title: 'You are unsubscribed' }, body);
 }
 
 export function unsubscribeNeutralPage(options: { appName: string }): string {

@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 import { AppError } from '../errors.ts';
 import { safeEqual, singleParam } from './http.ts';
-import { isValidSub } from '../store/connections.ts';
+import { isValidSub } from '../store/connection/document.ts';
 
 function signature(key: Buffer, sub: string, expiresAtSeconds: number): string {
   return createHmac('sha256', key)

@@ -13,6 +13,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { memoryPublisher, pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { processUser } from '../../shared/runs/process-user.ts';
+import { grpcConnectionBackend } from '../../shared/store/connection/grpc-backend.ts';
+import { createConnectionRepository } from '../../shared/store/connection/repository.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
 import { formatRunReport } from '../../shared/runs/report.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
@@ -194,6 +196,7 @@ try {
     batchId: 'b0',
     halt: { halted: false, reason: undefined },
     log: harness.runtime.log,
+    connections: createConnectionRepository(grpcConnectionBackend(harness.db)),
   };
   const naiveStart = Date.now();
   for (const user of sample) await processUser(deps, context, user.sub);

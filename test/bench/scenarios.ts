@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../../shared/settings/config.ts';
 import { generateKeysetJson, parseKeyset, type Keyset } from '../../shared/crypto/keyset.ts';
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
 import { sealTransaction, TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
-import { connectionRef } from '../../shared/store/connections.ts';
+import { connectionRef } from '../support/connections.ts';
 import { createPubSubClient } from '../../shared/pubsub/publisher.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';

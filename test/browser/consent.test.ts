@@ -9,7 +9,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPage } from '../../shared/web/pages.ts';
-import type { ConnectionDoc } from '../../shared/store/connections.ts';
+import type { StoredConnection } from '../../shared/store/connection/document.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
@@ -59,10 +59,11 @@ afterAll(async () => {
   await app?.close();
 });
 
-async function connectionFor(email: string): Promise<ConnectionDoc | undefined> {
+async function connectionFor(email: string): Promise<StoredConnection | undefined> {
   const grant = app.standIn.control.grants(email)[0];
   if (!grant) return undefined;
-  return (await app.db.doc(`connections/${grant.sub}`).get()).data() as ConnectionDoc | undefined;
+  return (await app.db.doc(`connections/${grant.sub}`).get()).data() as
+    StoredConnection | undefined;
 }
 
 async function startConsent(page: Page, email: string): Promise<void> {

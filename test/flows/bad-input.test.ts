@@ -10,7 +10,7 @@ import { parseCookies } from '../../shared/web/http.ts';
 import { TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
 import { describeScope } from '../../shared/web/pages.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
-import type { ConnectionDoc } from '../../shared/store/connections.ts';
+import type { StoredConnection } from '../../shared/store/connection/document.ts';
 import { expectNoWrites, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent, type ConsentScript } from '../support/user-agent.ts';
 import { rawRequest as sendRaw, type RawAnswer } from '../support/raw-http.ts';
@@ -30,8 +30,8 @@ afterEach(() => {
   app.standIn.control.clearFaults();
 });
 
-async function connection(sub: string): Promise<ConnectionDoc | undefined> {
-  return (await app.db.doc(`connections/${sub}`).get()).data() as ConnectionDoc | undefined;
+async function connection(sub: string): Promise<StoredConnection | undefined> {
+  return (await app.db.doc(`connections/${sub}`).get()).data() as StoredConnection | undefined;
 }
 
 function subOf(email: string): string {
@@ -204,7 +204,7 @@ describe('callback: what the user decided at Google', () => {
     expect(app.standIn.control.grants('denier@example.com')).toEqual([]);
   });
 
-  it('unchecked Drive scope: 403 page naming the missing permission, nothing stored', async () => {
+  it('unchecked Drive scope: 403 page naming the missing permission, nothing stored, nothing left alive at Google', async () => {
     const agent = new UserAgent();
     const callbackUrl = await consentUpToCallback(agent, {
       email: 'unchecked@example.com',
@@ -217,7 +217,12 @@ describe('callback: what the user decided at Google', () => {
     expect(hop.body).toContain(describeScope(DRIVE));
     expect(hop.body).toContain(`href="${app.urls.authorize}"`);
     expect(transactionCookie(agent)).toBeUndefined();
-    expect(await connection(subOf('unchecked@example.com'))).toBeUndefined();
+    // The refresh token of the partial grant was revoked at once: no grant stays alive at Google
+    // that nothing could ever revoke (the stand-in, like Google, drops a revoked grant).
+    expect(app.standIn.control.grants('unchecked@example.com')).toEqual([]);
+    expect(
+      app.logs.some((line) => line.message === 'discarded refresh token revoked at Google'),
+    ).toBe(true);
   });
 
   it('no refresh token even after the prompt=consent restart: friendly page, no loop, nothing stored', async () => {

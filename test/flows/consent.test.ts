@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openToken, type ConnectionDoc } from '../../shared/store/connections.ts';
+import { openToken, type StoredConnection } from '../../shared/store/connection/document.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent } from '../support/user-agent.ts';
 
@@ -13,9 +13,9 @@ afterAll(async () => {
   await app?.close();
 });
 
-async function connection(sub: string): Promise<ConnectionDoc | undefined> {
+async function connection(sub: string): Promise<StoredConnection | undefined> {
   const snapshot = await app.db.doc(`connections/${sub}`).get();
-  return snapshot.data() as ConnectionDoc | undefined;
+  return snapshot.data() as StoredConnection | undefined;
 }
 
 function subOf(email: string): string {
@@ -100,7 +100,7 @@ describe('consent flow', () => {
     expect(hops.some((hop) => hop.location?.includes('prompt=consent'))).toBe(false);
     const second = await connection(sub);
     expect(second?.refreshToken).toBe(first?.refreshToken);
-    expect(second?.connectedAt.toMillis()).toBe(first?.connectedAt.toMillis());
+    expect(second?.connectedAt?.toMillis()).toBe(first?.connectedAt?.toMillis());
     expect(app.standIn.control.grants('bob@example.com')[0]?.liveRefreshTokens).toBe(1);
   });
 

@@ -16,7 +16,7 @@ import {
 } from '../../shared/runs/report.ts';
 import { publishTick } from '../../shared/runs/trigger.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
-import type { ConnectionDoc } from '../../shared/store/connections.ts';
+import type { StoredConnection } from '../../shared/store/connection/document.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { readFile } from 'node:fs/promises';
 import { UserAgent } from '../support/user-agent.ts';
@@ -112,7 +112,7 @@ try {
   });
   const stored = await db.collection('connections').where('state', '==', 'active').get();
   console.log(
-    `  Firestore: ${stored.size} active connections, refresh tokens sealed (e.g. ${String((stored.docs[0]?.data() as ConnectionDoc | undefined)?.refreshToken).slice(0, 24)}…)`,
+    `  Firestore: ${stored.size} active connections, refresh tokens sealed (e.g. ${String((stored.docs[0]?.data() as StoredConnection | undefined)?.refreshToken).slice(0, 24)}…)`,
   );
 
   const leavers = emails.slice(0, removed);

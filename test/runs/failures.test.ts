@@ -12,7 +12,8 @@ import { CLIENT_CONFIG_ALERT } from '../../shared/runs/halt.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { readRunReport, type RunReport } from '../../shared/runs/report.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
-import { connectionRef, type ConnectionDoc } from '../../shared/store/connections.ts';
+import { type StoredConnection } from '../../shared/store/connection/document.ts';
+import { connectionRef } from '../support/connections.ts';
 import {
   CLIENT_ID,
   expireAccessTokens,
@@ -311,6 +312,6 @@ async function swapHarness(overrides: Record<string, string>): Promise<RunHarnes
   return startRunHarness('fail', { RUN_INLINE: 'true', RUN_BATCH_SIZE: '4', ...overrides });
 }
 
-async function snapshotConnections(users: readonly SeededUser[]): Promise<ConnectionDoc[]> {
+async function snapshotConnections(users: readonly SeededUser[]): Promise<StoredConnection[]> {
   return Promise.all(users.map((user) => harness.connection(user.sub)));
 }

@@ -5,7 +5,7 @@ import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { formatRunReport } from '../../shared/runs/report.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
-import { openToken } from '../../shared/store/connections.ts';
+import { openToken } from '../../shared/store/connection/document.ts';
 import {
   expireAccessTokens,
   serveRunFunctions,

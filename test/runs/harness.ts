@@ -17,7 +17,8 @@ import { pubsubPublisher, type TopicPublisher } from '../../shared/pubsub/publis
 import { createRunDeps, type RunDeps, type RunDepsOptions } from '../../shared/runs/deps.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
 import { createRuntime, type Runtime } from '../../shared/platform/runtime.ts';
-import { connectionRef, sealToken, type ConnectionDoc } from '../../shared/store/connections.ts';
+import { sealToken, type StoredConnection } from '../../shared/store/connection/document.ts';
+import { connectionRef } from '../support/connections.ts';
 import { startEmulator, type Emulator } from '../support/emulators.ts';
 import { captureSink, recordIssuedSecrets } from '../support/capture.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
@@ -58,7 +59,7 @@ export interface RunHarness {
   readonly projectId: string;
   deps(options?: RunDepsOptions): Promise<RunDeps>;
   seedUsers(count: number, options?: SeedOptions): Promise<SeededUser[]>;
-  connection(sub: string): Promise<ConnectionDoc>;
+  connection(sub: string): Promise<StoredConnection>;
   close(): Promise<void>;
 }
 
@@ -135,7 +136,7 @@ export async function startRunHarness(
     },
     seedUsers: (count, options = {}) => seedUsers(harness, clientSecret, count, options),
     async connection(sub) {
-      return (await connectionRef(db, sub).get()).data() as ConnectionDoc;
+      return (await connectionRef(db, sub).get()).data() as StoredConnection;
     },
     async close() {
       recordIssuedSecrets(standIn.control.issuedSecrets());
@@ -222,7 +223,7 @@ async function consentAndStore(
   ) as { sub: string };
   const sub = claims.sub;
   const now = Timestamp.now();
-  const doc: ConnectionDoc = {
+  const doc: StoredConnection = {
     sub,
     email,
     state: 'active',
@@ -230,7 +231,7 @@ async function consentAndStore(
     refreshToken: sealToken(keys, sub, 'refreshToken', tokens.refresh_token),
     refreshTokenExpiresAt: null,
     // The code exchange's access token is stored as the callback would; runs refresh it when it
-    // has 5 minutes or less left.
+    // would not outlive the user's budget (shared/runs/tokens.ts).
     accessToken: sealToken(keys, sub, 'accessToken', tokens.access_token),
     accessTokenExpiresAt: Timestamp.fromMillis(Date.now() + tokens.expires_in * 1000),
     connectedAt: now,
@@ -239,6 +240,7 @@ async function consentAndStore(
     refreshLease: null,
     lastRun: null,
     revokePendingSince: null,
+    revokeRefusal: null,
     revokedAt: null,
   };
   await connectionRef(db, sub).set(doc);

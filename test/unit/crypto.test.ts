@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { open, seal } from '../../shared/crypto/aead.ts';
 import { generateKeysetJson, parseKeyset, rotateKeysetJson } from '../../shared/crypto/keyset.ts';
-import { openToken, sealToken } from '../../shared/store/connections.ts';
+import { openToken, sealToken } from '../../shared/store/connection/document.ts';
 import { DECRYPT_FAILED, KEYSET_INVALID } from '../../shared/errors.ts';
 
 const decryptFailure = expect.objectContaining({

@@ -1,11 +1,13 @@
 // One user in one delivery: what every step of the user's run shares (see ../process-user.ts).
 // The steps take this object instead of long parameter lists; the time spent queueing for a
 // Google lane is counted here, so a user's duration is the time of work on that user alone.
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log.ts';
 import type { BackoffOptions } from '../../retry/backoff.ts';
 import type { FailureClass } from '../../retry/classify.ts';
 import type { RunDeps } from '../deps.ts';
-import type { GroupCommitter, Writes } from '../group-commit.ts';
+import type { ConnectionRepository } from '../../store/connection/repository.ts';
+import type { GroupCommitter } from '../group-commit.ts';
 import type { HaltSignal } from '../halt.ts';
 import type { UserOutcome } from '../ledger.ts';
 import type { RunPeriod } from '../run-id.ts';
@@ -18,6 +20,8 @@ export interface UserRunContext {
   readonly log: Logger;
   /** Shares commits between this batch's users; without it every user commits alone. */
   readonly commits?: GroupCommitter;
+  /** The connection repository the batch writes through (guarded transitions). */
+  readonly connections: ConnectionRepository;
 }
 
 export interface UserResult {
@@ -45,6 +49,8 @@ export class UserWork {
   readonly deadline: number;
   /** Gives the lookahead slot back once the user holds a Google lane (idempotent). */
   readonly leaveLookahead: () => void;
+  /** This acquisition's lease token: unique per user and delivery. */
+  readonly holder = randomUUID();
   private queuedMs = 0;
 
   constructor(deps: RunDeps, run: UserRunContext, sub: string, leaveLookahead: () => void) {
@@ -87,13 +93,5 @@ export class UserWork {
       sleep: deps.sleep,
       baseMs: deps.backoffBaseMs,
     };
-  }
-
-  /** Commits this user's writes, in the batch's group commit when there is one. */
-  commit(writes: Writes): Promise<unknown> {
-    if (this.run.commits) return this.run.commits.commit(writes);
-    const batch = this.deps.db.batch();
-    writes(batch);
-    return batch.commit();
   }
 }

@@ -1,48 +1,62 @@
-// How a user's run ends: one connection write together with the ledger record (atomic, perhaps in
-// a commit shared with other users), after the jobs' effects, so a ledger record never claims
-// undone work. Failures are decided by shared/retry/classify.ts; only a broken OAuth client (ours)
-// stops the run.
+// How a user's run ends: one guarded transition of the connection (./../../store/connection/),
+// committed together with the ledger record, after the jobs' effects, so a ledger record never
+// claims undone work. A user who decided meanwhile (revoked, reconnected) supersedes the run:
+// nothing is written to their connection and no event goes out. Failures are decided by
+// shared/retry/classify.ts; only a broken OAuth client (ours) stops the run.
 import { Timestamp } from '@google-cloud/firestore';
 import type { PurposeKeys } from '../../crypto/keyset.ts';
 import { scopesOf } from '../../jobs/catalog.ts';
 import { missingScopeOf, type Classified } from '../../retry/classify.ts';
-import { connectionRef, sealToken, type ConnectionDoc } from '../../store/connections.ts';
-import { haltRun } from '../halt.ts';
-import { releaseLease } from '../lease.ts';
-import { expireAtFor, isAlreadyExists, ledgerRef, type LedgerEntry } from '../ledger.ts';
-import type { UserToken } from '../tokens.ts';
+import { sealToken } from '../../store/connection/document.ts';
+import type { Applied, Held, SideRecord } from '../../store/connection/repository.ts';
 import type { RunDeps } from '../deps.ts';
+import { haltRun } from '../halt.ts';
+import {
+  expireAtFor,
+  ledgerPath,
+  ledgerRef,
+  isAlreadyExists,
+  type LedgerEntry,
+} from '../ledger.ts';
+import type { UserToken } from '../tokens.ts';
 import type { UserResult, UserRunContext, UserWork } from './context.ts';
 
-/** The leased connection, the keys to seal with, and the token the lane ended with. */
+/** What the user's lane ended with: the lease held, the keys to seal with, the token. */
 export interface UserState {
-  readonly connection: ConnectionDoc;
+  readonly held: Held;
   readonly keys: PurposeKeys;
   readonly token: UserToken | undefined;
 }
 
-/** The one connection write at the end of a user (lease released, token, lastRun) + ledger. */
+/** The run is done with the user (or leaves them for redelivery): outcome, token, lease released. */
 export async function recordFinished(
   work: UserWork,
   state: UserState,
   result: UserResult,
-): Promise<void> {
-  const now = Timestamp.fromMillis(work.now());
-  const update: Record<string, unknown> = {
-    refreshLease: null,
-    lastRun: { runId: work.run.period.runId, outcome: result.outcome, at: now },
-    updatedAt: now,
-  };
+): Promise<UserResult> {
   const { token, keys } = state;
-  if (token?.refreshed) {
-    update.accessToken = sealToken(keys, work.sub, 'accessToken', token.accessToken);
-    update.accessTokenExpiresAt = Timestamp.fromMillis(token.expiresAt);
-    update.scopes = [...token.scopes];
-    // Google never rotates refresh tokens; store one only if a server sent a non-empty one.
-    if (token.newRefreshToken)
-      update.refreshToken = sealToken(keys, work.sub, 'refreshToken', token.newRefreshToken);
-  }
-  await commitWithLedger(work, update, result);
+  const applied = await work.run.connections.recordRunOutcome(
+    state.held,
+    {
+      runId: work.run.period.runId,
+      outcome: result.outcome,
+      now: new Date(work.now()),
+      ...(token?.refreshed
+        ? {
+            refreshed: {
+              accessToken: sealToken(keys, work.sub, 'accessToken', token.accessToken),
+              accessTokenExpiresAt: new Date(token.expiresAt),
+              scopes: token.scopes,
+              ...(token.newRefreshToken
+                ? { refreshToken: sealToken(keys, work.sub, 'refreshToken', token.newRefreshToken) }
+                : {}),
+            },
+          }
+        : {}),
+    },
+    ledgerFor(work, result),
+  );
+  return applied.kind === 'written' ? result : superseded(work, applied);
 }
 
 export async function recordFailure(
@@ -53,20 +67,31 @@ export async function recordFailure(
   const { deps, run, sub, log } = work;
   const { failure, reason } = failed.classified;
   switch (failure) {
-    case 'client_config':
-      await releaseLease(deps.db, sub);
+    case 'client_config': {
+      const released = await run.connections.releaseLease(state.held);
       await haltRun(deps, { runId: run.period.runId, reason, signal: run.halt, log });
+      if (released.kind === 'refused') return superseded(work, released);
       return work.result('halted', { failure, reason });
+    }
     case 'invalid_grant':
     case 'scope_missing': {
       const why =
         failure === 'invalid_grant' ? 'invalid_grant' : `scope:${missingScope(work, failed.error)}`;
       const result = work.result('needs-reconnect', { failure, reason: why });
-      await recordNeedsReconnect(
-        work,
-        { reason: why, destroyTokens: failure === 'invalid_grant' },
-        result,
+      const applied = await run.connections.markNeedsReconnect(
+        state.held,
+        {
+          runId: run.period.runId,
+          outcome: result.outcome,
+          now: new Date(work.now()),
+          reason: why,
+          // A dead refresh token is destroyed at once; a missing scope keeps the grant for the
+          // incremental re-consent.
+          destroyTokens: failure === 'invalid_grant',
+        },
+        ledgerFor(work, result),
       );
+      if (applied.kind === 'refused') return superseded(work, applied);
       log.info('connection needs reconnect', { failure, reason: why });
       await deps.events.emit({
         type: 'needs-reconnect',
@@ -79,20 +104,41 @@ export async function recordFailure(
     case 'transient': {
       log.warn('transient failure; left for redelivery', { reason, error: failed.error });
       const result = work.result('retry', { failure, reason });
-      await recordFinished(work, state, result).catch((writeError: unknown) =>
-        log.warn('cannot record transient failure', { error: writeError }),
-      );
-      return result;
+      return recordFinished(work, state, result).catch((writeError: unknown) => {
+        log.warn('cannot record transient failure', { error: writeError });
+        return result;
+      });
     }
     default: {
       const level = failure === 'decrypt' ? 'error' : 'warn';
       log[level]('user run failed', { failure, reason, error: failed.error });
-      const result = work.result('failed', { failure, reason });
-      await recordFinished(work, state, result);
-      await deps.events.emit({ type: 'export-failed', sub, runId: run.period.runId, reason });
-      return result;
+      const recorded = await recordFinished(
+        work,
+        state,
+        work.result('failed', { failure, reason }),
+      );
+      if (recorded.outcome === 'failed')
+        await deps.events.emit({ type: 'export-failed', sub, runId: run.period.runId, reason });
+      return recorded;
     }
   }
+}
+
+/**
+ * The user decided while the run worked on them (revoked, reconnected), or another delivery took
+ * over: the run drops them. Only the run's own ledger says so.
+ */
+export async function superseded(
+  work: UserWork,
+  refused: Extract<Applied<string>, { kind: 'refused' }>,
+): Promise<UserResult> {
+  const state = refused.snapshot.connection?.state ?? 'missing';
+  work.log.info('user superseded during the run; dropped', { state });
+  return recordUserResult(
+    work.deps,
+    work.run,
+    work.result('skipped', { reason: `superseded:${state}` }),
+  );
 }
 
 /** The scope the failure names, else every scope the configured jobs need. */
@@ -100,53 +146,15 @@ function missingScope(work: UserWork, error: unknown): string {
   return missingScopeOf(error) ?? scopesOf(work.deps.jobs).join(' ');
 }
 
-async function recordNeedsReconnect(
-  work: UserWork,
-  why: { readonly reason: string; readonly destroyTokens: boolean },
-  result: UserResult,
-): Promise<void> {
-  const now = Timestamp.fromMillis(work.now());
-  const update: Record<string, unknown> = {
-    state: 'needs-reconnect',
-    reconnectReason: why.reason,
-    refreshLease: null,
-    accessToken: null,
-    accessTokenExpiresAt: null,
-    lastRun: { runId: work.run.period.runId, outcome: result.outcome, at: now },
-    updatedAt: now,
-  };
-  // A dead refresh token is destroyed at once; a missing scope keeps the grant for the
-  // incremental re-consent.
-  if (why.destroyTokens) {
-    update.refreshToken = null;
-    update.refreshTokenExpiresAt = null;
-  }
-  await commitWithLedger(work, update, result);
-}
-
-async function commitWithLedger(
-  work: UserWork,
-  update: Record<string, unknown>,
-  result: UserResult,
-): Promise<void> {
-  const { db } = work.deps;
-  const ref = connectionRef(db, work.sub);
-  if (result.outcome === 'retry' || result.outcome === 'halted') {
-    await ref.update(update);
-    return;
-  }
-  const entry = ledgerEntry(work.deps, work.run, result);
-  const ledger = ledgerRef(db, work.run.period.runId, work.sub);
-  try {
-    await work.commit((batch) => {
-      batch.update(ref, update);
-      batch.create(ledger, entry);
-    });
-  } catch (error) {
-    // Another delivery finished this user first: keep its record, still release our lease.
-    if (!isAlreadyExists(error)) throw error;
-    await ref.update(update);
-  }
+/** The ledger record goes with the final write; open outcomes (retry, halted) have none. */
+function ledgerFor(work: UserWork, result: UserResult): SideRecord[] {
+  if (result.outcome === 'retry' || result.outcome === 'halted') return [];
+  return [
+    {
+      path: ledgerPath(work.run.period.runId, work.sub),
+      data: ledgerEntry(work.deps, work.run, result),
+    },
+  ];
 }
 
 function ledgerEntry(deps: RunDeps, run: UserRunContext, result: UserResult): LedgerEntry {

@@ -1,0 +1,133 @@
+// The connection document `connections/{sub}` (docs/architecture.md#data-model): one per Google
+// user, keyed by the ID token's `sub` (stable; emails change). Declared once here, with times as
+// Dates; each transport encodes it (./rest-backend.ts, ./grpc-backend.ts) and `StoredConnection`
+// is the same shape as @google-cloud/firestore reads it back. Tokens are stored only sealed with
+// AES-256-GCM, bound to this document and field, so a ciphertext copied into another user's
+// document (or into another field) fails to open.
+import type { Timestamp } from '@google-cloud/firestore';
+import { open, seal } from '../../crypto/aead.ts';
+import type { PurposeKeys } from '../../crypto/keyset.ts';
+
+export const CONNECTIONS = 'connections';
+
+export type ConnectionState = 'active' | 'needs-reconnect' | 'revoke-pending' | 'revoked';
+export type TokenField = 'refreshToken' | 'accessToken';
+
+/** A delivery's hold on the user: a random token per acquisition, and when it lapses. */
+export interface Lease {
+  readonly holder: string;
+  readonly until: Date;
+}
+
+/** Google refused a revocation for good (a 4xx other than invalid_token): a configuration fault. */
+export interface RevokeRefusal {
+  readonly error: string;
+  readonly status: number;
+  /** Fingerprint of the OAuth client configuration that was refused; a new one retries. */
+  readonly client: string;
+  readonly at: Date;
+}
+
+export interface Connection {
+  readonly sub: string;
+  readonly email: string | null;
+  readonly state: ConnectionState;
+  /** Scopes Google reports as granted (normalised URLs). */
+  readonly scopes: readonly string[];
+  /** Sealed, or null when none is stored. */
+  readonly refreshToken: string | null;
+  /** Only for Testing-mode or time-based grants (`refresh_token_expires_in`). */
+  readonly refreshTokenExpiresAt: Date | null;
+  readonly accessToken: string | null;
+  readonly accessTokenExpiresAt: Date | null;
+  readonly connectedAt: Date | null;
+  readonly updatedAt: Date;
+  /** Why the user must consent again (needs-reconnect), e.g. `invalid_grant`, `scope:<url>`. */
+  readonly reconnectReason: string | null;
+  readonly refreshLease: Lease | null;
+  readonly lastRun: { readonly runId: string; readonly outcome: string; readonly at: Date } | null;
+  readonly revokePendingSince: Date | null;
+  readonly revokeRefusal: RevokeRefusal | null;
+  readonly revokedAt: Date | null;
+}
+
+/** The fields a revoked connection keeps: only that this Google user was connected once. */
+export const REVOKED_FIELDS = ['sub', 'state', 'revokedAt', 'updatedAt'] as const;
+
+/** What is written: a revoked connection keeps REVOKED_FIELDS only. */
+export function storedFields(connection: Connection): Partial<Connection> {
+  if (connection.state !== 'revoked') return connection;
+  const kept: Record<string, unknown> = {};
+  for (const field of REVOKED_FIELDS) kept[field] = connection[field];
+  return kept;
+}
+
+/** Fills what a stored document lacks (a revoked one, or one written before a field existed). */
+export function completeConnection(
+  fields: Partial<Connection> & Pick<Connection, 'sub' | 'state'>,
+): Connection {
+  return {
+    email: null,
+    scopes: [],
+    refreshToken: null,
+    refreshTokenExpiresAt: null,
+    accessToken: null,
+    accessTokenExpiresAt: null,
+    connectedAt: null,
+    updatedAt: new Date(0),
+    reconnectReason: null,
+    refreshLease: null,
+    lastRun: null,
+    revokePendingSince: null,
+    revokeRefusal: null,
+    revokedAt: null,
+    ...fields,
+  };
+}
+
+/** A Connection as @google-cloud/firestore reads it: every Date is a Timestamp. */
+export type StoredConnection = {
+  -readonly [K in keyof Connection]: Stored<Connection[K]>;
+};
+type Stored<T> = T extends Date
+  ? Timestamp
+  : T extends readonly (infer E)[]
+    ? Stored<E>[]
+    : T extends object
+      ? { -readonly [K in keyof T]: Stored<T[K]> }
+      : T;
+
+export function connectionPath(sub: string): string {
+  return `${CONNECTIONS}/${sub}`;
+}
+
+/** What a ciphertext is bound to: the document identity and the field. */
+export function tokenBinding(sub: string, field: TokenField): string {
+  return `${connectionPath(sub)}#${field}`;
+}
+
+export function sealToken(
+  keys: PurposeKeys,
+  sub: string,
+  field: TokenField,
+  token: string,
+): string {
+  return seal(keys, token, tokenBinding(sub, field));
+}
+
+export function openToken(
+  keys: PurposeKeys,
+  sub: string,
+  field: TokenField,
+  sealed: string,
+): string {
+  return open(keys, sealed, tokenBinding(sub, field)).toString('utf8');
+}
+
+/**
+ * Firestore document ids may not contain '/' nor match `__.*__` (reserved: reading such a
+ * document fails), and Google subs are digits; be strict.
+ */
+export function isValidSub(sub: string): boolean {
+  return /^[0-9A-Za-z_-]{1,255}$/.test(sub) && !/^__.*__$/.test(sub);
+}

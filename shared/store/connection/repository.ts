@@ -1,0 +1,185 @@
+// The only writer of `connections/{sub}`. Every change is a transition of ./transitions.ts,
+// applied as compare-and-set: the document is read with its version (Firestore's update time),
+// the transition decides, and the write carries the precondition "still that version" (or "still
+// absent"). When another writer got there first, the write fails, the document is read again and
+// the transition decides again, so a decision is never written over a newer one
+// (docs/architecture.md#connection-states). The same code runs over REST (the request path) and
+// gRPC (the runners): a backend only reads, and writes with a precondition.
+import { CONNECTION_CONTENDED, OperationError } from '../../errors.ts';
+import type { Connection, Lease, RevokeRefusal } from './document.ts';
+import {
+  consentStored,
+  leaseReleased,
+  leaseTaken,
+  needsReconnect,
+  revoked,
+  revokePending,
+  runOutcomeRecorded,
+  type ConsentInput,
+  type ConsentRefusal,
+  type Decision,
+  type ReconnectNeed,
+  type RunOutcome,
+} from './transitions.ts';
+
+/** Firestore's update time of the version read, opaque to everyone but its backend. */
+export type Version = string & { readonly __version: unique symbol };
+
+export interface Snapshot {
+  readonly connection: Connection | undefined;
+  /** undefined: the document does not exist. */
+  readonly version: Version | undefined;
+}
+
+/** A document created in the same commit (a ledger entry, a revocation record). */
+export interface SideRecord {
+  readonly path: string;
+  readonly data: object;
+}
+
+export interface GuardedWrite {
+  readonly connection: Connection;
+  /** The version the decision was made on; undefined: the document must not exist. */
+  readonly expected: Version | undefined;
+  /** Created with the connection, all or nothing; each must not exist yet. */
+  readonly alongside: readonly SideRecord[];
+}
+
+export type WriteAnswer =
+  | { readonly kind: 'written'; readonly version: Version }
+  /** The connection changed (or appeared) since it was read. */
+  | { readonly kind: 'conflict' }
+  /** A side record exists already (another delivery recorded this user first). */
+  | { readonly kind: 'side-exists' };
+
+export interface ConnectionBackend {
+  read(sub: string): Promise<Snapshot>;
+  write(request: GuardedWrite): Promise<WriteAnswer>;
+}
+
+/** A delivery's hold on a user: what it leased, under which token, at which version. */
+export interface Held {
+  readonly connection: Connection;
+  readonly version: Version;
+  readonly holder: string;
+}
+
+export type Applied<Refusal extends string> =
+  | {
+      readonly kind: 'written';
+      readonly connection: Connection;
+      readonly version: Version;
+      /** The document the decision was made on. */
+      readonly previous: Connection | undefined;
+    }
+  | { readonly kind: 'refused'; readonly refusal: Refusal; readonly snapshot: Snapshot };
+
+/** Compare-and-set attempts before giving up on a hot document (runTransaction makes 5). */
+const ATTEMPTS = 5;
+
+export interface ConnectionRepository {
+  read(sub: string): Promise<Snapshot>;
+  storeConsent(input: ConsentInput): Promise<Applied<ConsentRefusal>>;
+  /** `seen` is a read made earlier (the batch's bulk read); its version still guards the write. */
+  takeLease(
+    sub: string,
+    lease: { lease: Lease; now: Date; seen?: Snapshot },
+  ): Promise<Applied<'not-runnable' | 'busy'>>;
+  /** Has anyone written since the holder's last write? (right before a side effect) */
+  stillHeld(held: Held): Promise<boolean>;
+  recordRunOutcome(
+    held: Held,
+    input: Omit<RunOutcome, 'holder'>,
+    alongside?: readonly SideRecord[],
+  ): Promise<Applied<'superseded'>>;
+  markNeedsReconnect(
+    held: Held,
+    input: Omit<ReconnectNeed, 'holder'>,
+    alongside?: readonly SideRecord[],
+  ): Promise<Applied<'superseded'>>;
+  releaseLease(held: Held): Promise<Applied<'superseded'>>;
+  markRevokePending(
+    sub: string,
+    input: { now: Date; refusal: RevokeRefusal | null; record: SideRecord },
+  ): Promise<Applied<'missing' | 'revoked'>>;
+  markRevoked(
+    sub: string,
+    input: { now: Date; record: SideRecord },
+  ): Promise<Applied<'missing' | 'revoked'>>;
+}
+
+export function createConnectionRepository(backend: ConnectionBackend): ConnectionRepository {
+  /**
+   * Read (or start from `seen`), decide, write under the precondition; on a conflict read again
+   * and decide again. A side record that exists already (the ledger entry of a delivery that
+   * finished this user first) is dropped and the connection written alone: first record wins.
+   */
+  async function apply<Refusal extends string>(
+    sub: string,
+    decide: (current: Connection | undefined) => Decision<Refusal>,
+    options: { seen?: Snapshot; alongside?: readonly SideRecord[] } = {},
+  ): Promise<Applied<Refusal>> {
+    let snapshot = options.seen ?? (await backend.read(sub));
+    let alongside = options.alongside ?? [];
+    for (let attempt = 1; ; attempt += 1) {
+      const decision = decide(snapshot.connection);
+      if ('refuse' in decision) return { kind: 'refused', refusal: decision.refuse, snapshot };
+      const answer = await backend.write({
+        connection: decision.write,
+        expected: snapshot.version,
+        alongside,
+      });
+      if (answer.kind === 'written')
+        return {
+          kind: 'written',
+          connection: decision.write,
+          version: answer.version,
+          previous: snapshot.connection,
+        };
+      if (answer.kind === 'side-exists') {
+        alongside = [];
+        continue;
+      }
+      if (attempt >= ATTEMPTS)
+        throw new OperationError(CONNECTION_CONTENDED, `connection ${sub} kept changing`);
+      snapshot = await backend.read(sub);
+    }
+  }
+
+  /** A run's write starts from what it holds: any write since then is someone else's. */
+  const heldSnapshot = (held: Held): Snapshot => ({
+    connection: held.connection,
+    version: held.version,
+  });
+
+  return {
+    read: (sub) => backend.read(sub),
+    storeConsent: (input) => apply(input.sub, (current) => consentStored(current, input)),
+    takeLease: (sub, { lease, now, seen }) =>
+      apply(sub, (current) => leaseTaken(current, lease, now), seen ? { seen } : {}),
+    async stillHeld(held) {
+      const { version } = await backend.read(held.connection.sub);
+      return version === held.version;
+    },
+    recordRunOutcome: (held, input, alongside = []) =>
+      apply(
+        held.connection.sub,
+        (current) => runOutcomeRecorded(current, { ...input, holder: held.holder }),
+        { seen: heldSnapshot(held), alongside },
+      ),
+    markNeedsReconnect: (held, input, alongside = []) =>
+      apply(
+        held.connection.sub,
+        (current) => needsReconnect(current, { ...input, holder: held.holder }),
+        { seen: heldSnapshot(held), alongside },
+      ),
+    releaseLease: (held) =>
+      apply(held.connection.sub, (current) => leaseReleased(current, held.holder), {
+        seen: heldSnapshot(held),
+      }),
+    markRevokePending: (sub, { now, refusal, record }) =>
+      apply(sub, (current) => revokePending(current, { now, refusal }), { alongside: [record] }),
+    markRevoked: (sub, { now, record }) =>
+      apply(sub, (current) => revoked(current, now), { alongside: [record] }),
+  };
+}

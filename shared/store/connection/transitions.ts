@@ -1,0 +1,226 @@
+// The connection state machine (docs/architecture.md#connection-states): every change of a
+// connection is one of these pure decisions, from the document as read to the document to write.
+// ./repository.ts applies them with a precondition on the version read, and decides again from a
+// fresh read when another writer got there first; so no decision is ever written over a newer one.
+//
+// Who wins: a user's decision (a consent, a revoke) always takes effect, from any state, and
+// drops any run's lease; a run's transitions need the lease they took, so once a user decided,
+// the run's later writes find the lease gone and the run drops that user ("superseded").
+import type { Connection, Lease, RevokeRefusal } from './document.ts';
+
+/** A decision: the document to write, or why nothing is written. */
+export type Decision<Refusal extends string> =
+  { readonly write: Connection } | { readonly refuse: Refusal };
+
+export interface ConsentInput {
+  readonly sub: string;
+  readonly email: string | null;
+  /** Normalised scopes Google granted. */
+  readonly scopes: readonly string[];
+  /** Sealed; undefined when Google sent none (a reconsent without prompt=consent). */
+  readonly refreshToken: string | undefined;
+  readonly refreshTokenExpiresAt: Date | null;
+  readonly accessToken: string;
+  readonly accessTokenExpiresAt: Date;
+  readonly now: Date;
+}
+
+export type ConsentRefusal =
+  /** Google sent no refresh token and none usable is stored: consent again with prompt=consent. */
+  | 'needs-refresh-token'
+  /** A revocation of this user is still being completed. */
+  | 'revoke-pending';
+
+/** Consent stored: a first connection, a reconnect, or an incremental consent. */
+export function consentStored(
+  current: Connection | undefined,
+  input: ConsentInput,
+): Decision<ConsentRefusal> {
+  if (current?.state === 'revoke-pending') return { refuse: 'revoke-pending' };
+  // Only an active connection's refresh token may be kept: Google does not rotate it, and an
+  // answer without one (the user had consented before) means the stored one still works.
+  const kept = current?.state === 'active' ? current.refreshToken : null;
+  if (input.refreshToken === undefined && kept === null) return { refuse: 'needs-refresh-token' };
+  return {
+    write: {
+      sub: input.sub,
+      email: input.email,
+      state: 'active',
+      scopes: input.scopes,
+      refreshToken: input.refreshToken ?? kept,
+      refreshTokenExpiresAt:
+        input.refreshToken === undefined
+          ? (current?.refreshTokenExpiresAt ?? null)
+          : input.refreshTokenExpiresAt,
+      accessToken: input.accessToken,
+      accessTokenExpiresAt: input.accessTokenExpiresAt,
+      connectedAt: current?.connectedAt ?? input.now,
+      updatedAt: input.now,
+      reconnectReason: null,
+      // A run working on this user loses it: its later writes are superseded.
+      refreshLease: null,
+      lastRun: current?.lastRun ?? null,
+      revokePendingSince: null,
+      revokeRefusal: null,
+      revokedAt: null,
+    },
+  };
+}
+
+export type LeaseRefusal = 'not-runnable' | 'busy';
+
+/** A delivery takes the user: only active or revoke-pending ones, and only a free lease. */
+export function leaseTaken(
+  current: Connection | undefined,
+  lease: Lease,
+  now: Date,
+): Decision<LeaseRefusal> {
+  if (current === undefined || (current.state !== 'active' && current.state !== 'revoke-pending'))
+    return { refuse: 'not-runnable' };
+  const held = current.refreshLease;
+  if (held && held.holder !== lease.holder && held.until.getTime() > now.getTime())
+    return { refuse: 'busy' };
+  return { write: { ...current, refreshLease: lease } };
+}
+
+/** A run's transitions need its own lease on a connection still in the state it leased. */
+function holds(current: Connection | undefined, holder: string): current is Connection {
+  return current !== undefined && current.refreshLease?.holder === holder;
+}
+
+export interface RunOutcome {
+  readonly holder: string;
+  readonly runId: string;
+  readonly outcome: string;
+  readonly now: Date;
+  /** A refreshed access token to keep (sealed), with the scopes Google reported. */
+  readonly refreshed?: {
+    readonly accessToken: string;
+    readonly accessTokenExpiresAt: Date;
+    readonly scopes: readonly string[];
+    /** Set only if the server rotated the refresh token (Google does not). */
+    readonly refreshToken?: string;
+  };
+}
+
+/** The run is done with the user: the outcome recorded, any new token kept, the lease released. */
+export function runOutcomeRecorded(
+  current: Connection | undefined,
+  input: RunOutcome,
+): Decision<'superseded'> {
+  if (!holds(current, input.holder) || current.state !== 'active') return { refuse: 'superseded' };
+  const { refreshed } = input;
+  return {
+    write: {
+      ...current,
+      ...(refreshed
+        ? {
+            accessToken: refreshed.accessToken,
+            accessTokenExpiresAt: refreshed.accessTokenExpiresAt,
+            scopes: refreshed.scopes,
+            ...(refreshed.refreshToken ? { refreshToken: refreshed.refreshToken } : {}),
+          }
+        : {}),
+      refreshLease: null,
+      lastRun: { runId: input.runId, outcome: input.outcome, at: input.now },
+      updatedAt: input.now,
+    },
+  };
+}
+
+export interface ReconnectNeed extends RunOutcome {
+  readonly reason: string;
+  /** A dead refresh token is destroyed; a missing scope keeps the grant for a re-consent. */
+  readonly destroyTokens: boolean;
+}
+
+export function needsReconnect(
+  current: Connection | undefined,
+  input: ReconnectNeed,
+): Decision<'superseded'> {
+  if (!holds(current, input.holder) || current.state !== 'active') return { refuse: 'superseded' };
+  return {
+    write: {
+      ...current,
+      state: 'needs-reconnect',
+      reconnectReason: input.reason,
+      accessToken: null,
+      accessTokenExpiresAt: null,
+      ...(input.destroyTokens ? { refreshToken: null, refreshTokenExpiresAt: null } : {}),
+      refreshLease: null,
+      lastRun: { runId: input.runId, outcome: input.outcome, at: input.now },
+      updatedAt: input.now,
+    },
+  };
+}
+
+/** The run gives the user back unchanged (halted run, transient failure). */
+export function leaseReleased(
+  current: Connection | undefined,
+  holder: string,
+): Decision<'superseded'> {
+  if (!holds(current, holder)) return { refuse: 'superseded' };
+  return { write: { ...current, refreshLease: null } };
+}
+
+/**
+ * Google could not be told (or refused): the connection is never used again, and only what the
+ * retry needs stays: the sealed refresh token and the times. Email, scopes, the access token and
+ * the connect time are dropped at once.
+ */
+export function revokePending(
+  current: Connection | undefined,
+  input: { readonly now: Date; readonly refusal: RevokeRefusal | null },
+): Decision<'missing' | 'revoked'> {
+  if (current === undefined) return { refuse: 'missing' };
+  if (current.state === 'revoked') return { refuse: 'revoked' };
+  return {
+    write: {
+      sub: current.sub,
+      email: null,
+      state: 'revoke-pending',
+      scopes: [],
+      refreshToken: current.refreshToken,
+      refreshTokenExpiresAt: current.refreshTokenExpiresAt,
+      accessToken: null,
+      accessTokenExpiresAt: null,
+      connectedAt: null,
+      updatedAt: input.now,
+      reconnectReason: null,
+      refreshLease: null,
+      lastRun: null,
+      revokePendingSince: current.revokePendingSince ?? input.now,
+      revokeRefusal: input.refusal,
+      revokedAt: null,
+    },
+  };
+}
+
+/** Every token, the email and the scopes are gone; from any state. */
+export function revoked(
+  current: Connection | undefined,
+  now: Date,
+): Decision<'missing' | 'revoked'> {
+  if (current === undefined) return { refuse: 'missing' };
+  if (current.state === 'revoked') return { refuse: 'revoked' };
+  return {
+    write: {
+      sub: current.sub,
+      email: null,
+      state: 'revoked',
+      scopes: [],
+      refreshToken: null,
+      refreshTokenExpiresAt: null,
+      accessToken: null,
+      accessTokenExpiresAt: null,
+      connectedAt: null,
+      updatedAt: now,
+      reconnectReason: null,
+      refreshLease: null,
+      lastRun: null,
+      revokePendingSince: null,
+      revokeRefusal: null,
+      revokedAt: now,
+    },
+  };
+}
