@@ -59,12 +59,6 @@ export function fromFields(fields: Fields): Record<string, unknown> {
   return plain;
 }
 
-/** A string field, or undefined when absent or of another type. */
-export function stringField(fields: Fields, key: string): string | undefined {
-  const value = fields[key]?.stringValue;
-  return typeof value === 'string' ? value : undefined;
-}
-
 function isArray(value: Plain): value is readonly Plain[] {
   return Array.isArray(value);
 }

@@ -1,0 +1,52 @@
+// The 'app' settings: what users see and what runs for them.
+// One part of the settings table (../schema.ts).
+import type { SettingSpec } from '../schema.ts';
+import { ALL } from './function-sets.ts';
+
+/** The jobs this build knows (JOBS picks among them). */
+const KNOWN_JOBS = ['drive-export'] as const;
+
+export const APP_SETTINGS = [
+  {
+    name: 'APP_NAME',
+    group: 'app',
+    doc: 'Shown on every page.',
+    kind: 'text',
+    maxLength: 80,
+    default: 'consent-vault',
+    setBy: 'operator',
+    functions: ['authorize', 'callback', 'revoke'],
+  },
+  {
+    name: 'JOBS',
+    group: 'app',
+    doc: 'Comma-separated jobs run for every connected user; their scopes are requested at consent.',
+    kind: 'list',
+    item: /^[a-z][a-z0-9-]*$/,
+    known: { noun: 'job', values: KNOWN_JOBS },
+    default: 'drive-export',
+    setBy: 'operator',
+    functions: ['authorize', 'callback', 'dispatcher', 'worker'],
+  },
+  {
+    name: 'TRANSACTION_TTL_SECONDS',
+    group: 'app',
+    doc: 'Lifetime of a consent transaction (the sealed cookie from authorize to callback), in seconds.',
+    kind: 'integer',
+    min: 60,
+    max: 3600,
+    default: '600',
+    setBy: 'operator',
+    functions: ['authorize', 'callback'],
+  },
+  {
+    name: 'LOG_LEVEL',
+    group: 'app',
+    doc: 'Lowest severity written to the log.',
+    kind: 'one-of',
+    values: ['DEBUG', 'INFO', 'WARNING', 'ERROR'],
+    default: 'INFO',
+    setBy: 'operator',
+    functions: ALL,
+  },
+] as const satisfies readonly SettingSpec[];

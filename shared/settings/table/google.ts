@@ -1,0 +1,80 @@
+// The 'google' settings: Google's endpoints (locally, the Google stand-in's).
+// One part of the settings table (../schema.ts).
+import type { SettingSpec } from '../schema.ts';
+import { RUNNERS, STORING } from './function-sets.ts';
+
+export const GOOGLE_SETTINGS = [
+  {
+    name: 'GOOGLE_AUTH_URL',
+    group: 'google',
+    doc: 'Consent page.',
+    kind: 'url',
+    default: 'https://accounts.google.com/o/oauth2/v2/auth',
+    setBy: 'operator',
+    functions: ['authorize', 'callback'],
+  },
+  {
+    name: 'GOOGLE_TOKEN_URL',
+    group: 'google',
+    doc: 'Token endpoint (code exchange, refresh).',
+    kind: 'url',
+    default: 'https://oauth2.googleapis.com/token',
+    setBy: 'operator',
+    functions: ['callback', 'dispatcher', 'worker'],
+  },
+  {
+    name: 'GOOGLE_REVOKE_URL',
+    group: 'google',
+    doc: 'Revocation endpoint.',
+    kind: 'url',
+    default: 'https://oauth2.googleapis.com/revoke',
+    setBy: 'operator',
+    functions: ['revoke', 'dispatcher', 'worker'],
+  },
+  {
+    name: 'GOOGLE_TOKENINFO_URL',
+    group: 'google',
+    doc: 'Tokeninfo endpoint.',
+    kind: 'url',
+    default: 'https://oauth2.googleapis.com/tokeninfo',
+    setBy: 'operator',
+    functions: STORING,
+  },
+  {
+    name: 'GOOGLE_CERTS_PEM_URL',
+    group: 'google',
+    doc: 'ID-token certificates (PEM).',
+    kind: 'url',
+    default: 'https://www.googleapis.com/oauth2/v1/certs',
+    setBy: 'operator',
+    functions: ['callback', 'revoke'],
+  },
+  {
+    name: 'GOOGLE_CERTS_JWKS_URL',
+    group: 'google',
+    doc: 'ID-token certificates (JWKS).',
+    kind: 'url',
+    default: 'https://www.googleapis.com/oauth2/v3/certs',
+    setBy: 'operator',
+    functions: ['callback', 'revoke'],
+  },
+  {
+    name: 'GOOGLE_API_ROOT',
+    group: 'google',
+    doc: 'Root URL of the Google API clients (Drive); a trailing / is added when missing.',
+    kind: 'url',
+    default: 'https://www.googleapis.com/',
+    setBy: 'operator',
+    functions: RUNNERS,
+  },
+  {
+    name: 'GOOGLE_ISSUERS',
+    group: 'google',
+    doc: 'Comma-separated accepted ID-token issuers (`iss`).',
+    kind: 'list',
+    item: /^\S+$/,
+    default: 'https://accounts.google.com,accounts.google.com',
+    setBy: 'operator',
+    functions: ['callback', 'revoke'],
+  },
+] as const satisfies readonly SettingSpec[];

@@ -1,0 +1,70 @@
+// The 'runs' settings: the scheduled offline runs.
+// One part of the settings table (../schema.ts).
+import type { SettingSpec } from '../schema.ts';
+import { RUNNERS } from './function-sets.ts';
+
+export const RUNS_SETTINGS = [
+  {
+    name: 'RUN_INLINE',
+    group: 'runs',
+    doc: 'Process batches inside the dispatcher instead of publishing them (one function, small deployments).',
+    kind: 'boolean',
+    default: 'false',
+    setBy: 'operator',
+    functions: ['dispatcher'],
+  },
+  {
+    name: 'RUN_BATCH_SIZE',
+    group: 'runs',
+    doc: 'Users per work message (the dispatcher pages through connections this many at a time).',
+    kind: 'integer',
+    min: 1,
+    max: 500,
+    default: '100',
+    setBy: 'operator',
+    functions: ['dispatcher'],
+  },
+  {
+    name: 'WORKER_CONCURRENCY',
+    group: 'runs',
+    doc: 'Users calling Google at once per worker instance, across all its batches.',
+    kind: 'integer',
+    min: 1,
+    max: 256,
+    default: '16',
+    setBy: 'operator',
+    functions: RUNNERS,
+  },
+  {
+    name: 'RUN_PERIOD_SECONDS',
+    group: 'runs',
+    doc: 'The schedule period; the run id derives from it and the tick time (86400: daily).',
+    kind: 'integer',
+    min: 60,
+    max: 31 * 86400,
+    default: '86400',
+    setBy: 'operator',
+    functions: ['dispatcher'],
+  },
+  {
+    name: 'USER_BUDGET_SECONDS',
+    group: 'runs',
+    doc: 'Time budget per user per delivery, retries included; then Pub/Sub redelivers.',
+    kind: 'integer',
+    min: 1,
+    max: 3600,
+    default: '120',
+    setBy: 'operator',
+    functions: RUNNERS,
+  },
+  {
+    name: 'DRIVE_EXPORT_FOLDER',
+    group: 'runs',
+    doc: 'Drive folder the `drive-export` job writes into (created on the first run).',
+    kind: 'text',
+    maxLength: 200,
+    default: 'consent-vault exports',
+    setBy: 'operator',
+    functions: RUNNERS,
+  },
+] as const satisfies readonly SettingSpec[];

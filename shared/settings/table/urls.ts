@@ -1,0 +1,68 @@
+// The 'urls' settings: the public URLs of the functions and who may call revoke.
+// One part of the settings table (../schema.ts).
+import type { SettingSpec } from '../schema.ts';
+
+export const URLS_SETTINGS = [
+  {
+    name: 'REDIRECT_URI',
+    group: 'urls',
+    doc: 'The callback URL, exactly as registered on the OAuth client (Google compares strings).',
+    kind: 'url',
+    required: true,
+    deployDefault: "the callback function's own URL",
+    example: 'https://auth.example.com/callback',
+    setBy: 'operator',
+    functions: ['authorize', 'callback'],
+  },
+  {
+    name: 'AUTHORIZE_URL',
+    group: 'urls',
+    doc: 'Public URL of authorize ("Try again" links).',
+    kind: 'url',
+    required: true,
+    deployDefault: "the authorize function's own URL",
+    example: 'https://auth.example.com/authorize',
+    setBy: 'operator',
+    functions: ['callback'],
+  },
+  {
+    name: 'REVOKE_URL',
+    group: 'urls',
+    doc: 'Public URL of revoke (unsubscribe links; the audience of server-to-server ID tokens).',
+    kind: 'url',
+    required: true,
+    deployDefault: "the revoke function's own URL",
+    example: 'https://auth.example.com/revoke',
+    setBy: 'operator',
+    functions: ['revoke'],
+  },
+  {
+    name: 'SUCCESS_URL',
+    group: 'urls',
+    doc: 'Where a finished consent lands when no allow-listed return target was asked for.',
+    kind: 'url',
+    derivedDefault: '`REDIRECT_URI` + `/connected` (a page served by callback)',
+    example: 'https://app.example.com/connected',
+    setBy: 'operator',
+    functions: ['callback'],
+  },
+  {
+    name: 'RETURN_TO_ALLOWLIST',
+    group: 'urls',
+    doc: 'Comma-separated exact URLs that `authorize?return_to=` may name; anything else is refused.',
+    kind: 'url-list',
+    example: 'https://app.example.com/settings,https://app.example.com/welcome',
+    setBy: 'operator',
+    functions: ['authorize'],
+  },
+  {
+    name: 'REVOKE_CALLERS',
+    group: 'urls',
+    doc: "Comma-separated service-account emails allowed to call revoke's API (Google-signed ID tokens).",
+    kind: 'list',
+    item: /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
+    example: 'backend@my-project.iam.gserviceaccount.com',
+    setBy: 'operator',
+    functions: ['revoke'],
+  },
+] as const satisfies readonly SettingSpec[];
