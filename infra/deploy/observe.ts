@@ -239,7 +239,7 @@ export async function observe(
     return {
       schedule: str(job.schedule) ?? '',
       timeZone: str(job.timeZone) ?? '',
-      topic: (str(target.topicName) ?? '').split('/').pop() ?? '',
+      topic: str(target.topicName) ?? '',
       body: Buffer.from(str(target.data) ?? '', 'base64').toString('utf8'),
     };
   }

@@ -4,15 +4,7 @@
 // an empty plan (a second run changes nothing).
 import { createHash } from 'node:crypto';
 import type { Desired, DesiredFunction } from './desired.ts';
-import {
-  DELIVERY,
-  FUNCTIONS,
-  PLATFORM_ENV,
-  PUBLIC_MEMBERS,
-  ROLES,
-  SECRETS,
-  SPEC_LABEL,
-} from './resources.ts';
+import { DELIVERY, PLATFORM_ENV, PUBLIC_MEMBERS, ROLES, SECRETS, SPEC_LABEL } from './resources.ts';
 import type { SecretKey } from './resources.ts';
 import { hasMember } from './state.ts';
 import type { CompositeIndex, FunctionState, IamPolicy, ProjectState } from './state.ts';
@@ -88,8 +80,25 @@ class Planner {
     return { steps: this.steps, problems: this.problems, notes: this.notes };
   }
 
+  /**
+   * `--project` goes before the first flag, and flags that name a resource take its full name
+   * where gcloud accepts one: gcloud resolves some short names while it parses the flag, against
+   * the project it knows by then, which is the operator's default project when `--project` comes
+   * later (`scheduler jobs create pubsub --topic`, issue 16; test/deploy/real-gcloud.test.ts).
+   */
   private gcloud(title: string, args: string[], extra: Partial<GcloudStep> = {}): void {
-    this.steps.push({ kind: 'gcloud', title, args: [...args, this.project], ...extra });
+    const flag = args.findIndex((arg) => arg.startsWith('--'));
+    const at = flag === -1 ? args.length : flag;
+    this.steps.push({
+      kind: 'gcloud',
+      title,
+      args: [...args.slice(0, at), this.project, ...args.slice(at)],
+      ...extra,
+    });
+  }
+
+  private topicName(id: string): string {
+    return `projects/${this.desired.project}/topics/${id}`;
   }
 
   private get agentPending(): Partial<GcloudStep> {
@@ -313,7 +322,7 @@ class Planner {
         'subscriptions',
         'create',
         deadLetterSubscription,
-        `--topic=${topics.deadLetter}`,
+        `--topic=${this.topicName(topics.deadLetter)}`,
         '--message-retention-duration=7d',
         '--expiration-period=never',
       ]);
@@ -404,6 +413,9 @@ class Planner {
       spec.trigger === 'http'
         ? ['--trigger-http', spec.public ? '--allow-unauthenticated' : '--no-allow-unauthenticated']
         : [
+            // A topic id only: gcloud refuses a full name here and resolves the id against the
+            // project once all flags are read, i.e. --project (the flag's reference:
+            // https://cloud.google.com/sdk/gcloud/reference/functions/deploy#--trigger-topic).
             `--trigger-topic=${this.desired.topics[spec.trigger]}`,
             `--trigger-service-account=${this.desired.schedulerAccount}`,
             '--retry',
@@ -429,7 +441,8 @@ class Planner {
       // Pub/Sub and Eventarc deliveries count as internal traffic; browsers need `all`.
       `--ingress-settings=${spec.trigger === 'http' ? 'all' : 'internal-only'}`,
       `--set-env-vars=${envVarsArg(this.desired.env)}`,
-      `--set-secrets=${secrets.map((s) => `${s.key}=${s.secret}:${s.version}`).join(',')}`,
+      // Full secret names, https://cloud.google.com/sdk/gcloud/reference/functions/deploy#--set-secrets
+      `--set-secrets=${secrets.map((s) => `${s.key}=projects/${this.desired.project}/secrets/${s.secret}:${s.version}`).join(',')}`,
       '--quiet',
     ];
   }
@@ -478,7 +491,7 @@ class Planner {
       const observed = id === undefined ? undefined : this.state.subscriptions[id];
       const configured =
         observed !== undefined &&
-        lastSegment(observed.deadLetterTopic) === deadLetter &&
+        observed.deadLetterTopic === this.topicName(deadLetter) &&
         observed.maxDeliveryAttempts === DELIVERY.maxDeliveryAttempts &&
         seconds(observed.minimumBackoff) === seconds(DELIVERY.minimumBackoff) &&
         seconds(observed.maximumBackoff) === seconds(DELIVERY.maximumBackoff);
@@ -490,7 +503,7 @@ class Planner {
             'subscriptions',
             'update',
             subscription,
-            `--dead-letter-topic=${deadLetter}`,
+            `--dead-letter-topic=${this.topicName(deadLetter)}`,
             `--max-delivery-attempts=${DELIVERY.maxDeliveryAttempts}`,
             `--min-retry-delay=${DELIVERY.minimumBackoff}`,
             `--max-retry-delay=${DELIVERY.maximumBackoff}`,
@@ -521,7 +534,7 @@ class Planner {
       `--location=${this.desired.schedulerLocation}`,
       `--schedule=${job.schedule}`,
       `--time-zone=${job.timeZone}`,
-      `--topic=${this.desired.topics.tick}`,
+      `--topic=${this.topicName(this.desired.topics.tick)}`,
       `--message-body=${job.body}`,
     ];
     if (observed === undefined)
@@ -537,7 +550,7 @@ class Planner {
     else if (
       observed.schedule !== job.schedule ||
       observed.timeZone !== job.timeZone ||
-      observed.topic !== this.desired.topics.tick ||
+      observed.topic !== this.topicName(this.desired.topics.tick) ||
       observed.body !== job.body
     )
       this.gcloud(`Update Cloud Scheduler job ${job.name}`, [
@@ -618,5 +631,3 @@ function seconds(duration: string | undefined): number | undefined {
   const match = /^(\d+(?:\.\d+)?)s$/.exec(duration ?? '');
   return match ? Number(match[1]) : undefined;
 }
-
-export const FUNCTION_NAMES = FUNCTIONS.map((fn) => fn.name);

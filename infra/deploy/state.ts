@@ -81,7 +81,10 @@ export interface FirestoreState {
 export interface SchedulerJobState {
   readonly schedule: string;
   readonly timeZone: string;
-  /** Topic id (not the full resource name). */
+  /**
+   * Full topic name, projects/P/topics/T: a job made with a short --topic may target the topic of
+   * the operator's default project instead (issue 16), which the deploy must see and repair.
+   */
   readonly topic: string;
   /** Decoded message body. */
   readonly body: string;

@@ -186,7 +186,7 @@ function converged(desired: Desired): ProjectState {
     schedulerJob: {
       schedule: '0 3 * * *',
       timeZone: 'Etc/UTC',
-      topic: 'consent-vault-tick',
+      topic: `projects/${PROJECT}/topics/consent-vault-tick`,
       body: '{}',
     },
   };
@@ -211,7 +211,7 @@ describe('buildPlan on an empty project', () => {
     ).toBe(true);
     expect(plan.steps.some((step) => step.kind === 'rules')).toBe(true);
     expect(commands).toContain(
-      `firestore indexes composite create --collection-group=connections --query-scope=collection --field-config=field-path=status,order=ascending --field-config=field-path=tags,array-config=contains --database=(default) --async --project=${PROJECT}`,
+      `firestore indexes composite create --project=${PROJECT} --collection-group=connections --query-scope=collection --field-config=field-path=status,order=ascending --field-config=field-path=tags,array-config=contains --database=(default) --async`,
     );
   });
 
@@ -303,15 +303,14 @@ describe('buildPlan on an empty project', () => {
         .filter((s) => s.args[1] === 'deploy')
         .map((s): [string, string | undefined] => [s.args[2] ?? '', flag(s.args, 'set-secrets')]),
     );
+    const keyset = `TOKEN_KEYSET=projects/${PROJECT}/secrets/consent-vault-token-keyset:1`;
+    const both = `OAUTH_CLIENT_SECRET=projects/${PROJECT}/secrets/consent-vault-oauth-client-secret:1,${keyset}`;
     expect(secrets).toEqual({
-      authorize: 'TOKEN_KEYSET=consent-vault-token-keyset:1',
-      callback:
-        'OAUTH_CLIENT_SECRET=consent-vault-oauth-client-secret:1,TOKEN_KEYSET=consent-vault-token-keyset:1',
-      revoke: 'TOKEN_KEYSET=consent-vault-token-keyset:1',
-      dispatcher:
-        'OAUTH_CLIENT_SECRET=consent-vault-oauth-client-secret:1,TOKEN_KEYSET=consent-vault-token-keyset:1',
-      worker:
-        'OAUTH_CLIENT_SECRET=consent-vault-oauth-client-secret:1,TOKEN_KEYSET=consent-vault-token-keyset:1',
+      authorize: keyset,
+      callback: both,
+      revoke: keyset,
+      dispatcher: both,
+      worker: both,
     });
   });
 
@@ -402,8 +401,8 @@ describe('buildPlan on a converged project', () => {
     fns['authorize'] = { ...authorize, runPolicy: { bindings: [] } };
     const plan = buildPlan(desired, { ...state, functions: fns });
     expect(commandsOf(plan)).toEqual([
-      `functions add-invoker-policy-binding authorize --region=europe-west1 --member=allUsers --project=${PROJECT}`,
-      `functions remove-invoker-policy-binding dispatcher --region=europe-west1 --member=allUsers --project=${PROJECT}`,
+      `functions add-invoker-policy-binding authorize --project=${PROJECT} --region=europe-west1 --member=allUsers`,
+      `functions remove-invoker-policy-binding dispatcher --project=${PROJECT} --region=europe-west1 --member=allUsers`,
     ]);
   });
 
@@ -477,7 +476,20 @@ describe('buildPlan on a converged project', () => {
       converged(desired),
     );
     expect(commandsOf(plan)).toEqual([
-      `scheduler jobs update pubsub consent-vault-tick --location=europe-west1 --schedule=0 5 * * * --time-zone=Europe/Paris --topic=consent-vault-tick --message-body={} --project=${PROJECT}`,
+      `scheduler jobs update pubsub consent-vault-tick --project=${PROJECT} --location=europe-west1 --schedule=0 5 * * * --time-zone=Europe/Paris --topic=projects/${PROJECT}/topics/consent-vault-tick --message-body={}`,
+    ]);
+  });
+
+  it("repoints a scheduler job that publishes to another project's topic", () => {
+    const state = converged(desired);
+    const job = state.schedulerJob;
+    if (!job) throw new Error('missing');
+    const plan = buildPlan(desired, {
+      ...state,
+      schedulerJob: { ...job, topic: 'projects/operators-default/topics/consent-vault-tick' },
+    });
+    expect(commandsOf(plan)).toEqual([
+      `scheduler jobs update pubsub consent-vault-tick --project=${PROJECT} --location=europe-west1 --schedule=0 3 * * * --time-zone=Etc/UTC --topic=projects/${PROJECT}/topics/consent-vault-tick --message-body={}`,
     ]);
   });
 
@@ -493,7 +505,7 @@ describe('buildPlan on a converged project', () => {
       },
     });
     expect(commandsOf(plan)).toEqual([
-      `pubsub subscriptions update eventarc-worker-sub --dead-letter-topic=consent-vault-dead-letter --max-delivery-attempts=5 --min-retry-delay=10s --max-retry-delay=600s --project=${PROJECT}`,
+      `pubsub subscriptions update eventarc-worker-sub --project=${PROJECT} --dead-letter-topic=projects/${PROJECT}/topics/consent-vault-dead-letter --max-delivery-attempts=5 --min-retry-delay=10s --max-retry-delay=600s`,
     ]);
   });
 });

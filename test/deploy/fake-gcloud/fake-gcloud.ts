@@ -120,6 +120,13 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
     if (state.serviceAccounts[email] === undefined)
       throw fail(`INVALID_ARGUMENT: Service account ${email} does not exist.`);
   };
+  // gcloud takes a topic as an id or as a full name; this project is the only one here.
+  const topicId = (value: string): string => {
+    const full = /^projects\/([^/]+)\/topics\/([^/]+)$/.exec(value);
+    if (full === null) return value;
+    if (full[1] !== p) throw notFound(`topic ${value}`);
+    return full[2] ?? '';
+  };
   const bind = (policy: FakePolicy): void => {
     const member = need('member');
     saExists(member);
@@ -247,7 +254,7 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
     const sub = state.subscriptions[subId];
     if (action === 'create') {
       if (sub) throw fail('ALREADY_EXISTS: Resource already exists in the project');
-      const topic = need('topic');
+      const topic = topicId(need('topic'));
       if (!state.topics[topic]) throw notFound(`topic ${topic}`);
       state.subscriptions[subId] = {
         topic: `projects/${p}/topics/${topic}`,
@@ -273,7 +280,8 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
       return json(sub.policy);
     }
     if (action === 'update') {
-      const deadLetter = flag('dead-letter-topic');
+      const deadLetterFlag = flag('dead-letter-topic');
+      const deadLetter = deadLetterFlag === undefined ? undefined : topicId(deadLetterFlag);
       if (deadLetter !== undefined) {
         if (!state.topics[deadLetter]) throw notFound(`topic ${deadLetter}`);
         sub.deadLetterPolicy = {
@@ -427,7 +435,7 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
     if (kind !== 'pubsub') throw fail('fake gcloud: pubsub jobs only');
     if (action === 'create' && job) throw fail('ALREADY_EXISTS: Job exists');
     if (action === 'update' && !job) throw notFound('Job');
-    const topic = need('topic');
+    const topic = topicId(need('topic'));
     if (!state.topics[topic]) throw notFound(`topic ${topic}`);
     state.schedulerJobs[key] = {
       name: `projects/${p}/locations/${location}/jobs/${jobName}`,
@@ -481,7 +489,10 @@ function deploy(
     .filter((item) => item !== '')
     .map((item) => {
       const [key = '', ref = ''] = item.split('=');
-      const [secret = '', version = ''] = ref.split(':');
+      // SECRET:VERSION (the function's project) or projects/PROJECT/secrets/SECRET:VERSION.
+      const [, project = p, secret = '', version = ''] =
+        /^(?:projects\/([^/]+)\/secrets\/)?([^/:]+):(.*)$/.exec(ref) ?? [];
+      if (project !== p) throw fail(`fake gcloud: secret ${ref} is in another project`);
       const versions = state.secrets[secret]?.versions ?? [];
       if (!/^\d+$/.test(version)) throw fail(`fake gcloud: pin a numeric version (${key})`);
       if (!versions.some((v) => String(v.number) === version && v.state === 'ENABLED'))
@@ -492,6 +503,8 @@ function deploy(
   const previous = state.functions[name];
   let eventTrigger = previous?.eventTrigger;
   const topic = flag('trigger-topic');
+  if (topic?.includes('/'))
+    throw new Exit(2, `ERROR: argument --trigger-topic: Invalid value '${topic}'`);
   if (topic !== undefined) {
     if (!state.topics[topic]) throw fail(`topic ${topic} does not exist`);
     const triggerSa = flag('trigger-service-account') ?? '';
