@@ -55,7 +55,8 @@ interface Command {
 
 const show = (command: Command): string =>
   `[${command.source}] gcloud ${command.args.map(shellQuote).join(' ')}`;
-const lastLines = (text: string): string => text.trim().split('\n').slice(-4).join('\n    ');
+/** gcloud puts its error first; what follows is advice. */
+const errorOf = (text: string): string => text.trim().split('\n').slice(0, 3).join('\n    ');
 
 /**
  * One command of each shape (command words, resource, flag names): how gcloud resolves a name
@@ -250,7 +251,7 @@ describe('the deploy against the real gcloud', () => {
             : outcome.code === 0 ||
                 !/^ERROR: \(gcloud\.[\w.-]+\) /.test(only) ||
                 !only.endsWith(NO_ACCOUNT)
-              ? [`${show(command)}\n    exit ${outcome.code}: ${lastLines(outcome.stderr)}`]
+              ? [`${show(command)}\n    exit ${outcome.code}: ${errorOf(outcome.stderr)}`]
               : [];
         });
         expect(failures, `${version}:\n${failures.join('\n')}`).toEqual([]);
@@ -303,7 +304,7 @@ describe('the deploy against the real gcloud', () => {
         const outcome = outcomes.get(command);
         if (outcome?.timedOut) failures.push(`${show(command)}\n    timed out`);
         else if (sent.length === 0)
-          failures.push(`${show(command)}\n    sent nothing: ${lastLines(outcome?.stderr ?? '')}`);
+          failures.push(`${show(command)}\n    sent nothing: ${errorOf(outcome?.stderr ?? '')}`);
         else if (sent.some((s) => s.includes(OTHER_PROJECT)))
           failures.push(
             `${show(command)}\n    names ${OTHER_PROJECT}: ${sent.filter((s) => s.includes(OTHER_PROJECT)).join('\n    ')}`,
