@@ -158,6 +158,9 @@ export const TTL_COLLECTION_GROUPS: readonly string[] = [
   'batches',
   'ledger',
   'deadLetters',
+  'deliveries',
+  'control',
+  'callbackStates',
 ];
 export const TTL_FIELD = 'expireAt';
 

@@ -1,6 +1,7 @@
 // GET authorize: send the browser to Google's consent page with a fresh sealed transaction.
 import { AppError } from '../errors.ts';
 import {
+  clearCookie,
   redirect,
   setCookie,
   singleParam,
@@ -8,7 +9,11 @@ import {
   type HttpResponse,
 } from '../web/http.ts';
 import { buildAuthorizationUrl } from '../oauth/authorization.ts';
-import { sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
+import {
+  sealTransaction,
+  staleTransactionCookies,
+  transactionCookieName,
+} from '../oauth/transaction.ts';
 import type { Runtime } from '../platform/runtime.ts';
 import { withErrorHandling, type Handler } from '../web/http.ts';
 
@@ -36,14 +41,18 @@ export async function authorize(runtime: Runtime, request: HttpRequest): Promise
     loginHint,
     promptConsent: false,
   });
+  const cookieKeys = keyset.forPurpose('cookie');
   return redirect(302, url, {
-    'set-cookie': setCookie(
-      TRANSACTION_COOKIE,
-      sealTransaction(keyset.forPurpose('cookie'), transaction),
-      {
-        maxAgeSeconds: config.transactionTtlSeconds,
-      },
-    ),
+    'set-cookie': [
+      ...staleTransactionCookies(cookieKeys, request.cookies).map(clearCookie),
+      setCookie(
+        transactionCookieName(transaction.state),
+        sealTransaction(cookieKeys, transaction),
+        {
+          maxAgeSeconds: config.transactionTtlSeconds,
+        },
+      ),
+    ],
   });
 }
 

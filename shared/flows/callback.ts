@@ -1,26 +1,49 @@
-// GET callback: finish a consent. Validate → exchange → verify → check granted scopes → store the
-// refresh token sealed, one guarded transition (./consent-storage.ts) → 303 to a clean page. Every answer clears
-// the transaction cookie (single use); a restart with prompt=consent replaces it.
+// GET callback: finish a consent. Validate → claim the state (single use, server-side) →
+// exchange → verify → check granted scopes → store the refresh token sealed, one guarded
+// transition (./consent-storage.ts) → 303 to a clean page. Every answer clears this
+// transaction's cookie and no other; a second request for the same state gets the first one's
+// answer without a second exchange.
 import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import {
   clearCookie,
+  errorResponse,
   html,
   redirect,
   setCookie,
+  singleParam,
   type HttpRequest,
   type HttpResponse,
 } from '../web/http.ts';
 import { buildAuthorizationUrl, requestedScopes } from '../oauth/authorization.ts';
-import { exchangeCode, validateAuthResponse } from '../oauth/callback.ts';
+import {
+  exchangeCode,
+  validateAuthResponse,
+  type ValidatedAuthResponse,
+} from '../oauth/callback.ts';
 import { normaliseScopes } from '../oauth/scopes.ts';
-import { openTransaction, sealTransaction, TRANSACTION_COOKIE } from '../oauth/transaction.ts';
+import {
+  openTransaction,
+  sealTransaction,
+  stateHash,
+  transactionCookieName,
+} from '../oauth/transaction.ts';
 import { missingScopePage, successPage } from '../web/pages.ts';
 import type { Runtime } from '../platform/runtime.ts';
+import {
+  claimCallbackState,
+  readCallbackState,
+  recordCallbackAnswer,
+  type RecordedAnswer,
+} from '../store/callback-states.ts';
 import { revokeDiscarded, storeConsent } from './consent-storage.ts';
-import { withErrorHandling, type Handler } from '../web/http.ts';
+import { withErrorHandling, type ErrorResponder, type Handler } from '../web/http.ts';
 
-export const SUCCESS_PATH_SUFFIX = '/connected';
+const SUCCESS_PATH_SUFFIX = '/connected';
+
+/** How long a duplicate request waits for the first one's answer. */
+const DUPLICATE_WAIT_MS = 15_000;
+const DUPLICATE_POLL_MS = 100;
 
 export async function callback(runtime: Runtime, request: HttpRequest): Promise<HttpResponse> {
   // GET only: a HEAD (link checkers, prefetchers) must not spend the single-use code.
@@ -30,16 +53,51 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
   if (isSuccessPage(config, request)) return html(200, successPage({ appName: config.appName }));
 
   const keyset = await runtime.keyset();
-  const cookieKeys = keyset.forPurpose('cookie');
-  const sealed = request.cookies.get(TRANSACTION_COOKIE);
-  const transaction = sealed === undefined ? undefined : openTransaction(cookieKeys, sealed);
-  const clear = { 'set-cookie': clearCookie(TRANSACTION_COOKIE) };
-
+  const state = singleParam(request.url.searchParams, 'state', { maxLength: 512 });
+  const cookie = state === undefined ? undefined : transactionCookieName(state);
+  const sealed = cookie === undefined ? undefined : request.cookies.get(cookie);
+  const transaction =
+    cookie === undefined || sealed === undefined
+      ? undefined
+      : openTransaction(keyset.forPurpose('cookie'), cookie, sealed);
+  if (transaction === undefined && state !== undefined) {
+    // A restored tab after the first answer cleared the cookie: the same answer again.
+    const recorded = await readCallbackState(await runtime.documents(), stateHash(state));
+    if (recorded?.kind === 'done') return replay(recorded.answer);
+  }
   const validated = validateAuthResponse(request.url.searchParams, transaction, {
     now: clock.now(),
     issuers: config.google.issuers,
   });
-  startStoreEarly(runtime);
+
+  const documents = await runtime.documents();
+  const claim = stateHash(validated.transaction.state);
+  const expireAt = new Date(validated.transaction.expiresAt + 86400e3);
+  const clear = { 'set-cookie': clearCookie(transactionCookieName(validated.transaction.state)) };
+  if (!(await claimCallbackState(documents, claim, expireAt))) {
+    runtime.log.info('callback state used twice; answering what the first request answered');
+    return withHeaders(await answerOfFirst(runtime, claim), clear);
+  }
+  let response: HttpResponse;
+  try {
+    response = await finishConsent(runtime, validated);
+  } catch (error) {
+    response = errorResponse(error, request, { log: runtime.log, responder: responder(config) });
+  }
+  await recordCallbackAnswer(documents, claim, { answer: recordable(response), expireAt }).catch(
+    (error: unknown) => runtime.log.warn('cannot record the callback answer', { error }),
+  );
+  // A restart with prompt=consent sets the new transaction's cookie; every answer clears ours.
+  const setCookies = [clear['set-cookie'], ...[response.headers['set-cookie'] ?? []].flat()];
+  return withHeaders(response, { 'set-cookie': setCookies });
+}
+
+/** From the code exchange on: what the first request for a state does, and records. */
+async function finishConsent(
+  runtime: Runtime,
+  validated: ValidatedAuthResponse,
+): Promise<HttpResponse> {
+  const { config, clock } = runtime;
   const result = await exchangeCode(config, await runtime.clientSecret(), validated, clock.now());
 
   const missing = missingScopes(config, result.grantedScopes);
@@ -49,7 +107,6 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
     return html(
       403,
       missingScopePage({ appName: config.appName, retryUrl: config.authorizeUrl, missing }),
-      clear,
     );
   }
 
@@ -87,31 +144,58 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
     runtime.log.info('no refresh token; restarting consent with prompt=consent', {
       sub: result.sub,
     });
+    const cookieKeys = (await runtime.keyset()).forPurpose('cookie');
     return redirect(302, restart.url, {
       'set-cookie': setCookie(
-        TRANSACTION_COOKIE,
+        transactionCookieName(restart.transaction.state),
         sealTransaction(cookieKeys, restart.transaction),
-        {
-          maxAgeSeconds: config.transactionTtlSeconds,
-        },
+        { maxAgeSeconds: config.transactionTtlSeconds },
       ),
     });
   }
   runtime.log.info('connection stored', { sub: result.sub, scopes: result.grantedScopes, outcome });
   await runtime.events().emit({ type: 'connected', sub: result.sub, reason: outcome });
-  return redirect(303, validated.transaction.returnTo ?? config.successUrl, clear);
+  return redirect(303, validated.transaction.returnTo ?? config.successUrl);
 }
 
-/**
- * Loads the Firestore client once the code exchange is on the wire (setImmediate: after the
- * request is written), so that on an instance's first consent its loading overlaps the wait for
- * Google instead of delaying the request; later calls get the instance's client at once. Errors
- * surface when the connection is stored.
- */
-function startStoreEarly(runtime: Runtime): void {
-  setImmediate(() => {
-    runtime.documents().catch(() => undefined);
-  });
+/** The first request's answer, once it has one; a friendly page if it takes too long. */
+async function answerOfFirst(runtime: Runtime, claim: string): Promise<HttpResponse> {
+  const documents = await runtime.documents();
+  const until = Date.now() + DUPLICATE_WAIT_MS;
+  for (;;) {
+    const recorded = await readCallbackState(documents, claim);
+    if (recorded?.kind === 'done') return replay(recorded.answer);
+    if (Date.now() > until)
+      throw new AppError(
+        'bad_request',
+        409,
+        'This sign-in is still being completed in another tab. Please look there, or start again.',
+      );
+    await new Promise((resolve) => setTimeout(resolve, DUPLICATE_POLL_MS));
+  }
+}
+
+/** What is kept of an answer: never its cookies (a transaction is for one browser request). */
+function recordable(response: HttpResponse): RecordedAnswer {
+  const location = response.headers.location;
+  return {
+    status: response.status,
+    location: typeof location === 'string' ? location : null,
+    body: response.body,
+  };
+}
+
+function replay(answer: RecordedAnswer): HttpResponse {
+  if (answer.location !== null && (answer.status === 302 || answer.status === 303))
+    return redirect(answer.status, answer.location);
+  return html(answer.status, answer.body);
+}
+
+function withHeaders(
+  response: HttpResponse,
+  extra: Record<string, string | string[]>,
+): HttpResponse {
+  return { ...response, headers: { ...response.headers, ...extra } };
 }
 
 function isSuccessPage(config: Config, request: HttpRequest): boolean {
@@ -123,17 +207,27 @@ function isSuccessPage(config: Config, request: HttpRequest): boolean {
 }
 
 /** Required API scopes (the sign-in ones are always granted) that Google did not grant. */
-export function missingScopes(config: Pick<Config, 'jobs'>, granted: readonly string[]): string[] {
+function missingScopes(config: Pick<Config, 'jobs'>, granted: readonly string[]): string[] {
   const have = new Set(normaliseScopes(granted));
   return normaliseScopes(requestedScopes(config)).filter((scope) => !have.has(scope));
 }
 
-/** The deployed handler: errors become pages, and the transaction cookie is cleared on them too. */
+function responder(config: Config): ErrorResponder {
+  return { page: { appName: config.appName, retryUrl: config.authorizeUrl } };
+}
+
+/** The cookie of the transaction this request answers, if the browser holds it. */
+function ownCookie(request: HttpRequest): string[] {
+  const state = request.url.searchParams.get('state');
+  return state === null || state.length > 512 ? [] : [transactionCookieName(state)];
+}
+
+/** The deployed handler: errors become pages, and this transaction's cookie is cleared on them. */
 export function callbackHandler(runtime: Runtime): Handler {
   return withErrorHandling(
     (request) => callback(runtime, request),
     runtime.log,
-    { page: { appName: runtime.config.appName, retryUrl: runtime.config.authorizeUrl } },
-    [TRANSACTION_COOKIE],
+    responder(runtime.config),
+    ownCookie,
   );
 }

@@ -1,11 +1,31 @@
 // The authorization transaction: what the callback needs to finish a consent (state, PKCE
 // verifier, nonce, return target, expiry), sealed with AES-256-GCM into a `__Host-` cookie. No
 // database write on authorize; the cookie binds the flow to the browser that started it, and the
-// callback clears it, so it is single use (RFC 9700 §2.1, §4.7).
+// callback clears it (and records the state server-side), so it is single use (RFC 9700 §2.1,
+// §4.7). Each transaction has its own cookie, named after its state, so two consent tabs both
+// finish, and an answer for another (or a forged) state never touches this one.
+import { createHash } from 'node:crypto';
 import { open, seal } from '../crypto/aead.ts';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 
-export const TRANSACTION_COOKIE = '__Host-cv-tx';
+const TRANSACTION_COOKIE_PREFIX = '__Host-cv-tx-';
+
+/** Transactions one browser may have open at once; authorize drops the oldest beyond this. */
+export const MAX_OPEN_TRANSACTIONS = 4;
+
+/** The cookie of the transaction with this state: a short hash of it, never the state itself. */
+export function transactionCookieName(state: string): string {
+  return `${TRANSACTION_COOKIE_PREFIX}${stateHash(state).slice(0, 16)}`;
+}
+
+export function isTransactionCookie(name: string): boolean {
+  return name.startsWith(TRANSACTION_COOKIE_PREFIX);
+}
+
+/** SHA-256 of the state, hex: the server-side record's id (the state itself is never stored). */
+export function stateHash(state: string): string {
+  return createHash('sha256').update(state).digest('hex');
+}
 
 export interface AuthTransaction {
   readonly state: string;
@@ -39,14 +59,21 @@ export function sealTransaction(keys: PurposeKeys, transaction: AuthTransaction)
     p: transaction.promptedConsent,
     h: transaction.loginHint,
   };
-  return seal(keys, JSON.stringify(wire), TRANSACTION_COOKIE);
+  return seal(keys, JSON.stringify(wire), transactionCookieName(transaction.state));
 }
 
-/** Opens a sealed transaction; undefined when it was tampered with or is not ours. */
-export function openTransaction(keys: PurposeKeys, sealed: string): AuthTransaction | undefined {
+/**
+ * Opens the sealed transaction found under `cookieName`; undefined when it was tampered with, is
+ * not ours, or was sealed under another cookie name.
+ */
+export function openTransaction(
+  keys: PurposeKeys,
+  cookieName: string,
+  sealed: string,
+): AuthTransaction | undefined {
   let wire: Partial<Wire>;
   try {
-    wire = JSON.parse(open(keys, sealed, TRANSACTION_COOKIE).toString('utf8')) as Partial<Wire>;
+    wire = JSON.parse(open(keys, sealed, cookieName).toString('utf8')) as Partial<Wire>;
   } catch {
     return undefined;
   }
@@ -67,4 +94,26 @@ export function openTransaction(keys: PurposeKeys, sealed: string): AuthTransact
     promptedConsent: wire.p,
     loginHint: typeof wire.h === 'string' ? wire.h : null,
   };
+}
+
+/**
+ * The transaction cookies to clear so that, with a new one, at most MAX_OPEN_TRANSACTIONS stay:
+ * the oldest first, and any that cannot be opened.
+ */
+export function staleTransactionCookies(
+  keys: PurposeKeys,
+  cookies: ReadonlyMap<string, string>,
+): string[] {
+  const open: { name: string; expiresAt: number }[] = [];
+  const stale: string[] = [];
+  for (const [name, sealed] of cookies) {
+    if (!isTransactionCookie(name)) continue;
+    const transaction = openTransaction(keys, name, sealed);
+    if (transaction === undefined) stale.push(name);
+    else open.push({ name, expiresAt: transaction.expiresAt });
+  }
+  open.sort((a, b) => a.expiresAt - b.expiresAt);
+  const excess = open.length - (MAX_OPEN_TRANSACTIONS - 1);
+  for (const { name } of open.slice(0, Math.max(0, excess))) stale.push(name);
+  return stale;
 }

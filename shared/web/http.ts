@@ -146,44 +146,56 @@ export interface ErrorResponder {
 }
 
 /**
- * Wraps a flow: typed errors become their 4xx/5xx page or JSON; anything else is logged (name and
- * message only) and answered with a bare 500 that reveals nothing. Cookies named in `clear` are
- * cleared on error responses too (single-use transactions).
+ * The one place where errors become responses: an AppError gets its status and a friendly page
+ * (or JSON); anything else is logged and answered with a bare 500 that reveals nothing.
+ */
+export function errorResponse(
+  error: unknown,
+  request: HttpRequest,
+  context: { readonly log: Logger; readonly responder: ErrorResponder },
+): HttpResponse {
+  const { log, responder } = context;
+  const style = responder.style?.(request) ?? 'page';
+  if (error instanceof AppError) {
+    const fields = { code: error.code, status: error.status, path: request.url.pathname };
+    if (error.status >= 500) log.error(error.message, { ...fields, error: error.cause ?? error });
+    else log.warn(error.message, fields);
+    return style === 'json'
+      ? json(error.status, { error: error.code, message: error.publicMessage })
+      : html(error.status, errorPage(error, responder.page));
+  }
+  log.error('unhandled error', { error, path: request.url.pathname });
+  return style === 'json'
+    ? json(500, { error: 'internal' })
+    : html(
+        500,
+        errorPage(
+          new AppError('upstream_unavailable', 500, 'Something went wrong on our side.'),
+          responder.page,
+        ),
+      );
+}
+
+/**
+ * Wraps a flow: its errors become responses (errorResponse), and `clear` names the cookies an
+ * error answer clears (the callback's transaction cookie of the state it answers).
  */
 export function withErrorHandling(
   handler: Handler,
   log: Logger,
   responder: ErrorResponder,
-  clear: readonly string[] = [],
+  clear: (request: HttpRequest) => readonly string[] = () => [],
 ): Handler {
   return async (request) => {
     try {
       return await handler(request);
     } catch (error) {
-      const setCookies = clear.filter((name) => request.cookies.has(name)).map(clearCookie);
-      const extra: Record<string, string | string[]> =
-        setCookies.length > 0 ? { 'set-cookie': setCookies } : {};
-      const style = responder.style?.(request) ?? 'page';
-      if (error instanceof AppError) {
-        const fields = { code: error.code, status: error.status, path: request.url.pathname };
-        if (error.status >= 500)
-          log.error(error.message, { ...fields, error: error.cause ?? error });
-        else log.warn(error.message, fields);
-        return style === 'json'
-          ? json(error.status, { error: error.code, message: error.publicMessage }, extra)
-          : html(error.status, errorPage(error, responder.page), extra);
-      }
-      log.error('unhandled error', { error, path: request.url.pathname });
-      return style === 'json'
-        ? json(500, { error: 'internal' }, extra)
-        : html(
-            500,
-            errorPage(
-              new AppError('upstream_unavailable', 500, 'Something went wrong on our side.'),
-              responder.page,
-            ),
-            extra,
-          );
+      const response = errorResponse(error, request, { log, responder });
+      const setCookies = clear(request)
+        .filter((name) => request.cookies.has(name))
+        .map(clearCookie);
+      if (setCookies.length > 0) response.headers['set-cookie'] = setCookies;
+      return response;
     }
   };
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../../shared/settings/config.ts';
 import { generateKeysetJson, parseKeyset, type Keyset } from '../../shared/crypto/keyset.ts';
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
-import { sealTransaction, TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
+import { sealTransaction, transactionCookieName } from '../../shared/oauth/transaction.ts';
 import { connectionRef } from '../support/connections.ts';
 import { createPubSubClient } from '../../shared/pubsub/publisher.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
@@ -133,7 +133,8 @@ export async function startBenchWorld(
         if (response.status !== 302 || location === null || !location.startsWith(REDIRECT_URI))
           throw new Error(`stand-in consent did not redirect to the callback (${response.status})`);
         const cookie = sealTransaction(keyset.forPurpose('cookie'), transaction);
-        return { path: pathOf(location), headers: { cookie: `${TRANSACTION_COOKIE}=${cookie}` } };
+        const name = transactionCookieName(transaction.state);
+        return { path: pathOf(location), headers: { cookie: `${name}=${cookie}` } };
       },
       check: (answer) =>
         expect(

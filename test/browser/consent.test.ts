@@ -9,6 +9,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPage } from '../../shared/web/pages.ts';
+import { isTransactionCookie } from '../../shared/oauth/transaction.ts';
 import type { StoredConnection } from '../../shared/store/connection/document.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -89,7 +90,7 @@ describe('in a real browser', () => {
     expect(connected?.state).toBe('active');
     expect(connected?.refreshToken).toMatch(/^v1\./);
     const cookies = await context.cookies(app.urls.callback);
-    expect(cookies.find((cookie) => cookie.name === '__Host-cv-tx')).toBeUndefined();
+    expect(cookies.find((cookie) => isTransactionCookie(cookie.name))).toBeUndefined();
 
     const keys = (await app.runtime.keyset()).forPurpose('link');
     const link = createUnsubscribeLink(keys, app.urls.revoke, connected!.sub, Date.now() + 86400e3);

@@ -147,9 +147,16 @@ describe('deploy CLI against a fake project', () => {
       const db = afterFirst.databases['(default)'];
       const ttl = (db?.ttls ?? []).map((t) => t.name.split('/collectionGroups/')[1]).sort();
       expect(ttl).toEqual(
-        ['batches', 'deadLetters', 'ledger', 'revocations', 'runs'].map(
-          (g) => `${g}/fields/expireAt`,
-        ),
+        [
+          'batches',
+          'callbackStates',
+          'control',
+          'deadLetters',
+          'deliveries',
+          'ledger',
+          'revocations',
+          'runs',
+        ].map((g) => `${g}/fields/expireAt`),
       );
       expect(
         (db?.overrides ?? []).map((o) => o.name.split('/collectionGroups/')[1]).sort(),

@@ -7,7 +7,7 @@ import { callbackHandler } from '../../shared/flows/callback.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
 import type { Handler, HttpRequest } from '../../shared/web/http.ts';
 import { parseCookies } from '../../shared/web/http.ts';
-import { TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
+import { isTransactionCookie, transactionCookieName } from '../../shared/oauth/transaction.ts';
 import { describeScope } from '../../shared/web/pages.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import type { StoredConnection } from '../../shared/store/connection/document.ts';
@@ -61,8 +61,15 @@ async function consentUpToCallback(
   return answer.location!;
 }
 
+/** The agent's transaction cookie (name and sealed value), if it holds one. */
+function transactionCookieEntry(agent: UserAgent): [string, string] | undefined {
+  return [...(agent.cookies.get('localhost') ?? new Map<string, string>())].find(([name]) =>
+    isTransactionCookie(name),
+  );
+}
+
 function transactionCookie(agent: UserAgent): string | undefined {
-  return agent.cookies.get('localhost')?.get(TRANSACTION_COOKIE);
+  return transactionCookieEntry(agent)?.[1];
 }
 
 function expectFriendlyPage(body: string): void {
@@ -93,16 +100,22 @@ function direct(url: string, init: { cookie?: string } = {}): HttpRequest {
 }
 
 describe('callback: state and transaction', () => {
-  it('refuses a forged state (400 page, cookie cleared, nothing stored)', async () => {
+  it("refuses a forged state (400 page, nothing stored) without touching the real transaction's cookie", async () => {
     const agent = new UserAgent();
-    const callbackUrl = new URL(await consentUpToCallback(agent, { email: 'forged@example.com' }));
+    const rightful = await consentUpToCallback(agent, { email: 'forged@example.com' });
+    const callbackUrl = new URL(rightful);
     callbackUrl.searchParams.set('state', 'forged-state-value-0123456789abcdef');
+    const tokenCalls = app.standIn.control.stats().token?.requests ?? 0;
     const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl.toString()));
     expect(hop.status).toBe(400);
     expectFriendlyPage(hop.body);
-    expect(hop.body).toContain('could not be verified');
-    expect(transactionCookie(agent)).toBeUndefined();
-    expect(await connection(subOf('forged@example.com'))).toBeUndefined();
+    expect(hop.body).toContain('started in another browser');
+    expect(hop.setCookies).toEqual([]);
+    expect(transactionCookie(agent)).toBeDefined();
+    expect(app.standIn.control.stats().token?.requests ?? 0).toBe(tokenCalls);
+    // The consent in progress is intact: its own callback still finishes.
+    expect((await agent.request(rightful)).status).toBe(303);
+    expect((await connection(subOf('forged@example.com')))?.state).toBe('active');
   });
 
   it('refuses a missing state', async () => {
@@ -143,7 +156,7 @@ describe('callback: state and transaction', () => {
     await consentUpToCallback(attacker, { email: 'attacker@example.com' });
     const hop = await expectNoWrites(app.db, () => attacker.request(victimCallback));
     expect(hop.status).toBe(400);
-    expect(hop.body).toContain('could not be verified');
+    expect(hop.body).toContain('started in another browser');
     expect(await connection(subOf('victim@example.com'))).toBeUndefined();
 
     const own = await victim.request(victimCallback);
@@ -151,37 +164,42 @@ describe('callback: state and transaction', () => {
     expect((await connection(subOf('victim@example.com')))?.state).toBe('active');
   });
 
-  it('refuses a replayed state once the transaction was used (single use)', async () => {
+  it('a used state is never exchanged again: a restored tab gets the first answer (single use)', async () => {
     const agent = new UserAgent();
     const callbackUrl = await consentUpToCallback(agent, { email: 'replay-state@example.com' });
-    expect((await agent.request(callbackUrl)).status).toBe(303);
+    const first = await agent.request(callbackUrl);
+    expect(first.status).toBe(303);
     const stored = await connection(subOf('replay-state@example.com'));
+    const tokenCalls = app.standIn.control.stats().token?.requests ?? 0;
     const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl));
-    expect(hop.status).toBe(400);
-    expectFriendlyPage(hop.body);
+    expect(hop.status).toBe(303);
+    expect(hop.location).toBe(first.location);
+    expect(app.standIn.control.stats().token?.requests ?? 0).toBe(tokenCalls);
     expect(await connection(subOf('replay-state@example.com'))).toEqual(stored);
   });
 
-  it('refuses a replayed code even with the captured cookie: 400, stored connection unchanged', async () => {
+  it('never exchanges a replayed code, even with the captured cookie: the first answer again, stored connection unchanged', async () => {
     const agent = new UserAgent();
     const callbackUrl = await consentUpToCallback(agent, { email: 'replay-code@example.com' });
-    const capturedCookie = transactionCookie(agent)!;
-    expect((await agent.request(callbackUrl)).status).toBe(303);
+    const capturedCookie = transactionCookieEntry(agent)!;
+    const first = await agent.request(callbackUrl);
+    expect(first.status).toBe(303);
     const sub = subOf('replay-code@example.com');
     const stored = await connection(sub);
     expect(stored?.state).toBe('active');
 
     // Whoever captured both the cookie and the callback URL replays them.
     const thief = new UserAgent();
-    thief.cookies.set('localhost', new Map([[TRANSACTION_COOKIE, capturedCookie]]));
-    const tokenCallsBefore = app.standIn.control.stats().token?.byStatus['400'] ?? 0;
+    thief.cookies.set('localhost', new Map([capturedCookie]));
+    const tokenCallsBefore = app.standIn.control.stats().token?.requests ?? 0;
     const hop = await expectNoWrites(app.db, () => thief.request(callbackUrl));
-    expect(hop.status).toBe(400);
-    expectFriendlyPage(hop.body);
-    expect(hop.body).toContain('already used or has expired');
-    // The stand-in refused the reused code (invalid_grant), the app did not store anything.
-    expect(app.standIn.control.stats().token?.byStatus['400']).toBe(tokenCallsBefore + 1);
+    // The state was used once (server-side record): the code is never sent to Google again, so
+    // Google never sees it twice (which would revoke the tokens minted from it).
+    expect(hop.status).toBe(first.status);
+    expect(hop.location).toBe(first.location);
+    expect(app.standIn.control.stats().token?.requests ?? 0).toBe(tokenCallsBefore);
     expect(await connection(sub)).toEqual(stored);
+    expect(app.standIn.control.grants('replay-code@example.com')[0]?.liveRefreshTokens).toBe(1);
   });
 });
 
@@ -366,7 +384,7 @@ describe('malformed parameters on all three functions', () => {
     }
     // A 100 KB cookie header is not even parsed (parseCookies bound).
     const response = await handlers[name](
-      direct(app.urls[name], { cookie: `${TRANSACTION_COOKIE}=${huge}` }),
+      direct(app.urls[name], { cookie: `${transactionCookieName('s')}=${huge}` }),
     );
     expect(response.status).toBeLessThan(500);
   });

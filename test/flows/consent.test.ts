@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isTransactionCookie, transactionCookieName } from '../../shared/oauth/transaction.ts';
 import { openToken, type StoredConnection } from '../../shared/store/connection/document.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent } from '../support/user-agent.ts';
@@ -46,15 +47,17 @@ describe('consent flow', () => {
     // First connection: no prompt=consent (each one mints a token; Google keeps 100 per user).
     expect(params.has('prompt')).toBe(false);
     expect(params.has('approval_prompt')).toBe(false);
-    const cookie = agent.cookies.get('localhost')?.get('__Host-cv-tx');
+    // The transaction's own cookie, named after a hash of its state (never the state itself).
+    const cookie = agent.cookies.get('localhost')?.get(transactionCookieName(params.get('state')!));
     expect(cookie).toMatch(/^v1\.k1\./);
+    expect([...agent.cookies.get('localhost')!.keys()].join()).not.toContain(params.get('state'));
   });
 
   it('sets the transaction cookie with __Host- rules and no database write', async () => {
     const before = (await app.db.collection('connections').get()).size;
     const response = await fetch(app.urls.authorize, { redirect: 'manual' });
     const setCookie = response.headers.get('set-cookie')!;
-    expect(setCookie).toMatch(/^__Host-cv-tx=/);
+    expect(setCookie).toMatch(/^__Host-cv-tx-[0-9a-f]{16}=/);
     expect(setCookie).toContain('Path=/');
     expect(setCookie).toContain('Secure');
     expect(setCookie).toContain('HttpOnly');
@@ -70,7 +73,9 @@ describe('consent flow', () => {
     const last = hops.at(-1)!;
     expect(last.status).toBe(303);
     expect(last.location).toBe(app.runtime.config.successUrl);
-    expect(agent.cookies.get('localhost')?.has('__Host-cv-tx')).toBe(false);
+    expect([...(agent.cookies.get('localhost')?.keys() ?? [])].some(isTransactionCookie)).toBe(
+      false,
+    );
 
     const sub = subOf('alice@example.com');
     const doc = await connection(sub);

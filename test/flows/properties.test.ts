@@ -14,7 +14,7 @@ import { authorizeHandler } from '../../shared/flows/authorize.ts';
 import { callbackHandler } from '../../shared/flows/callback.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
 import type { Handler } from '../../shared/web/http.ts';
-import { sealTransaction, TRANSACTION_COOKIE } from '../../shared/oauth/transaction.ts';
+import { sealTransaction, transactionCookieName } from '../../shared/oauth/transaction.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { SERVICE_CALLER, databaseState, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent } from '../support/user-agent.ts';
@@ -282,7 +282,10 @@ function cookieArb(ascii: boolean): fc.Arbitrary<CookiePlan> {
           : t.sendState === 'other'
             ? [['state', `${t.state}x`]]
             : [];
-      return { cookie: `${TRANSACTION_COOKIE}=${sealed}`, pairs: [...pairs, ...t.answer] };
+      return {
+        cookie: `${transactionCookieName(t.state)}=${sealed}`,
+        pairs: [...pairs, ...t.answer],
+      };
     });
   const plain = fc
     .tuple(
@@ -290,7 +293,10 @@ function cookieArb(ascii: boolean): fc.Arbitrary<CookiePlan> {
       fc.array(fc.tuple(fc.stringMatching(/^[\w-]{1,12}$/), noise), { maxLength: 3 }),
     )
     .map(([value, others]): CookiePlan => {
-      const parts = [`${TRANSACTION_COOKIE}=${value}`, ...others.map(([n, v]) => `${n}=${v}`)];
+      const parts = [
+        `${transactionCookieName('noise')}=${value}`,
+        ...others.map(([n, v]) => `${n}=${v}`),
+      ];
       return { cookie: parts.join('; '), pairs: [] };
     });
   return fc.oneof(

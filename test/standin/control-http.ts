@@ -63,8 +63,15 @@ function faultSpec(body: Body): FaultSpec {
       return { kind: 'slow', delayMs: num(body, 'delayMs'), count };
     case 'drop':
       return { kind: 'drop', count };
+    case 'refuse':
+      return {
+        kind: 'refuse',
+        status: num(body, 'status'),
+        error: optStr(body, 'error') ?? '',
+        count,
+      };
     default:
-      throw new BadControlRequest('kind must be status, rateLimit, slow or drop');
+      throw new BadControlRequest('kind must be status, rateLimit, slow, drop or refuse');
   }
 }
 

@@ -38,6 +38,8 @@ export interface StandInControl {
   clearFaults(endpoint?: GoogleEndpointName): void;
   pendingFaults(): PendingFault[];
   setLatency(ms: number): void;
+  /** Access token lifetime and whether answers carry `scope` (until reset). */
+  setTokenShape(shape: { accessTokenLifetimeS?: number; omitScope?: boolean }): void;
   latencyMs(): number;
 
   requestLog(): RequestLogEntry[];
@@ -94,6 +96,12 @@ export function createControl(deps: {
       latency.ms = ms;
     },
     latencyMs: () => latency.ms,
+    setTokenShape(shape) {
+      const lifetime = shape.accessTokenLifetimeS;
+      if (lifetime !== undefined && !(Number.isInteger(lifetime) && lifetime >= 1))
+        throw new RangeError('accessTokenLifetimeS must be a whole number >= 1');
+      Object.assign(core.oauth.tokenShape, shape);
+    },
     requestLog: () => log.entries(),
     clearRequestLog: () => log.clear(),
     stats: () => log.stats(),

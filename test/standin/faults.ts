@@ -8,7 +8,9 @@ export type FaultSpec =
   | { kind: 'status'; status: number; count?: number }
   | { kind: 'rateLimit'; retryAfterSeconds?: number; count?: number }
   | { kind: 'slow'; delayMs: number; count?: number }
-  | { kind: 'drop'; count?: number };
+  | { kind: 'drop'; count?: number }
+  /** A refusal in the OAuth error shape, e.g. revoke's 400 invalid_request (not an outage). */
+  | { kind: 'refuse'; status: number; error: string; count?: number };
 
 export type FaultKind = FaultSpec['kind'];
 
@@ -31,6 +33,12 @@ export function validateFault(spec: FaultSpec): void {
     !(Number.isInteger(spec.status) && spec.status >= 500 && spec.status <= 599)
   ) {
     throw new RangeError('status fault needs a 5xx status');
+  }
+  if (
+    spec.kind === 'refuse' &&
+    !(Number.isInteger(spec.status) && spec.status >= 400 && spec.status <= 499 && spec.error)
+  ) {
+    throw new RangeError('refuse fault needs a 4xx status and an error');
   }
   if (spec.kind === 'slow' && !(Number.isFinite(spec.delayMs) && spec.delayMs >= 0)) {
     throw new RangeError('slow fault needs delayMs >= 0');
@@ -78,6 +86,12 @@ export class FaultInjector {
 
 /** The answer to a status or rateLimit fault, shaped like the endpoint family's errors. */
 export function faultReply(endpoint: GoogleEndpointName, spec: FaultSpec): Reply {
+  if (spec.kind === 'refuse')
+    return jsonReply(
+      spec.status,
+      { error: spec.error, error_description: 'Refused by the stand-in' },
+      { 'cache-control': 'no-store' },
+    );
   const status = spec.kind === 'status' ? spec.status : 429;
   const headers: Record<string, string> =
     spec.kind === 'rateLimit' ? { 'retry-after': String(spec.retryAfterSeconds ?? 1) } : {};

@@ -207,6 +207,12 @@ export class OAuthStore {
     return { access, refresh };
   }
 
+  /**
+   * How token answers look: Google's access tokens live an hour and answers carry `scope`; other
+   * authorization servers issue shorter tokens or leave `scope` out (RFC 6749 §5.1).
+   */
+  readonly tokenShape = { accessTokenLifetimeS: ACCESS_TOKEN_LIFETIME_S, omitScope: false };
+
   mintAccessToken(
     grant: Grant,
     scopes: readonly string[],
@@ -217,7 +223,7 @@ export class OAuthStore {
       token,
       grant,
       scopes,
-      expiresAt: this.#clock.now() + ACCESS_TOKEN_LIFETIME_S * 1000,
+      expiresAt: this.#clock.now() + this.tokenShape.accessTokenLifetimeS * 1000,
       accessType,
     };
     this.#accessTokens.set(token, record);
@@ -348,6 +354,8 @@ export class OAuthStore {
 
   /** Forgets all grants, codes, tokens and flags; clients are restored (undeleted). */
   reset(): void {
+    this.tokenShape.accessTokenLifetimeS = ACCESS_TOKEN_LIFETIME_S;
+    this.tokenShape.omitScope = false;
     this.#grants.clear();
     this.#codes.clear();
     this.#accessTokens.clear();

@@ -150,7 +150,7 @@ async function handleRequest(
       fault &&
       endpoint !== 'control' &&
       endpoint !== 'unknown' &&
-      (fault.kind === 'status' || fault.kind === 'rateLimit')
+      (fault.kind === 'status' || fault.kind === 'rateLimit' || fault.kind === 'refuse')
     )
       reply = faultReply(endpoint, fault);
     else reply = await safely(route.handle, ctx);

@@ -6,7 +6,6 @@ import { formParams, oauthError, oauthJson, type Reply, type RequestContext } fr
 import { mintUserIdToken, type UserIdTokenInput } from './id-tokens.ts';
 import { isWellFormedAuthCode } from './ids.ts';
 import {
-  ACCESS_TOKEN_LIFETIME_S,
   TESTING_REFRESH_TOKEN_LIFETIME_S,
   type AuthCodeRecord,
   type ClientRecord,
@@ -103,7 +102,7 @@ function exchangeCode(form: URLSearchParams, client: ClientRecord, core: StandIn
   const { access, refresh } = core.oauth.redeemCode(record);
   const body: Record<string, string | number> = {
     access_token: access.token,
-    expires_in: ACCESS_TOKEN_LIFETIME_S,
+    expires_in: core.oauth.tokenShape.accessTokenLifetimeS,
   };
   if (refresh) {
     body['refresh_token'] = refresh.token;
@@ -130,7 +129,7 @@ function finishTokenBody(
   core: StandInCore,
   user: UserIdTokenInput,
 ): string | undefined {
-  body['scope'] = user.scopes.join(' ');
+  if (!core.oauth.tokenShape.omitScope) body['scope'] = user.scopes.join(' ');
   body['token_type'] = 'Bearer';
   if (!user.scopes.includes(OPENID)) return undefined;
   const idToken = mintUserIdToken(core.keys, user);
@@ -174,7 +173,7 @@ function refreshGrant(form: URLSearchParams, client: ClientRecord, core: StandIn
   // No refresh_token in the response: Google does not rotate refresh tokens.
   const body: Record<string, string | number> = {
     access_token: access.token,
-    expires_in: ACCESS_TOKEN_LIFETIME_S,
+    expires_in: core.oauth.tokenShape.accessTokenLifetimeS,
   };
   const remaining = remainingRefreshLifetime(record, core.clock.now());
   if (remaining !== null) body['refresh_token_expires_in'] = remaining;

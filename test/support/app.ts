@@ -17,6 +17,7 @@ import { revokeHandler } from '../../shared/flows/revoke.ts';
 import { httpServices } from '../../shared/platform/http-services.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
 import { createRuntime, type Runtime } from '../../shared/platform/runtime.ts';
+import { memoryEventPublisher, type ConnectionEvent } from '../../shared/pubsub/events.ts';
 import type { Clock } from '../../shared/retry/time.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { captureSink, recordIssuedSecrets } from './capture.ts';
@@ -34,6 +35,8 @@ export interface TestApp {
   readonly env: Record<string, string>;
   /** Every log line the handlers wrote, parsed. */
   readonly logs: Array<Record<string, unknown>>;
+  /** Every connection event the handlers published. */
+  readonly events: readonly ConnectionEvent[];
   readonly clientSecret: string;
   /** Milliseconds added to the app's clock (the stand-in has its own control). */
   clockOffsetMs: number;
@@ -96,6 +99,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
   const logs: Array<Record<string, unknown>> = [];
   const sink = captureSink((line) => logs.push(JSON.parse(line) as Record<string, unknown>));
   const app = { clockOffsetMs: 0 } as TestApp;
+  const published = memoryEventPublisher();
   const clock: Clock = { now: () => Date.now() + app.clockOffsetMs };
   const runtime = createRuntime({
     config: loadConfig(env, { clientSecret: true, tokenKeyset: true }),
@@ -103,7 +107,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
     clock,
     // Every HTTP function of the app in one runtime, as deployed; @google-cloud/firestore only for
     // the tests' own reads and checks.
-    services: { ...httpServices, firestore: createFirestore },
+    services: { ...httpServices, firestore: createFirestore, events: () => published },
   });
   slots.authorize = expressHandler(authorizeHandler(runtime)) as never;
   slots.callback = expressHandler(callbackHandler(runtime)) as never;
@@ -118,6 +122,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
     urls,
     env,
     logs,
+    events: published.events,
     clientSecret,
     async close() {
       recordIssuedSecrets(standIn.control.issuedSecrets());

@@ -7,6 +7,8 @@ export interface Hop {
   readonly status: number;
   readonly location: string | null;
   readonly body: string;
+  /** The Set-Cookie headers of this answer. */
+  readonly setCookies: readonly string[];
 }
 
 export interface ConsentScript {
@@ -48,12 +50,14 @@ export class UserAgent {
     const cookie = this.cookieHeader(url);
     if (cookie) headers.set('cookie', cookie);
     const response = await fetch(url, { ...init, headers, redirect: 'manual' });
-    this.store(url, response.headers.getSetCookie());
+    const setCookies = response.headers.getSetCookie();
+    this.store(url, setCookies);
     return {
       url,
       status: response.status,
       location: response.headers.get('location'),
       body: await response.text(),
+      setCookies,
     };
   }
 
