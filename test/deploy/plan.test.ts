@@ -1,11 +1,12 @@
 // The pure plan builder: project state in, gcloud steps out. No process, no gcloud.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../infra/deploy/args.ts';
 import { buildDesired, parseIndexes } from '../../infra/deploy/desired.ts';
 import type { Desired } from '../../infra/deploy/desired.ts';
 import { buildPlan, envVarsArg, isReady, pubsubAgent } from '../../infra/deploy/plan.ts';
 import type { GcloudStep, Plan } from '../../infra/deploy/plan.ts';
-import { SPEC_LABEL } from '../../infra/deploy/resources.ts';
+import { SPEC_LABEL, TTL_COLLECTION_GROUPS } from '../../infra/deploy/resources.ts';
 import { emptyState } from '../../infra/deploy/state.ts';
 import type { FunctionState, ProjectState } from '../../infra/deploy/state.ts';
 
@@ -197,13 +198,27 @@ describe('buildPlan on an empty project', () => {
   const plan = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
   const commands = commandsOf(plan);
 
+  it('the committed firestore.indexes.json has a TTL policy for every expiring collection', () => {
+    const file = JSON.parse(
+      readFileSync(new URL('../../firestore.indexes.json', import.meta.url), 'utf8'),
+    ) as {
+      fieldOverrides: { collectionGroup: string; fieldPath: string; ttl?: boolean }[];
+    };
+    const ttl = file.fieldOverrides
+      .filter((field) => field.ttl)
+      .map((field) => field.collectionGroup);
+    expect([...ttl].sort()).toEqual([...TTL_COLLECTION_GROUPS].sort());
+  });
+
   it('creates every resource', () => {
     expect(plan.problems).toEqual([]);
     expect(commands.filter((c) => c.startsWith('iam service-accounts create'))).toHaveLength(6);
     expect(commands.filter((c) => c.startsWith('secrets create'))).toHaveLength(2);
     expect(commands.filter((c) => c.startsWith('pubsub topics create'))).toHaveLength(4);
     expect(commands.filter((c) => c.startsWith('functions deploy'))).toHaveLength(5);
-    expect(commands.filter((c) => c.startsWith('firestore fields ttls update'))).toHaveLength(6);
+    expect(commands.filter((c) => c.startsWith('firestore fields ttls update'))).toHaveLength(
+      TTL_COLLECTION_GROUPS.length + 1,
+    );
     expect(commands.filter((c) => c.startsWith('firestore indexes fields update'))).toHaveLength(2);
     expect(commands.some((c) => c.startsWith('firestore databases create'))).toBe(true);
     expect(
