@@ -82,6 +82,7 @@ export async function processBatch(
   const { startedAt, halt, done, connections } = state ?? (await readBatchState(deps, batch));
   const todo = batch.subs.filter((sub) => !done.has(sub));
   const commits = createGroupCommitter(db);
+  const decorate = deps.decorateConnections ?? ((connections) => connections);
   const context = {
     period,
     batchId: batch.batchId,
@@ -89,7 +90,7 @@ export async function processBatch(
     log,
     commits,
     // Every connection write of this batch's users is a guarded transition, in shared commits.
-    connections: createConnectionRepository(grpcConnectionBackend(db, commits.commit)),
+    connections: decorate(createConnectionRepository(grpcConnectionBackend(db, commits.commit))),
   };
   const results = await Promise.all(
     todo.map((sub) =>

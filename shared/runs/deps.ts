@@ -8,6 +8,7 @@ import type { FetchLike } from '../oauth/refresh.ts';
 import { pubsubPublisher, type TopicPublisher } from '../pubsub/publisher.ts';
 import type { Runtime } from '../platform/runtime.ts';
 import { sleep } from '../retry/time.ts';
+import type { ConnectionRepository } from '../store/connection/repository.ts';
 import { createLimiter, type Limiter } from './limiter.ts';
 
 /** Deliveries of one work message before it is dead-lettered. */
@@ -31,6 +32,8 @@ export interface RunDeps {
   readonly maxDeliveryAttempts: number;
   /** Base of the exponential backoff (ms). */
   readonly backoffBaseMs: number;
+  /** Wraps each batch's connection repository: the seam where tests force an interleaving. */
+  readonly decorateConnections?: (connections: ConnectionRepository) => ConnectionRepository;
 }
 
 export interface RunDepsOptions {
@@ -44,6 +47,7 @@ export interface RunDepsOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly maxDeliveryAttempts?: number;
   readonly backoffBaseMs?: number;
+  readonly decorateConnections?: (connections: ConnectionRepository) => ConnectionRepository;
 }
 
 export async function createRunDeps(
@@ -72,6 +76,7 @@ export async function createRunDeps(
     sleep: options.sleep ?? sleep,
     maxDeliveryAttempts: options.maxDeliveryAttempts ?? DEFAULT_MAX_DELIVERY_ATTEMPTS,
     backoffBaseMs: options.backoffBaseMs ?? 200,
+    ...(options.decorateConnections ? { decorateConnections: options.decorateConnections } : {}),
   };
 }
 
