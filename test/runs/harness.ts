@@ -59,6 +59,8 @@ export interface RunHarness {
   readonly projectId: string;
   deps(options?: RunDepsOptions): Promise<RunDeps>;
   seedUsers(count: number, options?: SeedOptions): Promise<SeededUser[]>;
+  /** A new consent of this user at the stand-in, and the code exchange (nothing stored). */
+  consentAtGoogle(email: string): Promise<GoogleConsent>;
   connection(sub: string): Promise<StoredConnection>;
   close(): Promise<void>;
 }
@@ -135,6 +137,7 @@ export async function startRunHarness(
       });
     },
     seedUsers: (count, options = {}) => seedUsers(harness, clientSecret, count, options),
+    consentAtGoogle: (email) => consentAtGoogle(standIn, clientSecret, email),
     async connection(sub) {
       return (await connectionRef(db, sub).get()).data() as StoredConnection;
     },
@@ -171,15 +174,22 @@ async function seedUsers(
   return users;
 }
 
-/** A real scripted consent at the stand-in, the code exchange, and the connection document. */
-async function consentAndStore(
+/** What a scripted consent at the stand-in and the code exchange hand back. */
+export interface GoogleConsent {
+  readonly sub: string;
+  readonly refreshToken: string;
+  readonly accessToken: string;
+  readonly expiresIn: number;
+  readonly scopes: readonly string[];
+}
+
+/** A real scripted consent at the stand-in (prompt=consent) and the code exchange. */
+export async function consentAtGoogle(
   standIn: GoogleStandIn,
-  db: Firestore,
-  keys: Parameters<typeof sealToken>[0],
   clientSecret: string,
   email: string,
-  grant: string | undefined,
-): Promise<SeededUser> {
+  grant?: string,
+): Promise<GoogleConsent> {
   const auth = new URL(standIn.endpoints.authUrl);
   const params: Record<string, string> = {
     client_id: CLIENT_ID,
@@ -221,19 +231,38 @@ async function consentAndStore(
   const claims = JSON.parse(
     Buffer.from(tokens.id_token.split('.')[1] ?? '', 'base64url').toString('utf8'),
   ) as { sub: string };
-  const sub = claims.sub;
+  return {
+    sub: claims.sub,
+    refreshToken: tokens.refresh_token,
+    accessToken: tokens.access_token,
+    expiresIn: tokens.expires_in,
+    scopes: tokens.scope.split(' '),
+  };
+}
+
+/** A scripted consent and the connection document the callback would store. */
+async function consentAndStore(
+  standIn: GoogleStandIn,
+  db: Firestore,
+  keys: Parameters<typeof sealToken>[0],
+  clientSecret: string,
+  email: string,
+  grant: string | undefined,
+): Promise<SeededUser> {
+  const consent = await consentAtGoogle(standIn, clientSecret, email, grant);
+  const sub = consent.sub;
   const now = Timestamp.now();
   const doc: StoredConnection = {
     sub,
     email,
     state: 'active',
-    scopes: tokens.scope.split(' '),
-    refreshToken: sealToken(keys, sub, 'refreshToken', tokens.refresh_token),
+    scopes: [...consent.scopes],
+    refreshToken: sealToken(keys, sub, 'refreshToken', consent.refreshToken),
     refreshTokenExpiresAt: null,
     // The code exchange's access token is stored as the callback would; runs refresh it when it
     // would not outlive the user's budget (shared/runs/tokens.ts).
-    accessToken: sealToken(keys, sub, 'accessToken', tokens.access_token),
-    accessTokenExpiresAt: Timestamp.fromMillis(Date.now() + tokens.expires_in * 1000),
+    accessToken: sealToken(keys, sub, 'accessToken', consent.accessToken),
+    accessTokenExpiresAt: Timestamp.fromMillis(Date.now() + consent.expiresIn * 1000),
     connectedAt: now,
     updatedAt: now,
     reconnectReason: null,

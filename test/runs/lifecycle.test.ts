@@ -2,7 +2,6 @@
 // connection repository's seam (RunDeps.decorateConnections): the user's action runs at the exact
 // step of the run named in the test, through the real revoke function and the callback's real
 // storing code, against the Firestore emulator and the Google stand-in.
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeConsent } from '../../shared/flows/consent-storage.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
@@ -19,9 +18,7 @@ import { openToken } from '../../shared/store/connection/document.ts';
 import type { ConnectionRepository } from '../../shared/store/connection/repository.ts';
 import { connectionRef } from '../support/connections.ts';
 import {
-  CLIENT_ID,
   expireAccessTokens,
-  REDIRECT_URI,
   startRunHarness,
   stopOwnEmulators,
   type RunHarness,
@@ -75,50 +72,18 @@ async function unsubscribe(sub: string): Promise<number> {
 
 /** The user connects again: a new consent at Google, stored by the callback's own code. */
 async function reconnect(email: string): Promise<string> {
-  const { standIn, runtime } = harness;
-  const auth = new URL(standIn.endpoints.authUrl);
-  const params = {
-    client_id: CLIENT_ID,
-    redirect_uri: REDIRECT_URI,
-    response_type: 'code',
-    scope: `openid email ${DRIVE_FILE_SCOPE}`,
-    access_type: 'offline',
-    prompt: 'consent',
-    state: randomBytes(8).toString('hex'),
-    standin_decision: 'approve',
-    standin_user: email,
-  };
-  for (const [key, value] of Object.entries(params)) auth.searchParams.set(key, value);
-  const consent = await fetch(auth, { redirect: 'manual' });
-  await consent.body?.cancel();
-  const code = new URL(consent.headers.get('location')!).searchParams.get('code')!;
-  const tokens = (await (
-    await fetch(standIn.endpoints.tokenUrl, {
-      method: 'POST',
-      body: new URLSearchParams({
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: REDIRECT_URI,
-        client_id: CLIENT_ID,
-        client_secret: await runtime.clientSecret(),
-      }),
-    })
-  ).json()) as { access_token: string; refresh_token: string; scope: string; id_token: string };
-  const { sub } = JSON.parse(
-    Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString('utf8'),
-  ) as { sub: string };
+  const consent = await harness.consentAtGoogle(email);
   const result: CodeExchangeResult = {
-    sub,
+    sub: consent.sub,
     email,
-    grantedScopes: tokens.scope.split(' '),
-    refreshToken: tokens.refresh_token,
+    grantedScopes: consent.scopes,
+    refreshToken: consent.refreshToken,
     refreshTokenExpiresInSeconds: undefined,
-    accessToken: tokens.access_token,
-    accessTokenExpiresAt: Date.now() + 3599_000,
+    accessToken: consent.accessToken,
+    accessTokenExpiresAt: Date.now() + consent.expiresIn * 1000,
   };
-  const stored = await storeConsent(runtime, result);
-  expect(stored.kind).toBe('written');
-  return tokens.refresh_token;
+  expect((await storeConsent(harness.runtime, result)).kind).toBe('written');
+  return consent.refreshToken;
 }
 
 /** Runs `action` once, for `sub`, at the named step of the run. */

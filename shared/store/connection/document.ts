@@ -62,7 +62,10 @@ export function storedFields(connection: Connection): Partial<Connection> {
   return kept;
 }
 
-/** Fills what a stored document lacks (a revoked one, or one written before a field existed). */
+/**
+ * The connection with every field the given ones leave out empty: what a stored document lacks
+ * (a revoked one), or what a transition that clears everything keeps.
+ */
 export function completeConnection(
   fields: Partial<Connection> & Pick<Connection, 'sub' | 'state'>,
 ): Connection {

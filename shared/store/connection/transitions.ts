@@ -6,7 +6,7 @@
 // Who wins: a user's decision (a consent, a revoke) always takes effect, from any state, and
 // drops any run's lease; a run's transitions need the lease they took, so once a user decided,
 // the run's later writes find the lease gone and the run drops that user ("superseded").
-import type { Connection, Lease, RevokeRefusal } from './document.ts';
+import { completeConnection, type Connection, type Lease, type RevokeRefusal } from './document.ts';
 
 /** A decision: the document to write, or why nothing is written. */
 export type Decision<Refusal extends string> =
@@ -175,24 +175,15 @@ export function revokePending(
   if (current === undefined) return { refuse: 'missing' };
   if (current.state === 'revoked') return { refuse: 'revoked' };
   return {
-    write: {
+    write: completeConnection({
       sub: current.sub,
-      email: null,
       state: 'revoke-pending',
-      scopes: [],
       refreshToken: current.refreshToken,
       refreshTokenExpiresAt: current.refreshTokenExpiresAt,
-      accessToken: null,
-      accessTokenExpiresAt: null,
-      connectedAt: null,
       updatedAt: input.now,
-      reconnectReason: null,
-      refreshLease: null,
-      lastRun: null,
       revokePendingSince: current.revokePendingSince ?? input.now,
       revokeRefusal: input.refusal,
-      revokedAt: null,
-    },
+    }),
   };
 }
 
@@ -204,23 +195,11 @@ export function revoked(
   if (current === undefined) return { refuse: 'missing' };
   if (current.state === 'revoked') return { refuse: 'revoked' };
   return {
-    write: {
+    write: completeConnection({
       sub: current.sub,
-      email: null,
       state: 'revoked',
-      scopes: [],
-      refreshToken: null,
-      refreshTokenExpiresAt: null,
-      accessToken: null,
-      accessTokenExpiresAt: null,
-      connectedAt: null,
       updatedAt: now,
-      reconnectReason: null,
-      refreshLease: null,
-      lastRun: null,
-      revokePendingSince: null,
-      revokeRefusal: null,
       revokedAt: now,
-    },
+    }),
   };
 }
