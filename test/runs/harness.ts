@@ -23,7 +23,11 @@ import { startEmulator, type Emulator } from '../support/emulators.ts';
 import { captureSink, recordIssuedSecrets } from '../support/capture.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { googleEndpointSettings } from '../support/google-settings.ts';
-import { wirePushSubscriptions, type PubSubWiring } from '../support/pubsub-wiring.ts';
+import {
+  wirePushSubscriptions,
+  type PubSubWiring,
+  type WiringOptions,
+} from '../support/pubsub-wiring.ts';
 
 // Nothing here runs on Google Cloud: the gRPC clients' universe-domain lookup would probe the
 // metadata server, fail on this closed network and print a warning (as in test/local/stack.ts).
@@ -326,7 +330,7 @@ export async function serveCloudEvent(
 export function wirePubSub(
   harness: RunHarness,
   endpoints: { dispatcher: string; worker: string },
-  options: { ackDeadlineSeconds?: number; maxDeliveryAttempts?: number } = {},
+  options: WiringOptions = {},
 ): Promise<PubSubWiring> {
   const { config } = harness.runtime;
   return wirePushSubscriptions(config, config.pubsub, endpoints, options);

@@ -1,7 +1,7 @@
 // The in-process control API. control-http.ts exposes the same calls under /__control/*.
 import type { ScriptedDecision, StandInCore } from './core.ts';
 import type { DriveFileSnapshot } from './drive-store.ts';
-import type { FaultInjector, FaultSpec, PendingFault } from './faults.ts';
+import type { FaultInjector, FaultRate, FaultSpec, PendingFault } from './faults.ts';
 import { mintServiceAccountIdToken } from './id-tokens.ts';
 import type { RequestLog, RequestLogEntry, StandInStats } from './request-log.ts';
 import type { ClientRegistration, GoogleEndpointName } from './types.ts';
@@ -38,6 +38,8 @@ export interface StandInControl {
   clearFaults(endpoint?: GoogleEndpointName): void;
   pendingFaults(): PendingFault[];
   setLatency(ms: number): void;
+  /** Answers a share of the requests to `endpoints` with 503 or 429 until set to undefined. */
+  setFaultRate(rate: FaultRate | undefined): void;
   /** Access token lifetime and whether answers carry `scope` (until reset). */
   setTokenShape(shape: { accessTokenLifetimeS?: number; omitScope?: boolean }): void;
   latencyMs(): number;
@@ -91,6 +93,7 @@ export function createControl(deps: {
     injectFault: (endpoint, fault) => faults.add(endpoint, fault),
     clearFaults: (endpoint) => faults.clear(endpoint),
     pendingFaults: () => faults.pending(),
+    setFaultRate: (rate) => faults.setRate(rate),
     setLatency(ms) {
       if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError('latency must be >= 0');
       latency.ms = ms;

@@ -52,8 +52,25 @@ export function validateFault(spec: FaultSpec): void {
   }
 }
 
+/** Faults at random: a share of every request to the given endpoints (chaos runs). */
+export interface FaultRate {
+  /** 0 to 1. */
+  readonly rate: number;
+  readonly endpoints: readonly GoogleEndpointName[];
+  /** A number in [0, 1) per request; seeded by the caller, so a run replays. */
+  readonly random: () => number;
+}
+
 export class FaultInjector {
   readonly #queues = new Map<GoogleEndpointName, ActiveFault[]>();
+  #rate: FaultRate | undefined;
+
+  /** Until cleared, answers `rate` of the requests with a 503 or a 429 (half each). */
+  setRate(rate: FaultRate | undefined): void {
+    if (rate !== undefined && !(rate.rate >= 0 && rate.rate <= 1))
+      throw new RangeError('fault rate must be from 0 to 1');
+    this.#rate = rate;
+  }
 
   add(endpoint: GoogleEndpointName, spec: FaultSpec): void {
     validateFault(spec);
@@ -66,10 +83,20 @@ export class FaultInjector {
   take(endpoint: GoogleEndpointName): FaultSpec | undefined {
     const queue = this.#queues.get(endpoint);
     const active = queue?.[0];
-    if (!queue || !active) return undefined;
+    if (!queue || !active) return this.#random(endpoint);
     active.remaining -= 1;
     if (active.remaining <= 0) queue.shift();
     return active.spec;
+  }
+
+  #random(endpoint: GoogleEndpointName): FaultSpec | undefined {
+    const rate = this.#rate;
+    if (rate === undefined || !rate.endpoints.includes(endpoint)) return undefined;
+    const draw = rate.random();
+    if (draw >= rate.rate) return undefined;
+    return draw < rate.rate / 2
+      ? { kind: 'status', status: 503 }
+      : { kind: 'rateLimit', retryAfterSeconds: 1 };
   }
 
   pending(): PendingFault[] {
@@ -80,7 +107,10 @@ export class FaultInjector {
 
   clear(endpoint?: GoogleEndpointName): void {
     if (endpoint) this.#queues.delete(endpoint);
-    else this.#queues.clear();
+    else {
+      this.#queues.clear();
+      this.#rate = undefined;
+    }
   }
 }
 

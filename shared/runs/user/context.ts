@@ -45,8 +45,11 @@ export class UserWork {
   readonly sub: string;
   readonly log: Logger;
   readonly started: number;
-  /** No new attempt of anything starts after this (USER_BUDGET_SECONDS). */
-  readonly deadline: number;
+  /**
+   * No new attempt of anything starts after this: USER_BUDGET_SECONDS from when the user's work
+   * began (the lease taken; see startWork).
+   */
+  deadline: number;
   /** Gives the lookahead slot back once the user holds a Google lane (idempotent). */
   readonly leaveLookahead: () => void;
   /** This acquisition's lease token: unique per user and delivery. */
@@ -65,6 +68,17 @@ export class UserWork {
 
   now(): number {
     return this.deps.runtime.clock.now();
+  }
+
+  /** The budget starts now: time spent waiting for another holder's lease was not work. */
+  startWork(): void {
+    const now = this.now();
+    this.addQueueTime(now - this.started);
+    this.deadline = now + this.budgetMs();
+  }
+
+  budgetMs(): number {
+    return this.deps.runtime.config.runs.userBudgetSeconds * 1000;
   }
 
   /** Time spent waiting for a Google lane: queueing, not work on this user. */
