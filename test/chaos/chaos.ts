@@ -158,7 +158,9 @@ async function printStuck(runId: string): Promise<void> {
     { status: string; batches: number } | undefined;
   console.log(`  run: ${JSON.stringify({ status: run?.status, batches: run?.batches })}`);
   console.log(`  front: ${JSON.stringify(frontStats)}`);
-  console.log(`  batch summaries: ${batches.size}`);
+  console.log(
+    `  batch summaries: ${batches.size} (${batches.docs.map((doc) => doc.id).join(' ')})`,
+  );
   for (const doc of batches.docs) {
     const batch = doc.data() as { pending: number; attempt: number; outcomes: object };
     if (batch.pending > 0)
