@@ -80,6 +80,16 @@ const wiring = await wirePubSub(
   { dispatcher: dispatcher.url, worker: front.url },
   { ackDeadlineSeconds: 10, onEvent: (event) => events.push({ ...event, seenAt: Date.now() }) },
 );
+// Interrupted (Ctrl-C, a timeout): stop the worker and the emulators this run started.
+const interrupt = () =>
+  void (async () => {
+    worker?.kill('SIGKILL');
+    await stopOwnEmulators();
+    process.exit(130);
+  })();
+process.on('SIGINT', interrupt);
+process.on('SIGTERM', interrupt);
+
 const failures: string[] = [];
 const check = (ok: boolean, what: string) => {
   if (!ok) failures.push(what);
