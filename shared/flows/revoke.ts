@@ -1,8 +1,9 @@
 // revoke: a user unsubscribes through a signed link (GET confirms, POST acts), or the app's
 // backend unsubscribes them (POST with a Google-signed ID token of an allow-listed service
 // account). Either way: revoke the REFRESH token at Google, then delete every stored token and
-// record the revocation (without any token). If Google stays unreachable, the connection becomes
-// revoke-pending: never used again, retried by every scheduled run.
+// record the revocation (without any token), through shared/revocation/revoke-connection.ts. If
+// Google stays unreachable, or refuses for good, the connection becomes revoke-pending: never
+// used again, and completed by a later run or by the operator.
 import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import { html, json, type HttpRequest, type HttpResponse } from '../web/http.ts';
