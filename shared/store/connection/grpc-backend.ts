@@ -56,13 +56,8 @@ export function grpcConnectionBackend(db: Firestore, commit?: CommitWrites): Grp
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         if (code === FAILED_PRECONDITION) return { kind: 'conflict' };
-        if (code !== ALREADY_EXISTS) throw error;
-        if (
-          expected === undefined &&
-          (alongside.length === 0 || (await read(connection.sub)).version)
-        )
-          return { kind: 'conflict' };
-        return { kind: 'side-exists' };
+        if (code === ALREADY_EXISTS) return { kind: 'exists' };
+        throw error;
       }
       return { kind: 'written', version: versionOf(results[0]!.writeTime) };
     },

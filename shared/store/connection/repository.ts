@@ -47,10 +47,13 @@ export interface GuardedWrite {
 
 export type WriteAnswer =
   | { readonly kind: 'written'; readonly version: Version }
-  /** The connection changed (or appeared) since it was read. */
+  /** The connection changed since it was read (its update time is another). */
   | { readonly kind: 'conflict' }
-  /** A side record exists already (another delivery recorded this user first). */
-  | { readonly kind: 'side-exists' };
+  /**
+   * A document the commit creates exists already: the connection (when it was to be created),
+   * or a side record (another delivery recorded this user first). The repository tells which.
+   */
+  | { readonly kind: 'exists' };
 
 export interface ConnectionBackend {
   read(sub: string): Promise<Snapshot>;
@@ -136,13 +139,12 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
           version: answer.version,
           previous: snapshot.connection,
         };
-      if (answer.kind === 'side-exists') {
-        alongside = [];
-        continue;
-      }
       if (attempt >= ATTEMPTS)
         throw new OperationError(CONNECTION_CONTENDED, `connection ${sub} kept changing`);
-      snapshot = await backend.read(sub);
+      const fresh = await backend.read(sub);
+      // The connection still as read: what existed was a side record. Keep the first one.
+      if (answer.kind === 'exists' && fresh.version === snapshot.version) alongside = [];
+      snapshot = fresh;
     }
   }
 

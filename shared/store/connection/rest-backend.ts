@@ -40,14 +40,8 @@ export function restConnectionBackend(documents: FirestoreDocuments): Connection
         return { kind: 'written', version: updateTime as Version };
       } catch (error) {
         if (isFirestoreStatus(error, 'FAILED_PRECONDITION')) return { kind: 'conflict' };
-        if (!isFirestoreStatus(error, 'ALREADY_EXISTS')) throw error;
-        // Either the connection appeared (expected absent) or a side record exists already.
-        if (
-          expected === undefined &&
-          (alongside.length === 0 || (await read(connection.sub)).version)
-        )
-          return { kind: 'conflict' };
-        return { kind: 'side-exists' };
+        if (isFirestoreStatus(error, 'ALREADY_EXISTS')) return { kind: 'exists' };
+        throw error;
       }
     },
   };

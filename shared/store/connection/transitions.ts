@@ -103,29 +103,45 @@ export interface RunOutcome {
   };
 }
 
-/** The run is done with the user: the outcome recorded, any new token kept, the lease released. */
-export function runOutcomeRecorded(
+/**
+ * How every run ending begins: only from the lease the run holds on a connection still active,
+ * with the lease released and the run's outcome recorded; `changes` adds the ending's own fields.
+ */
+function runEnded(
   current: Connection | undefined,
   input: RunOutcome,
+  changes: Partial<Connection>,
 ): Decision<'superseded'> {
   if (!holds(current, input.holder) || current.state !== 'active') return { refuse: 'superseded' };
-  const { refreshed } = input;
   return {
     write: {
       ...current,
-      ...(refreshed
-        ? {
-            accessToken: refreshed.accessToken,
-            accessTokenExpiresAt: refreshed.accessTokenExpiresAt,
-            scopes: refreshed.scopes,
-            ...(refreshed.refreshToken ? { refreshToken: refreshed.refreshToken } : {}),
-          }
-        : {}),
+      ...changes,
       refreshLease: null,
       lastRun: { runId: input.runId, outcome: input.outcome, at: input.now },
       updatedAt: input.now,
     },
   };
+}
+
+/** The run is done with the user: the outcome recorded, any new token kept, the lease released. */
+export function runOutcomeRecorded(
+  current: Connection | undefined,
+  input: RunOutcome,
+): Decision<'superseded'> {
+  const { refreshed } = input;
+  return runEnded(
+    current,
+    input,
+    refreshed
+      ? {
+          accessToken: refreshed.accessToken,
+          accessTokenExpiresAt: refreshed.accessTokenExpiresAt,
+          scopes: refreshed.scopes,
+          ...(refreshed.refreshToken ? { refreshToken: refreshed.refreshToken } : {}),
+        }
+      : {},
+  );
 }
 
 export interface ReconnectNeed extends RunOutcome {
@@ -138,20 +154,13 @@ export function needsReconnect(
   current: Connection | undefined,
   input: ReconnectNeed,
 ): Decision<'superseded'> {
-  if (!holds(current, input.holder) || current.state !== 'active') return { refuse: 'superseded' };
-  return {
-    write: {
-      ...current,
-      state: 'needs-reconnect',
-      reconnectReason: input.reason,
-      accessToken: null,
-      accessTokenExpiresAt: null,
-      ...(input.destroyTokens ? { refreshToken: null, refreshTokenExpiresAt: null } : {}),
-      refreshLease: null,
-      lastRun: { runId: input.runId, outcome: input.outcome, at: input.now },
-      updatedAt: input.now,
-    },
-  };
+  return runEnded(current, input, {
+    state: 'needs-reconnect',
+    reconnectReason: input.reason,
+    accessToken: null,
+    accessTokenExpiresAt: null,
+    ...(input.destroyTokens ? { refreshToken: null, refreshTokenExpiresAt: null } : {}),
+  });
 }
 
 /** The run gives the user back unchanged (halted run, transient failure). */
