@@ -28,8 +28,9 @@ import {
   stateHash,
   transactionCookieName,
 } from '../oauth/transaction.ts';
-import { missingScopePage, successPage } from '../web/pages.ts';
+import { errorPage, missingScopePage, successPage } from '../web/pages.ts';
 import type { Runtime } from '../platform/runtime.ts';
+import type { FirestoreDocuments } from '../store/firestore-rest.ts';
 import {
   claimCallbackState,
   readCallbackState,
@@ -40,6 +41,13 @@ import { revokeDiscarded, storeConsent } from './consent-storage.ts';
 import { withErrorHandling, type ErrorResponder, type Handler } from '../web/http.ts';
 
 const SUCCESS_PATH_SUFFIX = '/connected';
+
+/** What a later request for a state learns when the first answer restarted the consent. */
+const CONTINUES_ELSEWHERE = new AppError(
+  'bad_request',
+  409,
+  'This sign-in continues in the window that started it. Please look there, or start again.',
+);
 
 /** How long a duplicate request waits for the first one's answer. */
 const DUPLICATE_WAIT_MS = 15_000;
@@ -76,7 +84,7 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
   const clear = { 'set-cookie': clearCookie(transactionCookieName(validated.transaction.state)) };
   if (!(await claimCallbackState(documents, claim, expireAt))) {
     runtime.log.info('callback state used twice; answering what the first request answered');
-    return withHeaders(await answerOfFirst(runtime, claim), clear);
+    return withHeaders(await answerOfFirst(documents, claim), clear);
   }
   let response: HttpResponse;
   try {
@@ -84,8 +92,11 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
   } catch (error) {
     response = errorResponse(error, request, { log: runtime.log, responder: responder(config) });
   }
-  await recordCallbackAnswer(documents, claim, { answer: recordable(response), expireAt }).catch(
-    (error: unknown) => runtime.log.warn('cannot record the callback answer', { error }),
+  const answer = recordable(response, () =>
+    html(409, errorPage(CONTINUES_ELSEWHERE, responder(config).page)),
+  );
+  await recordCallbackAnswer(documents, claim, { answer, expireAt }).catch((error: unknown) =>
+    runtime.log.warn('cannot record the callback answer', { error }),
   );
   // A restart with prompt=consent sets the new transaction's cookie; every answer clears ours.
   const setCookies = [clear['set-cookie'], ...[response.headers['set-cookie'] ?? []].flat()];
@@ -159,8 +170,7 @@ async function finishConsent(
 }
 
 /** The first request's answer, once it has one; a friendly page if it takes too long. */
-async function answerOfFirst(runtime: Runtime, claim: string): Promise<HttpResponse> {
-  const documents = await runtime.documents();
+async function answerOfFirst(documents: FirestoreDocuments, claim: string): Promise<HttpResponse> {
   const until = Date.now() + DUPLICATE_WAIT_MS;
   for (;;) {
     const recorded = await readCallbackState(documents, claim);
@@ -175,8 +185,13 @@ async function answerOfFirst(runtime: Runtime, claim: string): Promise<HttpRespo
   }
 }
 
-/** What is kept of an answer: never its cookies (a transaction is for one browser request). */
-function recordable(response: HttpResponse): RecordedAnswer {
+/**
+ * What is kept of an answer: never a cookie. An answer that sets one (the restart with
+ * prompt=consent, whose Google URL carries a new state) belongs to the browser that got it, so a
+ * later request is told to look there instead; no state is ever stored.
+ */
+function recordable(response: HttpResponse, instead: () => HttpResponse): RecordedAnswer {
+  if (response.headers['set-cookie'] !== undefined) return recordable(instead(), instead);
   const location = response.headers.location;
   return {
     status: response.status,

@@ -60,6 +60,30 @@ describe('the callback is single use', () => {
   });
 });
 
+describe('the recorded answer of a restart', () => {
+  it('stores no state: a later request for it is told to look in the first window', async () => {
+    const email = 'restart-once@example.com';
+    const agent = new UserAgent();
+    await agent.connect(app.urls.authorize, { email });
+    // Connected before, nothing stored now: Google sends no refresh token, so the callback
+    // restarts the consent with prompt=consent, under a new state in a new cookie.
+    await app.db.doc(`connections/${subOf(email)}`).delete();
+    const callbackUrl = await upToCallback(agent, email);
+    const restart = await agent.request(callbackUrl);
+    expect(restart.status).toBe(302);
+    const newState = new URL(restart.location!).searchParams.get('state')!;
+    const before = tokenCalls();
+    const again = await agent.request(callbackUrl);
+    expect(again.status).toBe(409);
+    expect(again.body).toContain('continues in the window that started it');
+    expect(tokenCalls()).toBe(before);
+    const records = await app.db.collection('callbackStates').get();
+    expect(records.size).toBeGreaterThan(0);
+    for (const record of records.docs)
+      expect(JSON.stringify(record.data())).not.toContain(newState);
+  });
+});
+
 describe('two consent tabs', () => {
   it('both finish: each transaction has its own cookie', async () => {
     const agent = new UserAgent();
