@@ -47,6 +47,7 @@ export async function buildFunctions(
   const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
     dependencies: Record<string, string>;
   };
+  const jobs = await jobsPlugin();
   const built: BuiltFunction[] = [];
   for (const name of await listFunctions()) {
     const dir = path.join(outRoot, name);
@@ -68,7 +69,7 @@ export async function buildFunctions(
       external: EXTERNALS,
       metafile: true,
       logLevel: 'warning',
-      plugins: [lazyFirestoreApi],
+      plugins: [lazyFirestoreApi, jobs],
     });
     const bundleCrc32 = crc32(await readFile(path.join(dir, BUNDLE_FILE)));
     await writeFile(path.join(dir, 'index.js'), loaderSource('serve', bundleCrc32));
@@ -90,6 +91,45 @@ export async function buildFunctions(
     });
   }
   return built;
+}
+
+/**
+ * The jobs of this build, discovered once (shared/jobs/job-files.ts: the built-ins and the app's
+ * `jobs/` folder) and compiled in: the job-files module becomes static imports of the files found
+ * (only the runners import it), and the manifest module becomes a literal, so authorize and
+ * callback know every job's name, scopes and settings without loading any job's code.
+ */
+async function jobsPlugin(): Promise<Plugin> {
+  const { loadJobFiles, jobFiles } = await import('../shared/jobs/job-files.ts');
+  const { manifestOf } = await import('../shared/jobs/manifest.ts');
+  const files = jobFiles();
+  const manifest = manifestOf(await loadJobFiles(files));
+  const jobsDir = path.join(root, 'shared', 'jobs');
+  const imports = files.map((file, index) => `import job${index} from ${JSON.stringify(file.file)};`);
+  const loaded = files.map(
+    (file, index) => `{ definition: job${index}, source: ${JSON.stringify(file.source)} }`,
+  );
+  return {
+    name: 'consent-vault-jobs',
+    setup(pluginBuild) {
+      pluginBuild.onLoad({ filter: /[\\/]shared[\\/]jobs[\\/]manifest\.ts$/ }, () => ({
+        loader: 'js',
+        resolveDir: jobsDir,
+        contents: `const MANIFEST = ${JSON.stringify(manifest)};\nexport function jobManifest() { return MANIFEST; }\n`,
+      }));
+      pluginBuild.onLoad({ filter: /[\\/]shared[\\/]jobs[\\/]job-files\.ts$/ }, () => ({
+        loader: 'js',
+        resolveDir: jobsDir,
+        contents: [
+          ...imports,
+          `const LOADED = [${loaded.join(', ')}];`,
+          'export async function loadJobFiles() { return LOADED; }',
+          'export function loadJobFilesSync() { return LOADED; }',
+          '',
+        ].join('\n'),
+      }));
+    },
+  };
 }
 
 /**

@@ -40,6 +40,10 @@ export const REDELIVER = 'redeliver';
 export const DECRYPT_FAILED = 'decrypt_failed';
 /** The token keyset is malformed. */
 export const KEYSET_INVALID = 'keyset_invalid';
+/** A job's run() did not finish by the user's deadline (`detail` names the job). */
+export const JOB_DEADLINE = 'job_deadline';
+/** A job's run() returned something that is not a JobResult (`detail` says what is wrong). */
+export const JOB_RESULT_INVALID = 'job_result_invalid';
 
 export type OperationCode =
   | typeof LEASE_BUSY
@@ -49,7 +53,9 @@ export type OperationCode =
   | typeof BAD_MESSAGE
   | typeof REDELIVER
   | typeof DECRYPT_FAILED
-  | typeof KEYSET_INVALID;
+  | typeof KEYSET_INVALID
+  | typeof JOB_DEADLINE
+  | typeof JOB_RESULT_INVALID;
 
 // Service codes (ServiceError): a Google service gave no usable answer.
 /** No HTTP answer at all (connection refused or reset, timeout). */

@@ -15,7 +15,7 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from '../web/http.ts';
-import { buildAuthorizationUrl, requestedScopes } from '../oauth/authorization.ts';
+import { buildAuthorizationUrl, configuredJobs, requestedScopes } from '../oauth/authorization.ts';
 import {
   exchangeCode,
   validateAuthResponse,
@@ -112,12 +112,18 @@ async function finishConsent(
   const result = await exchangeCode(config, await runtime.clientSecret(), validated, clock.now());
 
   const missing = missingScopes(config, result.grantedScopes);
-  if (missing.length > 0) {
-    runtime.log.warn('consent without a required scope', { sub: result.sub, missing });
+  // Granular consent: the user may grant some jobs' scopes only. The connection is kept if at
+  // least one job can run; the others wait for consent (docs/jobs.md#incremental-consent).
+  if (missing.uncovered) {
+    runtime.log.warn('consent without a required scope', { sub: result.sub, missing: missing.scopes });
     await revokeDiscarded(runtime, result, 'partial-grant');
     return html(
       403,
-      missingScopePage({ appName: config.appName, retryUrl: config.authorizeUrl, missing }),
+      missingScopePage({
+        appName: config.appName,
+        retryUrl: config.authorizeUrl,
+        missing: missing.scopes,
+      }),
     );
   }
 
@@ -221,10 +227,20 @@ function isSuccessPage(config: Config, request: HttpRequest): boolean {
   );
 }
 
-/** Required API scopes (the sign-in ones are always granted) that Google did not grant. */
-function missingScopes(config: Pick<Config, 'jobs'>, granted: readonly string[]): string[] {
+/**
+ * The enabled jobs' scopes Google did not grant (sign-in ones are always granted), and whether
+ * no job at all can run with what was granted.
+ */
+function missingScopes(
+  config: Pick<Config, 'jobs'>,
+  granted: readonly string[],
+): { scopes: string[]; uncovered: boolean } {
   const have = new Set(normaliseScopes(granted));
-  return normaliseScopes(requestedScopes(config)).filter((scope) => !have.has(scope));
+  const jobs = configuredJobs(config);
+  return {
+    scopes: normaliseScopes(requestedScopes(config)).filter((scope) => !have.has(scope)),
+    uncovered: !jobs.some((job) => job.scopes.every((scope) => have.has(scope.url))),
+  };
 }
 
 function responder(config: Config): ErrorResponder {

@@ -51,6 +51,7 @@ export function consentInput(
         : new Date(now + result.refreshTokenExpiresInSeconds * 1000),
     accessToken: sealToken(keys, result.sub, 'accessToken', result.accessToken),
     accessTokenExpiresAt: new Date(result.accessTokenExpiresAt),
+    appUserId: null,
     now: new Date(now),
   };
 }

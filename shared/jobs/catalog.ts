@@ -1,26 +1,48 @@
-// Builds the configured jobs for the runners. Separate from registry.ts (scopes only), which the
-// authorize function imports and must stay tiny. Job modules import their Google API clients
-// lazily inside run(), so loading this module stays cheap too.
-import { driveExportJob, type DriveExportOptions } from './drive-export.ts';
-import type { Job, JobSettings } from './types.ts';
+// The jobs this build knows, checked once: every name unique (two files declaring the same name
+// stop everything, naming both), and the jobs JOBS enables looked up by name (an unknown one
+// names the known ones). Everything that lists jobs (consent scopes, pages, the runner, the
+// deploy) derives from a catalog.
+import { ConfigError } from '../errors.ts';
+import { JobDefinitionError, type JobDefinition } from './define.ts';
+import type { LoadedJob } from './job-files.ts';
 
-export interface JobPlugins {
-  readonly 'drive-export'?: DriveExportOptions;
+export interface JobCatalog {
+  readonly jobs: readonly JobDefinition[];
+  get(name: string): JobDefinition | undefined;
 }
 
-export function createJobs(
+export function jobCatalog(loaded: readonly LoadedJob[]): JobCatalog {
+  const byName = new Map<string, LoadedJob>();
+  for (const job of loaded) {
+    const earlier = byName.get(job.definition.name);
+    if (earlier)
+      throw new JobDefinitionError(
+        `two jobs are named "${job.definition.name}": ${earlier.source} and ${job.source}`,
+      );
+    byName.set(job.definition.name, job);
+  }
+  return {
+    jobs: loaded.map((job) => job.definition),
+    get: (name) => byName.get(name)?.definition,
+  };
+}
+
+/** The jobs JOBS names, in its order. */
+export function enabledJobs<Job extends { readonly name: string }>(
+  known: readonly Job[],
   names: readonly string[],
-  settings: JobSettings,
-  plugins: JobPlugins = {},
 ): Job[] {
-  return names.map((name) => {
-    if (name === driveExportJob.name)
-      return driveExportJob.create(settings, plugins['drive-export']);
-    throw new Error(`unknown job "${name}"`);
-  });
+  const unknown = names.filter((name) => !known.some((job) => job.name === name));
+  if (unknown.length > 0)
+    throw new ConfigError([
+      `JOBS: names ${unknown.map((name) => `an unknown job "${name}"`).join(' and ')} (known: ${known
+        .map((job) => job.name)
+        .join(', ')})`,
+    ]);
+  return names.map((name) => known.find((job) => job.name === name)!);
 }
 
-/** Every scope the given jobs need (deduplicated). */
-export function scopesOf(jobs: readonly Job[]): string[] {
-  return [...new Set(jobs.flatMap((job) => job.scopes))];
+/** Every scope the given jobs need (deduplicated, in order). */
+export function scopesOf(jobs: readonly { readonly scopes: readonly { url: string }[] }[]): string[] {
+  return [...new Set(jobs.flatMap((job) => job.scopes.map((scope) => scope.url)))];
 }

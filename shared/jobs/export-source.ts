@@ -1,7 +1,6 @@
-// Where the drive-export job's content comes from. An app plugs in its own data by passing an
-// ExportSource to `driveExportJob.create(settings, { source })` (docs/jobs.md). The default source
-// writes a small but real report about the connection itself.
-import type { ConnectionMeta } from './types.ts';
+// Where the drive-export job's content comes from: a small but real report about the connection
+// itself (the default), or the values the sheets-read job read for the same user in the same run.
+import type { ConnectionMeta, JobResult } from './define.ts';
 import type { RunPeriod } from '../runs/run-id.ts';
 
 export interface ExportInput {
@@ -10,6 +9,8 @@ export interface ExportInput {
   readonly idempotencyKey: string;
   /** Time the export is produced (ms). */
   readonly now: number;
+  /** Results of the jobs that ran before, for this user in this run. */
+  readonly earlier: ReadonlyMap<string, JobResult>;
 }
 
 export interface ExportContent {
@@ -50,5 +51,22 @@ export const connectionReportSource: ExportSource = {
       ['generated_at', new Date(now).toISOString()],
     ];
     return Promise.resolve({ extension: 'csv', mimeType: 'text/csv', body: toCsv(rows) });
+  },
+};
+
+/** What sheets-read hands to later jobs (its `output`). */
+export interface SheetValues {
+  readonly range: string;
+  readonly values: readonly (readonly string[])[];
+}
+
+export const sheetValuesSource: ExportSource = {
+  produce({ earlier }) {
+    const read = earlier.get('sheets-read')?.output as SheetValues | undefined;
+    if (read === undefined)
+      throw new Error(
+        'drive-export source "sheets-read" needs the sheets-read job to run first for this user (JOBS order)',
+      );
+    return Promise.resolve({ extension: 'csv', mimeType: 'text/csv', body: toCsv(read.values) });
   },
 };

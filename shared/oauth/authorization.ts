@@ -1,15 +1,28 @@
 // Builds the consent request (Google "Using OAuth 2.0 for Web Server Applications", step 1).
 // Pure URL building and node:crypto: the authorize function loads no Google library.
 import type { Config } from '../settings/config.ts';
-import { scopesForJobs } from '../jobs/registry.ts';
+import { enabledJobs, scopesOf } from '../jobs/catalog.ts';
+import { jobManifest } from '../jobs/manifest.ts';
 import { codeChallengeS256, generateCodeVerifier, generateRandomToken } from './pkce.ts';
 import type { AuthTransaction } from './transaction.ts';
 
 /** Sign-in scopes: `openid` for the ID token (our user key is its `sub`), `email` for RISC. */
 export const SIGN_IN_SCOPES = ['openid', 'email'] as const;
 
-export function requestedScopes(config: Pick<Config, 'jobs'>): string[] {
-  return [...SIGN_IN_SCOPES, ...scopesForJobs(config.jobs)];
+/** The enabled jobs, as the manifest describes them (no job code is loaded). */
+export function configuredJobs(config: Pick<Config, 'jobs'>) {
+  return enabledJobs(jobManifest().jobs, config.jobs);
+}
+
+/**
+ * The scopes a consent asks for: sign-in, and every enabled job's, or (an incremental consent)
+ * only the given jobs'; `include_granted_scopes` keeps what the user granted before.
+ */
+export function requestedScopes(
+  config: Pick<Config, 'jobs'>,
+  jobs: readonly string[] = config.jobs,
+): string[] {
+  return [...SIGN_IN_SCOPES, ...scopesOf(enabledJobs(configuredJobs(config), jobs))];
 }
 
 export interface AuthorizationRequest {
@@ -28,6 +41,8 @@ export function buildAuthorizationUrl(
      * (docs/architecture.md#first-connection-and-promptconsent).
      */
     readonly promptConsent: boolean;
+    /** An incremental consent: only these enabled jobs' scopes (default: every enabled job's). */
+    readonly jobs?: readonly string[];
   },
 ): AuthorizationRequest {
   const transaction: AuthTransaction = {
@@ -44,7 +59,7 @@ export function buildAuthorizationUrl(
     client_id: config.clientId,
     redirect_uri: config.redirectUri,
     response_type: 'code',
-    scope: requestedScopes(config).join(' '),
+    scope: requestedScopes(config, options.jobs).join(' '),
     access_type: 'offline',
     include_granted_scopes: 'true',
     state: transaction.state,

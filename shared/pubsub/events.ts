@@ -1,6 +1,7 @@
-// Connection events (connected, needs-reconnect, revoked, revoke-failed, export-failed, run-halted), published
-// as JSON to config.pubsub.eventsTopic for the app to react to (email the user, page an operator).
-// An event never carries a token or a message text; a failed publish is logged, never fatal.
+// Connection events, published as JSON to config.pubsub.eventsTopic for the app to react to
+// (email the user, page an operator; docs/operations.md#events). An event names the user by the
+// Google `sub` and, when the connection was made through a connect link, the app's own user id.
+// It never carries a token or a message text; a failed publish is logged, never fatal.
 import type { Logger } from '../log.ts';
 import type { TopicPublisher } from './publisher.ts';
 
@@ -10,13 +11,22 @@ export type ConnectionEventType =
   | 'revoked'
   /** Google refused a revocation for good: the operator must complete it. */
   | 'revoke-failed'
-  | 'export-failed'
+  /** A job needs scopes the grant lacks: ask the user for an incremental consent. */
+  | 'consent-needed'
+  /** A job needs per-user settings the app has not set (or that no longer validate). */
+  | 'settings-needed'
+  /** A job failed for good this period (its other jobs went on). */
+  | 'job-failed'
   | 'run-halted';
 
 export interface ConnectionEvent {
   readonly type: ConnectionEventType;
   readonly sub?: string;
+  readonly appUserId?: string;
   readonly runId?: string;
+  readonly job?: string;
+  /** consent-needed: the scopes to ask for. */
+  readonly scopes?: readonly string[];
   /** A stable code (`invalid_grant`, `scope:<url>`, `invalid_client`…), never free text. */
   readonly reason?: string;
   /** ISO time. */

@@ -141,14 +141,31 @@ function classifyGaxios(error: GaxiosLike, now: number): Classified | undefined 
       return transient(undefined, 'network', undefined);
     return undefined;
   }
-  const reason = apiReason(error.response?.data);
+  const reason = errorInfoReason(error.response?.data) ?? apiReason(error.response?.data);
   const retryAfter = retryAfterFromHeaders(error.response?.headers, now);
-  if (status === 403 && reason === 'insufficientPermissions')
+  // Two shapes of "the token lacks a scope": Drive's legacy `errors[].reason`, and the
+  // google.rpc ErrorInfo that Sheets and newer APIs send (docs/google-behaviours.md#insufficient-scope).
+  if (status === 403 && (reason === 'insufficientPermissions' || reason === 'ACCESS_TOKEN_SCOPE_INSUFFICIENT'))
     return result('scope_missing', status, reason);
   if (status === 401) return result('unauthenticated', status, reason ?? 'http_401');
   if (status === 429 || status >= 500 || (status === 403 && reason && RATE_REASONS.has(reason)))
     return transient(status, reason ?? `http_${status}`, retryAfter);
   return result('unknown', status, reason ?? `http_${status}`);
+}
+
+/** `error.details[]` ErrorInfo reason (https://cloud.google.com/apis/design/errors#error_info). */
+function errorInfoReason(data: unknown): string | undefined {
+  const details = (data as { error?: { details?: unknown } } | null)?.error?.details;
+  if (!Array.isArray(details)) return undefined;
+  for (const detail of details as unknown[]) {
+    const info = detail as { '@type'?: unknown; reason?: unknown } | null;
+    if (
+      typeof info?.reason === 'string' &&
+      info['@type'] === 'type.googleapis.com/google.rpc.ErrorInfo'
+    )
+      return info.reason;
+  }
+  return undefined;
 }
 
 function apiReason(data: unknown): string | undefined {

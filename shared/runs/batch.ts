@@ -7,6 +7,8 @@ import { classifyError, type FailureClass } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
 import { grpcConnectionBackend } from '../store/connection/grpc-backend.ts';
 import { createConnectionRepository, type Snapshot } from '../store/connection/repository.ts';
+import type { Connection } from '../store/connection/document.ts';
+import { readJobSettings } from '../store/job-settings.ts';
 import { createGroupCommitter } from './group-commit.ts';
 import { readHalt } from './halt.ts';
 import { expireAtFor, readLedger, runRef, type LedgerEntry } from './ledger.ts';
@@ -81,6 +83,10 @@ export async function processBatch(
   // reads or writes, other batches on the instance keep the lanes busy.
   const { startedAt, halt, done, connections } = state ?? (await readBatchState(deps, batch));
   const todo = batch.subs.filter((sub) => !done.has(sub));
+  const settings = await readJobSettings(
+    db,
+    todo.filter((sub) => connections.get(sub)?.connection?.settingsUpdatedAt),
+  );
   const commits = createGroupCommitter(db);
   const decorate = deps.decorateConnections ?? ((connections) => connections);
   const context = {
@@ -91,6 +97,15 @@ export async function processBatch(
     commits,
     // Every connection write of this batch's users is a guarded transition, in shared commits.
     connections: decorate(createConnectionRepository(grpcConnectionBackend(db, commits.commit))),
+    // No document to read while the connection says the app never set any; the batch's read
+    // serves while the connection's settings time is the one it saw.
+    async jobSettings(connection: Connection) {
+      const changed = connection.settingsUpdatedAt?.getTime();
+      if (changed === undefined) return {};
+      const seen = connections.get(connection.sub)?.connection?.settingsUpdatedAt?.getTime();
+      if (seen === changed && settings.has(connection.sub)) return settings.get(connection.sub)!;
+      return (await readJobSettings(db, [connection.sub])).get(connection.sub) ?? {};
+    },
   };
   const results = await Promise.all(
     todo.map((sub) =>
@@ -107,6 +122,7 @@ export async function processBatch(
             failure: classified.failure,
             reason: classified.reason,
             effect: null,
+            jobs: null,
             durationMs: 0,
           };
         }

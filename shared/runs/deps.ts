@@ -2,8 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import type { EventPublisher } from '../pubsub/events.ts';
-import { createJobs, type JobPlugins } from '../jobs/catalog.ts';
-import type { Job } from '../jobs/types.ts';
+import { enabledJobs, jobCatalog } from '../jobs/catalog.ts';
+import type { JobDefinition } from '../jobs/define.ts';
+import { loadJobFiles } from '../jobs/job-files.ts';
 import type { FetchLike } from '../oauth/refresh.ts';
 import { pubsubPublisher, type TopicPublisher } from '../pubsub/publisher.ts';
 import type { Runtime } from '../platform/runtime.ts';
@@ -17,7 +18,8 @@ export const DEFAULT_MAX_DELIVERY_ATTEMPTS = 5;
 export interface RunDeps {
   readonly runtime: Runtime;
   readonly db: Firestore;
-  readonly jobs: readonly Job[];
+  /** The jobs JOBS enables, in its order. */
+  readonly jobs: readonly JobDefinition[];
   readonly publisher: TopicPublisher;
   readonly events: EventPublisher;
   readonly fetch: FetchLike;
@@ -37,8 +39,8 @@ export interface RunDeps {
 }
 
 export interface RunDepsOptions {
-  readonly jobs?: readonly Job[];
-  readonly jobPlugins?: JobPlugins;
+  /** Instead of the build's jobs (JOBS still picks among them). */
+  readonly jobs?: readonly JobDefinition[];
   readonly publisher?: TopicPublisher;
   readonly events?: EventPublisher;
   readonly fetch?: FetchLike;
@@ -59,13 +61,7 @@ export async function createRunDeps(
   return {
     runtime,
     db: await runtime.firestore(),
-    jobs:
-      options.jobs ??
-      createJobs(
-        config.jobs,
-        { apiRoot: config.google.apiRoot, exportFolderName: config.runs.exportFolderName },
-        options.jobPlugins,
-      ),
+    jobs: options.jobs ?? enabledJobs(jobCatalog(await loadJobFiles()).jobs, config.jobs),
     publisher,
     events: options.events ?? runtime.events(),
     fetch: options.fetch ?? fetch,

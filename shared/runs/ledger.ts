@@ -3,13 +3,24 @@
 // first and skips users already done. `expireAt` drives a Firestore TTL policy.
 import { Timestamp, type DocumentReference, type Firestore } from '@google-cloud/firestore';
 import type { FailureClass } from '../retry/classify.ts';
+import type { JobRecord } from './user/jobs-step.ts';
 
 export const RUNS = 'runs';
 /** How long run records (run, batches, ledger) are kept. */
 export const RUN_RECORD_DAYS = 35;
 
 export type FinalOutcome =
-  'ok' | 'needs-reconnect' | 'revoked' | 'revoke-pending' | 'failed' | 'skipped' | 'dead-lettered';
+  | 'ok'
+  /** Some job waits for an incremental consent; the user's other jobs ran. */
+  | 'needs-consent'
+  /** Some job waits for the app's settings; the user's other jobs ran. */
+  | 'needs-settings'
+  | 'needs-reconnect'
+  | 'revoked'
+  | 'revoke-pending'
+  | 'failed'
+  | 'skipped'
+  | 'dead-lettered';
 
 /** Outcomes that are not final: the user is tried again on redelivery or by a later run. */
 export type OpenOutcome = 'retry' | 'halted';
@@ -23,6 +34,8 @@ export interface LedgerEntry {
   reason: string | null;
   /** What the jobs did (e.g. `drive-export:created`). */
   effect: string | null;
+  /** Each job's outcome, effect and details in this run (null: the jobs were not reached). */
+  jobs: Readonly<Record<string, JobRecord>> | null;
   durationMs: number;
   at: Timestamp;
   expireAt: Timestamp;

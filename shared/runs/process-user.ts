@@ -7,7 +7,8 @@ import type { Snapshot } from '../store/connection/repository.ts';
 import type { RunDeps } from './deps.ts';
 import { UserWork, type UserResult, type UserRunContext } from './user/context.ts';
 import { inGoogleLane } from './user/google-lane.ts';
-import { runJobs, type JobsStep } from './user/jobs-step.ts';
+import { runJobs, type JobOutcome, type JobRecord, type JobsStep } from './user/jobs-step.ts';
+import type { UserOutcome } from './ledger.ts';
 import { takeLease } from './user/lease-step.ts';
 import { recordFailure, recordFinished, superseded } from './user/outcome.ts';
 import { completeRevocation } from './user/revocation-step.ts';
@@ -42,8 +43,9 @@ async function processLeasedUser(
   if (held.connection.state === 'revoke-pending')
     return inGoogleLane(work, () => completeRevocation(work, held));
 
+  work.appUser = held.connection.appUserId;
   const keys = (await deps.runtime.keyset()).forPurpose('token');
-  const grant = { held, keys };
+  const grant = { held, keys, settings: await run.jobSettings(held.connection) };
   const step = await inGoogleLane(work, async (): Promise<JobsStep | 'halted'> =>
     // The run may have stopped while this user waited for its lane.
     run.halt.halted ? 'halted' : runJobs(work, grant),
@@ -52,17 +54,40 @@ async function processLeasedUser(
     const released = await run.connections.releaseLease(held);
     return released.kind === 'written' ? work.result('halted') : superseded(work, released);
   }
-  const state = { ...grant, token: step.token };
   if (step.kind === 'superseded')
     return superseded(work, {
       kind: 'refused',
       refusal: 'superseded',
       snapshot: await run.connections.read(work.sub),
     });
+  const state = { held, keys, token: step.token, jobs: step.jobs };
+  const detail = { jobs: step.records, effect: effectOf(step.records) };
   try {
     if (step.kind === 'failed') throw step.error;
-    return await recordFinished(work, state, work.result('ok', { effect: step.effects.join(',') }));
+    return await recordFinished(work, state, work.result(userOutcome(step.records), detail));
   } catch (error) {
-    return recordFailure(work, state, { classified: classifyError(error), error });
+    return recordFailure(work, state, { classified: classifyError(error), error, detail });
   }
+}
+
+/** The user's outcome is their worst job's: a transient one leaves the user for redelivery. */
+function userOutcome(records: Readonly<Record<string, JobRecord>>): UserOutcome {
+  const outcomes = new Set(Object.values(records).map((record) => record.outcome));
+  for (const [job, user] of OUTCOME_ORDER) if (outcomes.has(job)) return user;
+  return 'ok';
+}
+
+const OUTCOME_ORDER: readonly (readonly [JobOutcome, UserOutcome])[] = [
+  ['retry', 'retry'],
+  ['failed', 'failed'],
+  ['needs-consent', 'needs-consent'],
+  ['needs-settings', 'needs-settings'],
+];
+
+/** `job:effect` of every job that did something, for the ledger's one-line summary. */
+function effectOf(records: Readonly<Record<string, JobRecord>>): string | undefined {
+  const effects = Object.entries(records)
+    .filter(([, record]) => record.effect !== null)
+    .map(([job, record]) => `${job}:${record.effect}`);
+  return effects.length > 0 ? effects.join(',') : undefined;
 }

@@ -3,6 +3,9 @@
 // naming each bad or missing setting, so a misconfigured instance fails at start-up instead of on
 // the first user. Every setting is documented in docs/configuration.md, generated from the schema.
 import { ConfigError } from '../errors.ts';
+import { SCHEDULES } from '../jobs/define.ts';
+import type { ApiRoots } from '../jobs/google-clients.ts';
+import { jobManifest } from '../jobs/manifest.ts';
 import type { FunctionName } from './functions.ts';
 import { readSettings, type Env, type SecretSource } from './read.ts';
 import { needsOf, type ConfigNeeds } from './secrets.ts';
@@ -17,8 +20,8 @@ export interface GoogleEndpoints {
   readonly tokenInfoUrl: string;
   readonly certsPemUrl: string;
   readonly certsJwksUrl: string;
-  /** Root for Google API clients (`@googleapis/*` `rootUrl`), ending in '/'. */
-  readonly apiRoot: string;
+  /** Roots for Google API clients (`@googleapis/*` `rootUrl`), each ending in '/'. */
+  readonly apiRoots: ApiRoots;
   /** Accepted `iss` values of Google ID tokens. */
   readonly issuers: readonly string[];
 }
@@ -114,7 +117,10 @@ export function loadConfig(env: Env, scope: FunctionName | ConfigNeeds = {}): Co
       tokenInfoUrl: v.GOOGLE_TOKENINFO_URL,
       certsPemUrl: v.GOOGLE_CERTS_PEM_URL,
       certsJwksUrl: v.GOOGLE_CERTS_JWKS_URL,
-      apiRoot: withTrailingSlash(v.GOOGLE_API_ROOT),
+      apiRoots: {
+        all: v.GOOGLE_API_ROOT === undefined ? undefined : withTrailingSlash(v.GOOGLE_API_ROOT),
+        byApi: apiRootsByName(v.GOOGLE_API_ROOTS, problems),
+      },
       issuers: v.GOOGLE_ISSUERS,
     },
     transactionTtlSeconds: v.TRANSACTION_TTL_SECONDS,
@@ -135,8 +141,42 @@ export function loadConfig(env: Env, scope: FunctionName | ConfigNeeds = {}): Co
     },
   };
 
+  checkJobs(config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Every job JOBS names exists in this build, and runs on a whole number of run periods. */
+function checkJobs(config: Config, problems: string[]): void {
+  if (problems.some((problem) => problem.startsWith('JOBS:'))) return;
+  const known = jobManifest().jobs;
+  for (const name of config.jobs) {
+    const job = known.find((candidate) => candidate.name === name);
+    if (job === undefined) {
+      problems.push(
+        `JOBS: names an unknown job "${name}" (known: ${known.map((each) => each.name).join(', ')})`,
+      );
+      continue;
+    }
+    const seconds = SCHEDULES[job.schedule];
+    if (seconds % config.runs.periodSeconds !== 0)
+      problems.push(
+        `RUN_PERIOD_SECONDS: ${config.runs.periodSeconds} must divide job "${name}"'s ${job.schedule} schedule (${seconds} s)`,
+      );
+  }
+}
+
+function apiRootsByName(entries: readonly string[], problems: string[]): Record<string, string> {
+  const roots: Record<string, string> = {};
+  for (const entry of entries) {
+    const [api = '', url = ''] = entry.split(/=(.*)/s);
+    const parsed = URL.parse(url);
+    const local = parsed !== null && ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
+    if (parsed === null || (parsed.protocol !== 'https:' && !local))
+      problems.push(`GOOGLE_API_ROOTS: the root of "${api}" must be an https URL`);
+    else roots[api] = withTrailingSlash(url);
+  }
+  return roots;
 }
 
 function withTrailingSlash(url: string): string {

@@ -197,6 +197,7 @@ try {
     halt: { halted: false, reason: undefined },
     log: harness.runtime.log,
     connections: createConnectionRepository(grpcConnectionBackend(harness.db)),
+    jobSettings: () => Promise.resolve({}),
   };
   const naiveStart = Date.now();
   for (const user of sample) await processUser(deps, context, user.sub);

@@ -3,7 +3,7 @@
 // the very same batch code the worker uses); Pub/Sub delivery is covered by the other files.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectionReportSource, type ExportSource } from '../../shared/jobs/export-source.ts';
-import { DRIVE_FILE_SCOPE } from '../../shared/jobs/registry.ts';
+import { createDriveExportJob, DRIVE_FILE_SCOPE } from '../../shared/jobs/builtin/drive-export.ts';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { processBatch } from '../../shared/runs/batch.ts';
 import type { RunDeps } from '../../shared/runs/deps.ts';
@@ -78,7 +78,7 @@ describe('classified failures', () => {
     const report = await run(
       await harness.deps({
         publisher: memoryPublisher(),
-        jobPlugins: { 'drive-export': { source } },
+        jobs: [createDriveExportJob({ source })],
       }),
     );
     expect(report.outcomes).toEqual({ ok: 5, 'needs-reconnect': 1 });
@@ -123,35 +123,52 @@ describe('classified failures', () => {
     expect(connection.refreshToken).toBeNull();
   });
 
-  it('a user who unchecked the Drive scope needs reconnect for that scope; nothing is called for them', async () => {
+  it('a user who unchecked the Drive scope: only that job waits for consent; no Google call for it', async () => {
     const [full] = await harness.seedUsers(1, { prefix: 'full' });
     const [partial] = await harness.seedUsers(1, { prefix: 'partial', grant: 'openid email' });
     harness.standIn.control.clearRequestLog();
     const report = await run();
-    expect(report.outcomes).toEqual({ ok: 1, 'needs-reconnect': 1 });
-    expect(report.failures).toEqual({ scope_missing: 1 });
+    expect(report.outcomes).toEqual({ ok: 1, 'needs-consent': 1 });
     const connection = await harness.connection(partial!.sub);
-    expect(connection.state).toBe('needs-reconnect');
-    expect(connection.reconnectReason).toBe(`scope:${DRIVE_FILE_SCOPE}`);
-    // The grant is alive (sign-in scopes): kept for the incremental re-consent.
+    // The connection stays active with its grant: an incremental consent adds the scope.
+    expect(connection.state).toBe('active');
     expect(connection.refreshToken).not.toBeNull();
+    expect(connection.jobs['drive-export']).toMatchObject({
+      status: 'needs-consent',
+      missingScopes: [DRIVE_FILE_SCOPE],
+    });
     expect(exportsOf(full!)).toBe(1);
     expect(exportsOf(partial!)).toBe(0);
     expect(harness.events.events).toContainEqual(
-      expect.objectContaining({ type: 'needs-reconnect', sub: partial!.sub }),
+      expect.objectContaining({
+        type: 'consent-needed',
+        sub: partial!.sub,
+        job: 'drive-export',
+        scopes: [DRIVE_FILE_SCOPE],
+      }),
     );
+    // Nothing at Google for the partial user: its stored scopes already tell.
+    const googleCalls = harness.standIn.control
+      .requestLog()
+      .filter((entry) => entry.endpoint === 'token' && entry.status === 200);
+    expect(googleCalls.length).toBeLessThanOrEqual(1);
   });
 
-  it('Drive 403 insufficientPermissions marks the user for the Drive scope', async () => {
+  it('Drive 403 insufficientPermissions marks only that job for the Drive scope', async () => {
     const [user] = await harness.seedUsers(1, { grant: 'openid email' });
     // Our record claims the scope; Google knows better.
     await connectionRef(harness.db, user!.sub).update({
       scopes: ['openid', DRIVE_FILE_SCOPE],
     });
     const report = await run();
-    expect(report.outcomes).toEqual({ 'needs-reconnect': 1 });
+    expect(report.outcomes).toEqual({ 'needs-consent': 1 });
     const connection = await harness.connection(user!.sub);
-    expect(connection.reconnectReason).toBe(`scope:${DRIVE_FILE_SCOPE}`);
+    expect(connection.state).toBe('active');
+    expect(connection.jobs['drive-export']).toMatchObject({
+      status: 'needs-consent',
+      missingScopes: [DRIVE_FILE_SCOPE],
+      reason: 'insufficientPermissions',
+    });
     expect(connection.refreshToken).not.toBeNull();
   });
 

@@ -12,7 +12,7 @@ import { loadConfig } from '../../shared/settings/config.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { memoryEventPublisher } from '../../shared/pubsub/events.ts';
 import { runnerServices } from '../../shared/platform/runner-services.ts';
-import { DRIVE_FILE_SCOPE } from '../../shared/jobs/registry.ts';
+import { DRIVE_FILE_SCOPE } from '../../shared/jobs/builtin/drive-export.ts';
 import { pubsubPublisher, type TopicPublisher } from '../../shared/pubsub/publisher.ts';
 import { createRunDeps, type RunDeps, type RunDepsOptions } from '../../shared/runs/deps.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
@@ -275,6 +275,9 @@ async function consentAndStore(
     revokePendingSince: null,
     revokeRefusal: null,
     revokedAt: null,
+    appUserId: null,
+    jobs: {},
+    settingsUpdatedAt: null,
   };
   await connectionRef(db, sub).set(doc);
   return { sub, email };

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeConsent } from '../../shared/flows/consent-storage.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
-import { DRIVE_FILE_SCOPE } from '../../shared/jobs/registry.ts';
-import type { Job } from '../../shared/jobs/types.ts';
+import { DRIVE_FILE_SCOPE } from '../../shared/jobs/builtin/drive-export.ts';
+import { defineJob } from '../../shared/jobs/define.ts';
 import type { CodeExchangeResult } from '../../shared/oauth/callback.ts';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { processBatch } from '../../shared/runs/batch.ts';
@@ -201,8 +201,9 @@ describe('two deliveries of one batch on one worker process', () => {
     const inFlight = new Map<string, number>();
     let overlap = 0;
     let runsOfJob = 0;
-    const probe: Job = {
+    const probe = defineJob({
       name: 'probe',
+      title: 'a probe',
       scopes: [DRIVE_FILE_SCOPE],
       async run(context) {
         const sub = context.connection.sub;
@@ -214,7 +215,7 @@ describe('two deliveries of one batch on one worker process', () => {
         inFlight.set(sub, now - 1);
         return { effect: 'probed' };
       },
-    };
+    });
     // One deps per process, shared by both deliveries (one instance id), as functions/worker.ts.
     const deps = await harness.deps({ publisher: memoryPublisher(), jobs: [probe] });
     const handle = workerHandler(() => Promise.resolve(deps));

@@ -121,6 +121,7 @@ async function play(steps: readonly Step[]): Promise<void> {
           sub: subs[s.user]!,
           email: `u${s.user}@example.com`,
           scopes: ['openid'],
+          appUserId: null,
           refreshToken: token && sealToken(keys, subs[s.user]!, 'refreshToken', token),
           refreshTokenExpiresAt: null,
           accessToken: sealToken(keys, subs[s.user]!, 'accessToken', `ya29.${minted}`),

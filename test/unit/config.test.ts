@@ -35,7 +35,7 @@ describe('loadConfig', () => {
     expect(config.successUrl).toBe('https://cv.example.com/callback/connected');
     expect(config.jobs).toEqual(['drive-export']);
     expect(config.google.authUrl).toBe('https://accounts.google.com/o/oauth2/v2/auth');
-    expect(config.google.apiRoot).toBe('https://www.googleapis.com/');
+    expect(config.google.apiRoots).toEqual({ all: undefined, byApi: {} });
     expect(config.google.issuers).toEqual(['https://accounts.google.com', 'accounts.google.com']);
     expect(config.transactionTtlSeconds).toBe(600);
     expect(config.logLevel).toBe('INFO');

@@ -11,6 +11,9 @@ import type { GroupCommitter } from '../group-commit.ts';
 import type { HaltSignal } from '../halt.ts';
 import type { UserOutcome } from '../ledger.ts';
 import type { RunPeriod } from '../run-id.ts';
+import type { Connection } from '../../store/connection/document.ts';
+import type { JobSettingsValues } from '../../store/job-settings.ts';
+import type { JobRecord } from './jobs-step.ts';
 
 /** What a batch shares between its users. */
 export interface UserRunContext {
@@ -22,6 +25,8 @@ export interface UserRunContext {
   readonly commits?: GroupCommitter;
   /** The connection repository the batch writes through (guarded transitions). */
   readonly connections: ConnectionRepository;
+  /** The app's job settings of a user (read in bulk by the batch). */
+  readonly jobSettings: (connection: Connection) => Promise<JobSettingsValues>;
 }
 
 export interface UserResult {
@@ -30,6 +35,8 @@ export interface UserResult {
   readonly failure: FailureClass | null;
   readonly reason: string | null;
   readonly effect: string | null;
+  /** Each job's outcome in this run, by name (null: the user's jobs were not reached). */
+  readonly jobs: Readonly<Record<string, JobRecord>> | null;
   readonly durationMs: number;
 }
 
@@ -37,6 +44,7 @@ export interface OutcomeDetail {
   readonly failure?: FailureClass;
   readonly reason?: string;
   readonly effect?: string;
+  readonly jobs?: Readonly<Record<string, JobRecord>>;
 }
 
 export class UserWork {
@@ -54,6 +62,8 @@ export class UserWork {
   readonly leaveLookahead: () => void;
   /** This acquisition's lease token: unique per user and delivery. */
   readonly holder = randomUUID();
+  /** The app's id of this user, once the connection is read (events carry it). */
+  appUser: string | null = null;
   private queuedMs = 0;
 
   constructor(deps: RunDeps, run: UserRunContext, sub: string, leaveLookahead: () => void) {
@@ -93,8 +103,14 @@ export class UserWork {
       failure: detail.failure ?? null,
       reason: detail.reason ?? null,
       effect: detail.effect ?? null,
+      jobs: detail.jobs ?? null,
       durationMs: this.now() - this.started - this.queuedMs,
     };
+  }
+
+  /** `{ appUserId }` for events, when the connection names the app's user. */
+  appUserId(): { appUserId?: string } {
+    return this.appUser === null ? {} : { appUserId: this.appUser };
   }
 
   /** Backoff inside this user's budget, with the run's injectable randomness and sleep. */

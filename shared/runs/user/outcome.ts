@@ -5,9 +5,8 @@
 // shared/retry/classify.ts; only a broken OAuth client (ours) stops the run.
 import { Timestamp } from '@google-cloud/firestore';
 import type { PurposeKeys } from '../../crypto/keyset.ts';
-import { scopesOf } from '../../jobs/catalog.ts';
-import { missingScopeOf, type Classified } from '../../retry/classify.ts';
-import { sealToken } from '../../store/connection/document.ts';
+import type { Classified } from '../../retry/classify.ts';
+import { sealToken, type JobState } from '../../store/connection/document.ts';
 import type { Applied, Held, SideRecord } from '../../store/connection/repository.ts';
 import type { RunDeps } from '../deps.ts';
 import { haltRun } from '../halt.ts';
@@ -19,13 +18,15 @@ import {
   type LedgerEntry,
 } from '../ledger.ts';
 import type { UserToken } from '../tokens.ts';
-import type { UserResult, UserRunContext, UserWork } from './context.ts';
+import type { OutcomeDetail, UserResult, UserRunContext, UserWork } from './context.ts';
 
-/** What the user's lane ended with: the lease held, the keys to seal with, the token. */
+/** What the user's lane ended with: the lease held, the keys to seal with, the token, the jobs. */
 export interface UserState {
   readonly held: Held;
   readonly keys: PurposeKeys;
   readonly token: UserToken | undefined;
+  /** The job states this run decided (stored with the outcome, whatever it is). */
+  readonly jobs: Readonly<Record<string, JobState>>;
 }
 
 /** The run is done with the user (or leaves them for redelivery): outcome, token, lease released. */
@@ -41,6 +42,7 @@ export async function recordFinished(
       runId: work.run.period.runId,
       outcome: result.outcome,
       now: new Date(work.now()),
+      jobs: state.jobs,
       ...(token?.refreshed
         ? {
             refreshed: {
@@ -56,28 +58,64 @@ export async function recordFinished(
     },
     ledgerFor(work, result),
   );
-  return applied.kind === 'written' ? result : superseded(work, applied);
+  if (applied.kind === 'refused') return superseded(work, applied);
+  await announceJobChanges(work, applied.previous?.jobs ?? {}, state.jobs);
+  return result;
+}
+
+/** One event per job whose status became one the app must act on (not on every run). */
+async function announceJobChanges(
+  work: UserWork,
+  before: Readonly<Record<string, JobState>>,
+  after: Readonly<Record<string, JobState>>,
+): Promise<void> {
+  const { sub, run, deps } = work;
+  const appUserId = work.appUserId();
+  for (const [job, state] of Object.entries(after)) {
+    const previous = before[job];
+    const base = { sub, ...appUserId, runId: run.period.runId, job };
+    if (state.status === 'needs-consent') {
+      if (previous?.status === 'needs-consent' && same(previous.missingScopes, state.missingScopes))
+        continue;
+      work.log.info('job needs consent', { job, scopes: state.missingScopes });
+      await deps.events.emit({ ...base, type: 'consent-needed', scopes: state.missingScopes });
+    } else if (state.status === 'needs-settings') {
+      if (previous?.status === 'needs-settings' && previous.reason === state.reason) continue;
+      work.log.info('job needs settings', { job, reason: state.reason });
+      await deps.events.emit({ ...base, type: 'settings-needed', reason: state.reason ?? 'settings' });
+    } else if (state.status === 'failed') {
+      await deps.events.emit({ ...base, type: 'job-failed', reason: state.reason ?? 'failed' });
+    }
+  }
+}
+
+function same(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, index) => item === b[index]);
 }
 
 export async function recordFailure(
   work: UserWork,
   state: UserState,
-  failed: { readonly classified: Classified; readonly error: unknown },
+  failed: {
+    readonly classified: Classified;
+    readonly error: unknown;
+    /** What the jobs did before the failure (kept in the ledger). */
+    readonly detail?: OutcomeDetail;
+  },
 ): Promise<UserResult> {
   const { deps, run, sub, log } = work;
   const { failure, reason } = failed.classified;
+  const jobs = failed.detail ?? {};
   switch (failure) {
     case 'client_config': {
       const released = await run.connections.releaseLease(state.held);
       await haltRun(deps, { runId: run.period.runId, reason, signal: run.halt, log });
       if (released.kind === 'refused') return superseded(work, released);
-      return work.result('halted', { failure, reason });
+      return work.result('halted', { ...jobs, failure, reason });
     }
-    case 'invalid_grant':
-    case 'scope_missing': {
-      const why =
-        failure === 'invalid_grant' ? 'invalid_grant' : `scope:${missingScope(work, failed.error)}`;
-      const result = work.result('needs-reconnect', { failure, reason: why });
+    case 'invalid_grant': {
+      const why = 'invalid_grant';
+      const result = work.result('needs-reconnect', { ...jobs, failure, reason: why });
       const applied = await run.connections.markNeedsReconnect(
         state.held,
         {
@@ -85,9 +123,9 @@ export async function recordFailure(
           outcome: result.outcome,
           now: new Date(work.now()),
           reason: why,
-          // A dead refresh token is destroyed at once; a missing scope keeps the grant for the
-          // incremental re-consent.
-          destroyTokens: failure === 'invalid_grant',
+          jobs: state.jobs,
+          // A dead refresh token is destroyed at once.
+          destroyTokens: true,
         },
         ledgerFor(work, result),
       );
@@ -96,6 +134,7 @@ export async function recordFailure(
       await deps.events.emit({
         type: 'needs-reconnect',
         sub,
+        ...work.appUserId(),
         runId: run.period.runId,
         reason: why,
       });
@@ -103,7 +142,7 @@ export async function recordFailure(
     }
     case 'transient': {
       log.warn('transient failure; left for redelivery', { reason, error: failed.error });
-      const result = work.result('retry', { failure, reason });
+      const result = work.result('retry', { ...jobs, failure, reason });
       return recordFinished(work, state, result).catch((writeError: unknown) => {
         log.warn('cannot record transient failure', { error: writeError });
         return result;
@@ -112,14 +151,7 @@ export async function recordFailure(
     default: {
       const level = failure === 'decrypt' ? 'error' : 'warn';
       log[level]('user run failed', { failure, reason, error: failed.error });
-      const recorded = await recordFinished(
-        work,
-        state,
-        work.result('failed', { failure, reason }),
-      );
-      if (recorded.outcome === 'failed')
-        await deps.events.emit({ type: 'export-failed', sub, runId: run.period.runId, reason });
-      return recorded;
+      return recordFinished(work, state, work.result('failed', { ...jobs, failure, reason }));
     }
   }
 }
@@ -139,11 +171,6 @@ export async function superseded(
     work.run,
     work.result('skipped', { reason: `superseded:${state}` }),
   );
-}
-
-/** The scope the failure names, else every scope the configured jobs need. */
-function missingScope(work: UserWork, error: unknown): string {
-  return missingScopeOf(error) ?? scopesOf(work.deps.jobs).join(' ');
 }
 
 /** The ledger record goes with the final write; open outcomes (retry, halted) have none. */
@@ -166,6 +193,7 @@ function ledgerEntry(deps: RunDeps, run: UserRunContext, result: UserResult): Le
     failure: result.failure,
     reason: result.reason,
     effect: result.effect,
+    jobs: result.jobs,
     durationMs: result.durationMs,
     at: Timestamp.fromMillis(now),
     expireAt: expireAtFor(now),

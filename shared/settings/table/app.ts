@@ -3,9 +3,6 @@
 import type { SettingSpec } from '../schema.ts';
 import { ALL } from './function-sets.ts';
 
-/** The jobs this build knows (JOBS picks among them). */
-const KNOWN_JOBS = ['drive-export'] as const;
-
 export const APP_SETTINGS = [
   {
     name: 'APP_NAME',
@@ -20,10 +17,9 @@ export const APP_SETTINGS = [
   {
     name: 'JOBS',
     group: 'app',
-    doc: 'Comma-separated jobs run for every connected user; their scopes are requested at consent.',
+    doc: 'Comma-separated jobs to run, in order: built-ins and the app’s `jobs/` files (docs/jobs.md).',
     kind: 'list',
     item: /^[a-z][a-z0-9-]*$/,
-    known: { noun: 'job', values: KNOWN_JOBS },
     default: 'drive-export',
     setBy: 'operator',
     functions: ['authorize', 'callback', 'dispatcher', 'worker'],

@@ -38,7 +38,7 @@ export const RUNS_SETTINGS = [
   {
     name: 'RUN_PERIOD_SECONDS',
     group: 'runs',
-    doc: 'The schedule period; the run id derives from it and the tick time (86400: daily).',
+    doc: 'How often a run starts (the tick); every enabled job’s schedule is a multiple of it.',
     kind: 'integer',
     min: 60,
     max: 31 * 86400,

@@ -29,7 +29,7 @@ export const TOPICS_SETTINGS = [
   {
     name: 'EVENTS_TOPIC',
     group: 'topics',
-    doc: 'Connection events for your app (connected, needs-reconnect, revoked, export-failed, run-halted).',
+    doc: 'Connection events for your app (connected, needs-reconnect, consent-needed, job-failed, revoked…; docs/operations.md).',
     kind: 'text',
     pattern: TOPIC,
     default: 'consent-vault-events',

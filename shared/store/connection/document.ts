@@ -28,9 +28,38 @@ export interface RevokeRefusal {
   readonly at: Date;
 }
 
+/** Where one job stands for this user (docs/jobs.md#job-status). */
+export type JobStatus =
+  /** Its last run succeeded. */
+  | 'ok'
+  /** Its last run failed for good (the next period tries again). */
+  | 'failed'
+  /** The grant lacks some of its scopes: only this job waits for an incremental consent. */
+  | 'needs-consent'
+  /** The user's settings for it are missing or invalid: it waits for the app to set them. */
+  | 'needs-settings'
+  /** Its last run failed transiently: the delivery is retried. */
+  | 'retry';
+
+export interface JobState {
+  readonly status: JobStatus;
+  /** The job period (its run id) in which it last ran to an end (ok or failed), else null. */
+  readonly period: string | null;
+  /** The last successful run's effect and details (kept when a later run fails). */
+  readonly effect: string | null;
+  readonly details: Readonly<Record<string, number | string | boolean>> | null;
+  /** Why it is not ok: a failure reason, the settings problem. */
+  readonly reason: string | null;
+  /** needs-consent: the scopes the grant lacks. */
+  readonly missingScopes: readonly string[];
+  readonly at: Date;
+}
+
 export interface Connection {
   readonly sub: string;
   readonly email: string | null;
+  /** The app's own user id, when the connection was made through a connect link. */
+  readonly appUserId: string | null;
   readonly state: ConnectionState;
   /** Scopes Google reports as granted (normalised URLs). */
   readonly scopes: readonly string[];
@@ -46,6 +75,10 @@ export interface Connection {
   readonly reconnectReason: string | null;
   readonly refreshLease: Lease | null;
   readonly lastRun: { readonly runId: string; readonly outcome: string; readonly at: Date } | null;
+  /** Per job (by name): its last outcome, kept across reconnects. */
+  readonly jobs: Readonly<Record<string, JobState>>;
+  /** When the app last changed this user's job settings (./settings-document.ts). */
+  readonly settingsUpdatedAt: Date | null;
   readonly revokePendingSince: Date | null;
   readonly revokeRefusal: RevokeRefusal | null;
   readonly revokedAt: Date | null;
@@ -71,6 +104,7 @@ export function completeConnection(
 ): Connection {
   return {
     email: null,
+    appUserId: null,
     scopes: [],
     refreshToken: null,
     refreshTokenExpiresAt: null,
@@ -81,6 +115,8 @@ export function completeConnection(
     reconnectReason: null,
     refreshLease: null,
     lastRun: null,
+    jobs: {},
+    settingsUpdatedAt: null,
     revokePendingSince: null,
     revokeRefusal: null,
     revokedAt: null,

@@ -51,7 +51,12 @@ export function grpcConnectionBackend(db: Firestore, commit?: CommitWrites): Grp
         results = await commitWrites((batch: BatchWriter) => {
           if (expected === undefined) batch.create(target, data);
           else batch.update(target, data, { lastUpdateTime: timestampOf(expected) });
-          for (const record of alongside) batch.create(db.doc(record.path), record.data);
+          for (const record of alongside) {
+            const side = db.doc(record.path);
+            if (record.op === 'delete') batch.delete(side);
+            else if (record.op === 'set') batch.set(side, record.data);
+            else batch.create(side, record.data);
+          }
         });
       } catch (error) {
         const code = (error as { code?: unknown }).code;

@@ -6,6 +6,7 @@
 // (docs/architecture.md#connection-states). The same code runs over REST (the request path) and
 // gRPC (the runners): a backend only reads, and writes with a precondition.
 import { CONNECTION_CONTENDED, OperationError } from '../../errors.ts';
+import { jobSettingsDeletion } from '../job-settings.ts';
 import type { Connection, Lease, RevokeRefusal } from './document.ts';
 import {
   consentStored,
@@ -15,11 +16,14 @@ import {
   revoked,
   revokePending,
   runOutcomeRecorded,
+  holds,
+  settingsChanged,
   type ConsentInput,
   type ConsentRefusal,
   type Decision,
   type ReconnectNeed,
   type RunOutcome,
+  type SettingsRefusal,
 } from './transitions.ts';
 
 /** Firestore's update time of the version read, opaque to everyone but its backend. */
@@ -31,17 +35,20 @@ export interface Snapshot {
   readonly version: Version | undefined;
 }
 
-/** A document created in the same commit (a ledger entry, a revocation record). */
-export interface SideRecord {
-  readonly path: string;
-  readonly data: object;
-}
+/**
+ * Another document written in the same commit, all or nothing: created (a ledger entry, a
+ * revocation record: it must not exist yet), set (the user's job settings) or deleted (the job
+ * settings, on revoke).
+ */
+export type SideRecord =
+  | { readonly path: string; readonly data: object; readonly op?: 'create' | 'set' }
+  | { readonly path: string; readonly op: 'delete' };
 
 export interface GuardedWrite {
   readonly connection: Connection;
   /** The version the decision was made on; undefined: the document must not exist. */
   readonly expected: Version | undefined;
-  /** Created with the connection, all or nothing; each must not exist yet. */
+  /** Written with the connection, all or nothing. */
   readonly alongside: readonly SideRecord[];
 }
 
@@ -88,7 +95,10 @@ export interface ConnectionRepository {
     sub: string,
     lease: { lease: Lease; now: Date; seen?: Snapshot },
   ): Promise<Applied<'not-runnable' | 'busy'>>;
-  /** Has anyone written since the holder's last write? (right before a side effect) */
+  /**
+   * Does the run still hold the user, on a connection still active? (right before a side
+   * effect). A settings change keeps the lease; a consent or a revoke takes it away.
+   */
   stillHeld(held: Held): Promise<boolean>;
   recordRunOutcome(
     held: Held,
@@ -101,6 +111,11 @@ export interface ConnectionRepository {
     alongside?: readonly SideRecord[],
   ): Promise<Applied<'superseded'>>;
   releaseLease(held: Held): Promise<Applied<'superseded'>>;
+  /** The user's job settings document written (or deleted) with the guard on the connection. */
+  changeSettings(
+    sub: string,
+    input: { now: Date; record: SideRecord },
+  ): Promise<Applied<SettingsRefusal>>;
   markRevokePending(
     sub: string,
     input: { now: Date; refusal: RevokeRefusal | null; record: SideRecord },
@@ -142,8 +157,9 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
       if (attempt >= ATTEMPTS)
         throw new OperationError(CONNECTION_CONTENDED, `connection ${sub} kept changing`);
       const fresh = await backend.read(sub);
-      // The connection still as read: what existed was a side record. Keep the first one.
-      if (answer.kind === 'exists' && fresh.version === snapshot.version) alongside = [];
+      // The connection still as read: what existed was a created side record. Keep the first.
+      if (answer.kind === 'exists' && fresh.version === snapshot.version)
+        alongside = alongside.filter((record) => record.op === 'set' || record.op === 'delete');
       snapshot = fresh;
     }
   }
@@ -160,8 +176,8 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
     takeLease: (sub, { lease, now, seen }) =>
       apply(sub, (current) => leaseTaken(current, lease, now), seen ? { seen } : {}),
     async stillHeld(held) {
-      const { version } = await backend.read(held.connection.sub);
-      return version === held.version;
+      const { connection } = await backend.read(held.connection.sub);
+      return holds(connection, held.holder) && connection.state === 'active';
     },
     recordRunOutcome: (held, input, alongside = []) =>
       apply(
@@ -179,9 +195,16 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
       apply(held.connection.sub, (current) => leaseReleased(current, held.holder), {
         seen: heldSnapshot(held),
       }),
+    changeSettings: (sub, { now, record }) =>
+      apply(sub, (current) => settingsChanged(current, now), { alongside: [record] }),
+    // A revocation also deletes the user's job settings, in the same commit.
     markRevokePending: (sub, { now, refusal, record }) =>
-      apply(sub, (current) => revokePending(current, { now, refusal }), { alongside: [record] }),
+      apply(sub, (current) => revokePending(current, { now, refusal }), {
+        alongside: [record, jobSettingsDeletion(sub)],
+      }),
     markRevoked: (sub, { now, record }) =>
-      apply(sub, (current) => revoked(current, now), { alongside: [record] }),
+      apply(sub, (current) => revoked(current, now), {
+        alongside: [record, jobSettingsDeletion(sub)],
+      }),
   };
 }

@@ -1,7 +1,7 @@
 // The connection repository over Firestore's REST API (../firestore-rest.ts), for the functions a
 // person waits on (callback, revoke): no gRPC or protobufjs on their cold start. A guarded write
 // is one commit whose first write carries the precondition (`currentDocument.updateTime`, or
-// `exists: false`) and whose side records must not exist.
+// `exists: false`) and whose created side records must not exist.
 // https://cloud.google.com/firestore/docs/reference/rest/v1/Precondition
 import { isFirestoreStatus, type FirestoreDocuments, type Write } from '../firestore-rest.ts';
 import { fromFields, toFields, type Plain } from '../firestore-values.ts';
@@ -27,13 +27,14 @@ export function restConnectionBackend(documents: FirestoreDocuments): Connection
           },
           currentDocument: expected === undefined ? { exists: false } : { updateTime: expected },
         },
-        ...alongside.map((record) => ({
-          update: {
-            name: documents.name(record.path),
-            fields: toFields(record.data as Record<string, Plain>),
-          },
-          currentDocument: { exists: false },
-        })),
+        ...alongside.map((record): Write => {
+          const name = documents.name(record.path);
+          if (record.op === 'delete') return { delete: name };
+          return {
+            update: { name, fields: toFields(record.data as Record<string, Plain>) },
+            ...(record.op === 'set' ? {} : { currentDocument: { exists: false } }),
+          };
+        }),
       ];
       try {
         const [updateTime] = await documents.commit(writes);

@@ -6,7 +6,13 @@
 // Who wins: a user's decision (a consent, a revoke) always takes effect, from any state, and
 // drops any run's lease; a run's transitions need the lease they took, so once a user decided,
 // the run's later writes find the lease gone and the run drops that user ("superseded").
-import { completeConnection, type Connection, type Lease, type RevokeRefusal } from './document.ts';
+import {
+  completeConnection,
+  type Connection,
+  type JobState,
+  type Lease,
+  type RevokeRefusal,
+} from './document.ts';
 
 /** A decision: the document to write, or why nothing is written. */
 export type Decision<Refusal extends string> =
@@ -22,6 +28,8 @@ export interface ConsentInput {
   readonly refreshTokenExpiresAt: Date | null;
   readonly accessToken: string;
   readonly accessTokenExpiresAt: Date;
+  /** The app user a connect link named; null keeps the one stored. */
+  readonly appUserId: string | null;
   readonly now: Date;
 }
 
@@ -45,6 +53,7 @@ export function consentStored(
     write: {
       sub: input.sub,
       email: input.email,
+      appUserId: input.appUserId ?? current?.appUserId ?? null,
       state: 'active',
       scopes: input.scopes,
       refreshToken: input.refreshToken ?? kept,
@@ -60,6 +69,9 @@ export function consentStored(
       // A run working on this user loses it: its later writes are superseded.
       refreshLease: null,
       lastRun: current?.lastRun ?? null,
+      // Job history and the app's settings outlive a reconnect.
+      jobs: current?.jobs ?? {},
+      settingsUpdatedAt: current?.settingsUpdatedAt ?? null,
       revokePendingSince: null,
       revokeRefusal: null,
       revokedAt: null,
@@ -84,7 +96,7 @@ export function leaseTaken(
 }
 
 /** A run's transitions need its own lease on a connection still in the state it leased. */
-function holds(current: Connection | undefined, holder: string): current is Connection {
+export function holds(current: Connection | undefined, holder: string): current is Connection {
   return current !== undefined && current.refreshLease?.holder === holder;
 }
 
@@ -101,6 +113,8 @@ export interface RunOutcome {
     /** Set only if the server rotated the refresh token (Google does not). */
     readonly refreshToken?: string;
   };
+  /** The jobs this run decided (merged into the stored ones by name). */
+  readonly jobs?: Readonly<Record<string, JobState>>;
 }
 
 /**
@@ -117,6 +131,7 @@ function runEnded(
     write: {
       ...current,
       ...changes,
+      jobs: { ...current.jobs, ...input.jobs },
       refreshLease: null,
       lastRun: { runId: input.runId, outcome: input.outcome, at: input.now },
       updatedAt: input.now,
@@ -161,6 +176,22 @@ export function needsReconnect(
     accessTokenExpiresAt: null,
     ...(input.destroyTokens ? { refreshToken: null, refreshTokenExpiresAt: null } : {}),
   });
+}
+
+export type SettingsRefusal = 'missing' | 'revoke-pending' | 'revoked';
+
+/**
+ * The app changed the user's job settings (written in the same commit, ../job-settings.ts): only
+ * while the connection is usable, so no settings outlive a revoke. A run's lease is kept.
+ */
+export function settingsChanged(
+  current: Connection | undefined,
+  now: Date,
+): Decision<SettingsRefusal> {
+  if (current === undefined) return { refuse: 'missing' };
+  if (current.state === 'revoked' || current.state === 'revoke-pending')
+    return { refuse: current.state };
+  return { write: { ...current, settingsUpdatedAt: now } };
 }
 
 /** The run gives the user back unchanged (halted run, transient failure). */
