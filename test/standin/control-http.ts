@@ -1,9 +1,9 @@
 // /__control/* : the control API over HTTP (JSON in, JSON out), for the CLI stand-in and the demo.
-import type { StandInControl } from './control.ts';
+import type { SeedDriveFile, SeedSpreadsheetInput, StandInControl } from './control.ts';
 import type { ScriptedDecision } from './core.ts';
 import type { FaultSpec } from './faults.ts';
 import { jsonReply, type Reply, type RequestContext } from './http.ts';
-import { GOOGLE_ENDPOINT_NAMES, type GoogleEndpointName } from './types.ts';
+import type { ApiEndpointName } from './types.ts';
 
 export const CONTROL_PREFIX = '/__control/';
 
@@ -43,11 +43,46 @@ function num(body: Body, key: string): number {
   return v;
 }
 
-function endpointName(value: unknown): GoogleEndpointName {
-  const found = GOOGLE_ENDPOINT_NAMES.find((n) => n === value);
-  if (!found)
-    throw new BadControlRequest(`endpoint must be one of ${GOOGLE_ENDPOINT_NAMES.join(', ')}`);
+function endpointName(value: unknown, control: StandInControl): ApiEndpointName {
+  const names = control.endpointNames();
+  const found = names.find((n) => n === value);
+  if (!found) throw new BadControlRequest(`endpoint must be one of ${names.join(', ')}`);
   return found;
+}
+
+const isRecord = (v: unknown): v is Body =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function seedSpreadsheetInput(body: Body): SeedSpreadsheetInput {
+  const sheets = body['sheets'];
+  if (!isRecord(sheets)) throw new BadControlRequest('sheets must be an object');
+  const id = optStr(body, 'id');
+  // Cell values are checked by the control call (RangeError → 400).
+  return {
+    email: str(body, 'email'),
+    title: str(body, 'title'),
+    sheets: sheets as SeedSpreadsheetInput['sheets'],
+    ...(id !== undefined ? { id } : {}),
+  };
+}
+
+function seedFiles(body: Body): SeedDriveFile[] {
+  const files = body['files'];
+  if (!Array.isArray(files) || !files.every(isRecord))
+    throw new BadControlRequest('files must be an array of objects');
+  return files.map((f) => {
+    const mimeType = optStr(f, 'mimeType');
+    const modifiedTime = optStr(f, 'modifiedTime');
+    const content = f['content'];
+    if (content !== undefined && typeof content !== 'string')
+      throw new BadControlRequest('content must be a string');
+    return {
+      name: str(f, 'name'),
+      ...(mimeType !== undefined ? { mimeType } : {}),
+      ...(modifiedTime !== undefined ? { modifiedTime } : {}),
+      ...(content !== undefined ? { content } : {}),
+    };
+  });
 }
 
 function faultSpec(body: Body): FaultSpec {
@@ -141,12 +176,12 @@ function route(ctx: RequestContext, control: StandInControl): unknown {
       return { faults: control.pendingFaults() };
     case 'POST faults': {
       const body = readJson(ctx);
-      control.injectFault(endpointName(body['endpoint']), faultSpec(body));
+      control.injectFault(endpointName(body['endpoint'], control), faultSpec(body));
       return {};
     }
     case 'DELETE faults': {
       const endpoint = query.get('endpoint');
-      control.clearFaults(endpoint === null ? undefined : endpointName(endpoint));
+      control.clearFaults(endpoint === null ? undefined : endpointName(endpoint, control));
       return {};
     }
     case 'POST latency':
@@ -172,6 +207,12 @@ function route(ctx: RequestContext, control: StandInControl): unknown {
     }
     case 'GET drive/files':
       return { files: control.driveFiles(query.get('email') ?? '') };
+    case 'POST drive/seed': {
+      const body = readJson(ctx);
+      return control.seedDriveFiles({ email: str(body, 'email'), files: seedFiles(body) });
+    }
+    case 'POST sheets':
+      return control.seedSpreadsheet(seedSpreadsheetInput(readJson(ctx)));
     case 'POST reset':
       control.reset();
       return {};

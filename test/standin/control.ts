@@ -1,16 +1,41 @@
 // The in-process control API. control-http.ts exposes the same calls under /__control/*.
+import type { StandInApi } from './apis.ts';
 import type { ScriptedDecision, StandInCore } from './core.ts';
-import type { DriveFileSnapshot } from './drive-store.ts';
+import { SPREADSHEET_MIME_TYPE, type DriveFileSnapshot } from './drive-store.ts';
 import type { FaultInjector, FaultRate, FaultSpec, PendingFault } from './faults.ts';
 import { mintServiceAccountIdToken } from './id-tokens.ts';
+import { newSpreadsheetId } from './ids.ts';
 import type { RequestLog, RequestLogEntry, StandInStats } from './request-log.ts';
-import type { ClientRegistration, GoogleEndpointName } from './types.ts';
+import { GOOGLE_ENDPOINT_NAMES, type ApiEndpointName, type ClientRegistration } from './types.ts';
 
 export interface GrantSummary {
   clientId: string;
   sub: string;
   scopes: string[];
   liveRefreshTokens: number;
+}
+
+export interface SeedSpreadsheetInput {
+  /** The owner; the spreadsheet is also a Drive file of theirs (not created by any app). */
+  email: string;
+  title: string;
+  /**
+   * Sheet name → formatted cell values, row by row (rows may be ragged). Sheets keep the
+   * object's key order, in which JavaScript puts integer-like names ("2024") first.
+   */
+  sheets: Readonly<Record<string, readonly (readonly string[])[]>>;
+  /** Default: a new 44-character id like Google's. */
+  id?: string;
+}
+
+export interface SeedDriveFile {
+  name: string;
+  /** Default application/octet-stream. */
+  mimeType?: string;
+  /** ISO 8601 or a Date; default now on the controllable clock. */
+  modifiedTime?: string | Date;
+  /** UTF-8 content for downloads; default empty. */
+  content?: string;
 }
 
 export interface StandInControl {
@@ -34,8 +59,11 @@ export interface StandInControl {
   requireReauth(email: string): void;
   grants(email: string): GrantSummary[];
 
-  injectFault(endpoint: GoogleEndpointName, fault: FaultSpec): void;
-  clearFaults(endpoint?: GoogleEndpointName): void;
+  /** `endpoint`: a built-in name or a plug-in API's name (RangeError for any other). */
+  injectFault(endpoint: ApiEndpointName, fault: FaultSpec): void;
+  clearFaults(endpoint?: ApiEndpointName): void;
+  /** Built-in endpoint names, then the plug-in APIs' names. */
+  endpointNames(): ApiEndpointName[];
   pendingFaults(): PendingFault[];
   setLatency(ms: number): void;
   /** Answers a share of the requests to `endpoints` with 503 or 429 until set to undefined. */
@@ -53,6 +81,10 @@ export interface StandInControl {
   /** A Google-signed ID token for a service account, as the metadata server would mint. */
   mintServiceAccountIdToken(input: { email: string; audience: string }): string;
   driveFiles(email: string): DriveFileSnapshot[];
+  /** A spreadsheet owned by `email`, readable through Sheets values.get and listed by Drive. */
+  seedSpreadsheet(input: SeedSpreadsheetInput): { spreadsheetId: string };
+  /** Files the user made themselves (in My Drive): drive.file clients never see them. */
+  seedDriveFiles(input: { email: string; files: readonly SeedDriveFile[] }): { ids: string[] };
 
   /** Back to a fresh state: no grants, tokens, files, faults, log; clock offset 0; clients undeleted. */
   reset(): void;
@@ -64,9 +96,17 @@ export function createControl(deps: {
   log: RequestLog;
   latency: { ms: number };
   initialLatencyMs: number;
+  apis: readonly StandInApi[];
 }): StandInControl {
   const { core, faults, log, latency } = deps;
   const normalise = (email: string): string => email.trim().toLowerCase();
+  const names: ApiEndpointName[] = [...GOOGLE_ENDPOINT_NAMES, ...deps.apis.map((a) => a.name)];
+  const known = (endpoint: ApiEndpointName): ApiEndpointName => {
+    if (!names.includes(endpoint)) {
+      throw new RangeError(`endpoint must be one of ${names.join(', ')}: ${endpoint}`);
+    }
+    return endpoint;
+  };
   return {
     now: () => core.clock.now(),
     clockOffsetMs: () => core.clock.offsetMs(),
@@ -90,8 +130,9 @@ export function createControl(deps: {
         scopes: [...g.scopes],
         liveRefreshTokens: g.refreshTokens.size,
       })),
-    injectFault: (endpoint, fault) => faults.add(endpoint, fault),
-    clearFaults: (endpoint) => faults.clear(endpoint),
+    injectFault: (endpoint, fault) => faults.add(known(endpoint), fault),
+    clearFaults: (endpoint) => faults.clear(endpoint === undefined ? undefined : known(endpoint)),
+    endpointNames: () => [...names],
     pendingFaults: () => faults.pending(),
     setFaultRate: (rate) => faults.setRate(rate),
     setLatency(ms) {
@@ -115,9 +156,47 @@ export function createControl(deps: {
       return token;
     },
     driveFiles: (email) => core.drive.snapshot(normalise(email)),
+    seedSpreadsheet(input) {
+      const email = requireEmail(input.email);
+      if (typeof input.title !== 'string' || input.title === '')
+        throw new RangeError('title must be a non-empty string');
+      const id = input.id ?? newSpreadsheetId();
+      if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new RangeError(`invalid spreadsheet id: ${id}`);
+      if (core.drive.has(id)) throw new RangeError(`a file with id ${id} exists already`);
+      // Values first: it validates the sheets before anything is stored.
+      core.sheets.set(id, input.sheets);
+      core.drive.create(email, {
+        id,
+        name: input.title,
+        mimeType: SPREADSHEET_MIME_TYPE,
+        parents: [],
+        content: Buffer.alloc(0),
+        clientId: null,
+      });
+      return { spreadsheetId: id };
+    },
+    seedDriveFiles(input) {
+      const email = requireEmail(input.email);
+      if (!Array.isArray(input.files)) throw new RangeError('files must be an array');
+      const files = input.files.map(checkSeedFile);
+      const ids = files.map(
+        (f) =>
+          core.drive.create(email, {
+            name: f.name,
+            mimeType: f.mimeType,
+            parents: [],
+            content: Buffer.from(f.content, 'utf8'),
+            clientId: null,
+            ...(f.modifiedTime !== undefined ? { modifiedTime: f.modifiedTime } : {}),
+          }).id,
+      );
+      return { ids };
+    },
     reset() {
       core.oauth.reset();
       core.drive.reset();
+      core.sheets.reset();
+      for (const api of deps.apis) api.reset?.();
       core.clock.setOffset(0);
       core.scripted.current = null;
       faults.clear();
@@ -125,4 +204,32 @@ export function createControl(deps: {
       latency.ms = deps.initialLatencyMs;
     },
   };
+}
+
+function requireEmail(email: unknown): string {
+  if (typeof email !== 'string' || !email.includes('@'))
+    throw new RangeError('email must be an email address');
+  return email.trim().toLowerCase();
+}
+
+/** Checked before any file is created, so a bad entry seeds nothing. */
+function checkSeedFile(file: SeedDriveFile): {
+  name: string;
+  mimeType: string;
+  content: string;
+  modifiedTime: number | undefined;
+} {
+  if (typeof file.name !== 'string' || file.name === '')
+    throw new RangeError('every file needs a non-empty name');
+  const mimeType = file.mimeType ?? 'application/octet-stream';
+  if (typeof mimeType !== 'string' || !mimeType.includes('/'))
+    throw new RangeError(`invalid mimeType: ${String(mimeType)}`);
+  const content = file.content ?? '';
+  if (typeof content !== 'string') throw new RangeError('content must be a string');
+  const raw = file.modifiedTime;
+  const modifiedTime =
+    raw === undefined ? undefined : raw instanceof Date ? raw.getTime() : Date.parse(raw);
+  if (modifiedTime !== undefined && !Number.isFinite(modifiedTime))
+    throw new RangeError(`invalid modifiedTime: ${String(raw)}`);
+  return { name: file.name, mimeType, content, modifiedTime };
 }

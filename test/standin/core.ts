@@ -4,6 +4,7 @@ import { createClock, type Clock } from './clock.ts';
 import { DriveStore } from './drive-store.ts';
 import { createKeySet, type KeySet } from './keys.ts';
 import { OAuthStore } from './oauth-store.ts';
+import { SheetsStore } from './sheets-store.ts';
 import type { ClientRegistration } from './types.ts';
 
 export const DEFAULT_USER = 'user@example.com';
@@ -22,6 +23,7 @@ export interface StandInCore {
   keys: KeySet;
   oauth: OAuthStore;
   drive: DriveStore;
+  sheets: SheetsStore;
   /** HMAC key for the consent form's hidden request field. */
   consentKey: Buffer;
   scripted: { current: ScriptedDecision | null };
@@ -37,6 +39,7 @@ export async function createCore(options: {
     keys: await createKeySet(),
     oauth: new OAuthStore(clock, options.codeTtlSeconds, options.clients),
     drive: new DriveStore(clock),
+    sheets: new SheetsStore(),
     consentKey: randomBytes(32),
     scripted: { current: null },
   };

@@ -113,6 +113,96 @@ export function matchesQuery(
   });
 }
 
+/** The sort keys files.list documents for `orderBy`. */
+const ORDER_KEYS = [
+  'createdTime',
+  'folder',
+  'modifiedByMeTime',
+  'modifiedTime',
+  'name',
+  'name_natural',
+  'quotaBytesUsed',
+  'recency',
+  'sharedWithMeTime',
+  'starred',
+  'viewedByMeTime',
+] as const;
+
+export type OrderKey = (typeof ORDER_KEYS)[number];
+
+export interface OrderTerm {
+  key: OrderKey;
+  desc: boolean;
+}
+
+/** `orderBy=folder,modifiedTime desc,name` → terms; null for an unknown key or modifier (→ 400). */
+export function parseOrderBy(value: string): OrderTerm[] | null {
+  const terms: OrderTerm[] = [];
+  for (const part of value.split(',')) {
+    const match = /^\s*([A-Za-z_]+)(?:\s+(desc))?\s*$/.exec(part);
+    const key = ORDER_KEYS.find((k) => k === match?.[1]);
+    if (!match || !key) return null;
+    terms.push({ key, desc: match[2] !== undefined });
+  }
+  return terms;
+}
+
+export interface SortableFile {
+  name: string;
+  mimeType: string;
+  createdTime: number;
+  modifiedTime: number;
+  content: { readonly length: number };
+}
+
+const FOLDER = 'application/vnd.google-apps.folder';
+
+/**
+ * One key's value. Every file here is the user's own, so modifiedByMeTime is modifiedTime; the
+ * stand-in records no views, shares or stars, so those keys leave the order unchanged.
+ */
+function sortValue(file: SortableFile, key: OrderKey): number | string {
+  switch (key) {
+    case 'createdTime':
+      return file.createdTime;
+    case 'modifiedTime':
+    case 'modifiedByMeTime':
+      return file.modifiedTime;
+    case 'recency':
+      return Math.max(file.createdTime, file.modifiedTime);
+    case 'folder':
+      // Ascending puts folders first, as in `orderBy=folder,name`.
+      return file.mimeType === FOLDER ? 0 : 1;
+    case 'quotaBytesUsed':
+      return file.content.length;
+    case 'name':
+    case 'name_natural':
+      return file.name;
+    case 'sharedWithMeTime':
+    case 'starred':
+    case 'viewedByMeTime':
+      return 0;
+  }
+}
+
+/** A comparator for Array#sort (stable, so equal files keep their order). */
+export function compareFiles(
+  a: SortableFile,
+  b: SortableFile,
+  order: readonly OrderTerm[],
+): number {
+  for (const { key, desc } of order) {
+    const x = sortValue(a, key);
+    const y = sortValue(b, key);
+    const diff =
+      typeof x === 'string' && typeof y === 'string'
+        ? x.localeCompare(y, 'en', { numeric: key === 'name_natural' })
+        : Number(x) - Number(y);
+    if (diff !== 0) return desc ? -diff : diff;
+  }
+  return 0;
+}
+
 /** `fields` as a tree: "files(id,name),nextPageToken" → {files: {id: null, name: null}, nextPageToken: null}. */
 export type FieldTree = Map<string, FieldTree | null>;
 

@@ -1,10 +1,17 @@
 // In-memory Drive: files per user (by email), each remembering which OAuth client created it so
-// the drive.file scope can limit a client to its own files.
+// the drive.file scope can limit a client to its own files. Files the user made themselves
+// (seeded by tests) have no creating client: only the broader Drive scopes see them.
 import { createHash } from 'node:crypto';
 import type { Clock } from './clock.ts';
 import { newFileId } from './ids.ts';
 
 export const FOLDER_MIME_TYPE = 'application/vnd.google-apps.folder';
+export const SPREADSHEET_MIME_TYPE = 'application/vnd.google-apps.spreadsheet';
+
+/** Docs Editors files, folders, shortcuts: no binary content, no size, no md5Checksum. */
+export function isGoogleAppsType(mimeType: string): boolean {
+  return mimeType.startsWith('application/vnd.google-apps.');
+}
 
 export interface DriveFile {
   id: string;
@@ -16,8 +23,8 @@ export interface DriveFile {
   modifiedTime: number;
   content: Buffer;
   version: number;
-  /** OAuth client that created the file (drive.file visibility). */
-  createdByClientId: string;
+  /** OAuth client that created the file (drive.file visibility); null: the user's own file. */
+  createdByClientId: string | null;
 }
 
 export interface DriveFileSnapshot {
@@ -28,7 +35,7 @@ export interface DriveFileSnapshot {
   mimeType: string;
   parents: string[];
   trashed: boolean;
-  createdByClientId: string;
+  createdByClientId: string | null;
   createdTime: string;
   modifiedTime: string;
   size: number;
@@ -41,8 +48,23 @@ interface UserDrive {
   files: Map<string, DriveFile>;
 }
 
+export interface NewDriveFile {
+  name: string;
+  mimeType: string;
+  parents: string[];
+  content: Buffer;
+  /** null: made by the user, not by an app. */
+  clientId: string | null;
+  /** Default: a new random id. */
+  id?: string;
+  /** Default: now on the controllable clock. */
+  modifiedTime?: number;
+}
+
 export class DriveStore {
   readonly #users = new Map<string, UserDrive>();
+  /** File id → owner's email: Sheets addresses a spreadsheet by id alone. */
+  readonly #owners = new Map<string, string>();
   readonly #clock: Clock;
 
   constructor(clock: Clock) {
@@ -57,30 +79,42 @@ export class DriveStore {
     return this.#users.get(email)?.files.get(id);
   }
 
+  /** The file with this id in anyone's Drive, and its owner. */
+  locate(id: string): { email: string; file: DriveFile } | undefined {
+    const email = this.#owners.get(id);
+    const file = email === undefined ? undefined : this.get(email, id);
+    return email !== undefined && file ? { email, file } : undefined;
+  }
+
+  has(id: string): boolean {
+    return this.#owners.has(id);
+  }
+
   /** All of a user's files, in creation order. */
   all(email: string): DriveFile[] {
     return [...(this.#users.get(email)?.files.values() ?? [])];
   }
 
-  create(
-    email: string,
-    input: { name: string; mimeType: string; parents: string[]; content: Buffer; clientId: string },
-  ): DriveFile {
+  create(email: string, input: NewDriveFile): DriveFile {
     const drive = this.#drive(email);
     const now = this.#clock.now();
+    const id = input.id ?? newFileId();
+    if (this.#owners.has(id)) throw new RangeError(`a file with id ${id} exists already`);
+    const modifiedTime = input.modifiedTime ?? now;
     const file: DriveFile = {
-      id: newFileId(),
+      id,
       name: input.name,
       mimeType: input.mimeType,
       parents: input.parents.length > 0 ? input.parents : [drive.rootId],
       trashed: false,
-      createdTime: now,
-      modifiedTime: now,
+      createdTime: Math.min(now, modifiedTime),
+      modifiedTime,
       content: input.content,
       version: 1,
       createdByClientId: input.clientId,
     };
     drive.files.set(file.id, file);
+    this.#owners.set(file.id, email);
     return file;
   }
 
@@ -90,7 +124,9 @@ export class DriveStore {
   }
 
   delete(email: string, id: string): boolean {
-    return this.#users.get(email)?.files.delete(id) ?? false;
+    const deleted = this.#users.get(email)?.files.delete(id) ?? false;
+    if (deleted) this.#owners.delete(id);
+    return deleted;
   }
 
   snapshot(email: string): DriveFileSnapshot[] {
@@ -117,6 +153,7 @@ export class DriveStore {
 
   reset(): void {
     this.#users.clear();
+    this.#owners.clear();
   }
 
   #drive(email: string): UserDrive {
@@ -144,7 +181,7 @@ export function fileResource(file: DriveFile): Record<string, unknown> {
     modifiedTime: new Date(file.modifiedTime).toISOString(),
     version: String(file.version),
   };
-  if (file.mimeType !== FOLDER_MIME_TYPE) {
+  if (!isGoogleAppsType(file.mimeType)) {
     resource['size'] = String(file.content.length);
     resource['md5Checksum'] = createHash('md5').update(file.content).digest('hex');
   }

@@ -1,18 +1,27 @@
 // Minimal Drive v3 under /drive/v3/ and /upload/drive/v3/, enough for @googleapis/drive with
 // `rootUrl`: files.list / create / get / update / delete, with Google's error shapes.
+// https://developers.google.com/workspace/drive/api/guides/api-specific-auth
+import { accessTokenOf } from './apis.ts';
 import type { StandInCore } from './core.ts';
-import { FOLDER_MIME_TYPE, fileResource, type DriveFile } from './drive-store.ts';
+import { FOLDER_MIME_TYPE, fileResource, isGoogleAppsType, type DriveFile } from './drive-store.ts';
 import {
+  compareFiles,
   matchesQuery,
   parseDriveQuery,
   parseFields,
+  parseOrderBy,
   project,
   type FieldTree,
 } from './drive-query.ts';
-import { bearerToken, contentType, jsonReply, type Reply, type RequestContext } from './http.ts';
+import { contentType, jsonReply, type Reply, type RequestContext } from './http.ts';
+import {
+  legacyError as driveError,
+  legacyInsufficientScope,
+  legacyUnauthenticated,
+} from './legacy-errors.ts';
 import { boundaryOf, parseMultipart } from './multipart.ts';
 import type { AccessTokenRecord } from './oauth-store.ts';
-import { DRIVE, DRIVE_FILE, DRIVE_READONLY } from './scopes.ts';
+import { DRIVE, DRIVE_FILE, DRIVE_METADATA_READONLY, DRIVE_READONLY } from './scopes.ts';
 
 export const DRIVE_PREFIX = '/drive/v3/';
 export const UPLOAD_PREFIX = '/upload/drive/v3/';
@@ -25,10 +34,25 @@ const DEFAULT_LIST_FIELDS = parseFields(
 interface DriveCaller {
   email: string;
   clientId: string;
-  /** drive or drive.readonly: the whole Drive; drive.file only: files this client created. */
-  seesEverything: boolean;
-  canWrite: boolean;
+  /** drive, drive.readonly or drive.metadata.readonly: metadata of every file of the user. */
+  allMetadata: boolean;
+  /** drive or drive.readonly: content of every file. */
+  allContent: boolean;
+  /** drive: changes every file. */
+  writesAll: boolean;
+  /** drive.file: reads and changes the files this client created, and creates files. */
+  ownFiles: boolean;
 }
+
+/** What a request does to files; each needs its own scopes. */
+type Access = 'metadata' | 'content' | 'write';
+
+/** Scopes that allow each kind of access, for the insufficient-scope challenge. */
+const SCOPES_FOR: Record<Access, readonly string[]> = {
+  metadata: [DRIVE, DRIVE_FILE, DRIVE_READONLY, DRIVE_METADATA_READONLY],
+  content: [DRIVE, DRIVE_FILE, DRIVE_READONLY],
+  write: [DRIVE, DRIVE_FILE],
+};
 
 class DriveError extends Error {
   readonly reply: Reply;
@@ -36,21 +60,6 @@ class DriveError extends Error {
     super('drive error');
     this.reply = reply;
   }
-}
-
-export function driveError(
-  code: number,
-  message: string,
-  reason: string,
-  extra: { status?: string; location?: string; locationType?: string } = {},
-  headers: Record<string, string> = {},
-): Reply {
-  const item: Record<string, string> = { message, domain: 'global', reason };
-  if (extra.location) item['location'] = extra.location;
-  if (extra.locationType) item['locationType'] = extra.locationType;
-  const error: Record<string, unknown> = { code, message, errors: [item] };
-  if (extra.status) error['status'] = extra.status;
-  return jsonReply(code, { error }, headers);
 }
 
 const invalidParam = (location: string, message = 'Invalid Value'): DriveError =>
@@ -75,40 +84,59 @@ export function handleDrive(ctx: RequestContext, core: StandInCore): Reply {
 }
 
 function authorize(ctx: RequestContext, core: StandInCore): DriveCaller {
-  const token = bearerToken(ctx) ?? ctx.url.searchParams.get('access_token') ?? undefined;
+  const token = accessTokenOf(ctx);
   const record = token ? core.oauth.findAccessToken(token) : undefined;
-  if (!record) {
-    throw new DriveError(
-      driveError(
-        401,
-        'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.',
-        'authError',
-        { status: 'UNAUTHENTICATED', location: 'Authorization', locationType: 'header' },
-        {
-          'www-authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"',
-        },
-      ),
-    );
-  }
+  if (!record) throw new DriveError(legacyUnauthenticated());
   return callerFrom(record);
 }
 
 function callerFrom(record: AccessTokenRecord): DriveCaller {
   const scopes = new Set(record.scopes);
+  const full = scopes.has(DRIVE);
+  const readAll = full || scopes.has(DRIVE_READONLY);
   return {
     email: record.grant.email,
     clientId: record.grant.clientId,
-    seesEverything: scopes.has(DRIVE) || scopes.has(DRIVE_READONLY),
-    canWrite: scopes.has(DRIVE) || scopes.has(DRIVE_FILE),
+    allMetadata: readAll || scopes.has(DRIVE_METADATA_READONLY),
+    allContent: readAll,
+    writesAll: full,
+    ownFiles: scopes.has(DRIVE_FILE),
   };
 }
 
-function requireScope(caller: DriveCaller, write: boolean): void {
-  if (write ? caller.canWrite : caller.canWrite || caller.seesEverything) return;
+/** The token's scopes allow this kind of access to some file (checked before any lookup). */
+function requireScope(caller: DriveCaller, access: Access): void {
+  const allowed =
+    caller.ownFiles ||
+    (access === 'metadata'
+      ? caller.allMetadata
+      : access === 'content'
+        ? caller.allContent
+        : caller.writesAll);
+  if (!allowed) throw new DriveError(legacyInsufficientScope(SCOPES_FOR[access]));
+}
+
+/**
+ * Content or write access to one visible file. A drive.file client that sees another file's
+ * metadata through drive.metadata.readonly gets Drive's appNotAuthorizedToFile for it.
+ */
+function requireFileAccess(
+  caller: DriveCaller,
+  file: DriveFile,
+  access: 'content' | 'write',
+): void {
+  const broad = access === 'content' ? caller.allContent : caller.writesAll;
+  if (broad || (caller.ownFiles && file.createdByClientId === caller.clientId)) return;
+  // Google names the Cloud project number; a client id starts with it ("123-abc.apps…").
+  const appId = caller.clientId.split('-')[0] ?? caller.clientId;
+  const verb = access === 'content' ? 'read' : 'write';
   throw new DriveError(
-    driveError(403, 'Request had insufficient authentication scopes.', 'insufficientPermissions', {
-      status: 'PERMISSION_DENIED',
-    }),
+    driveError(
+      403,
+      `The user has not granted the app ${appId} ${verb} access to the file ${file.id}.`,
+      'appNotAuthorizedToFile',
+      { location: 'fileId', locationType: 'parameter' },
+    ),
   );
 }
 
@@ -142,7 +170,7 @@ function fieldsOf(ctx: RequestContext, fallback: FieldTree): FieldTree {
 }
 
 function visible(file: DriveFile, caller: DriveCaller): boolean {
-  return caller.seesEverything || file.createdByClientId === caller.clientId;
+  return caller.allMetadata || (caller.ownFiles && file.createdByClientId === caller.clientId);
 }
 
 function findVisible(core: StandInCore, caller: DriveCaller, id: string): DriveFile {
@@ -167,11 +195,14 @@ function resolveParents(core: StandInCore, caller: DriveCaller, parents: unknown
 }
 
 function listFiles(ctx: RequestContext, core: StandInCore, caller: DriveCaller): Reply {
-  requireScope(caller, false);
+  requireScope(caller, 'metadata');
   const params = ctx.url.searchParams;
   const q = params.get('q');
   const terms = q ? parseDriveQuery(q) : [];
   if (!terms) throw invalidParam('q');
+  const orderBy = params.get('orderBy');
+  const order = orderBy ? parseOrderBy(orderBy) : [];
+  if (!order) throw invalidParam('orderBy');
   const pageSize = params.has('pageSize') ? Number(params.get('pageSize')) : 100;
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000)
     throw invalidParam('pageSize');
@@ -180,9 +211,11 @@ function listFiles(ctx: RequestContext, core: StandInCore, caller: DriveCaller):
   if (offset === null) throw invalidParam('pageToken');
   const rootId = core.drive.rootId(caller.email);
   const resolveId = (id: string): string => (id === 'root' ? rootId : id);
+  // Without orderBy, creation order; Array#sort is stable, so ties keep it too.
   const matching = core.drive
     .all(caller.email)
-    .filter((f) => visible(f, caller) && matchesQuery(f, terms, resolveId));
+    .filter((f) => visible(f, caller) && matchesQuery(f, terms, resolveId))
+    .sort((a, b) => compareFiles(a, b, order));
   const page = matching.slice(offset, offset + pageSize);
   const body: Record<string, unknown> = { kind: 'drive#fileList', incompleteSearch: false };
   if (offset + pageSize < matching.length)
@@ -246,7 +279,7 @@ function createFile(
   caller: DriveCaller,
   upload: boolean,
 ): Reply {
-  requireScope(caller, true);
+  requireScope(caller, 'write');
   const { metadata, media } = readUpload(ctx, upload);
   const file = core.drive.create(caller.email, {
     name: optionalString(metadata.name, 'name') ?? 'Untitled',
@@ -262,14 +295,17 @@ function createFile(
 }
 
 function getFile(ctx: RequestContext, core: StandInCore, caller: DriveCaller, id: string): Reply {
-  requireScope(caller, false);
+  const media = ctx.url.searchParams.get('alt') === 'media';
+  requireScope(caller, media ? 'content' : 'metadata');
   const file = findVisible(core, caller, id);
-  if (ctx.url.searchParams.get('alt') === 'media') {
-    if (file.mimeType === FOLDER_MIME_TYPE) {
+  if (media) {
+    requireFileAccess(caller, file, 'content');
+    if (isGoogleAppsType(file.mimeType)) {
       return driveError(
         403,
-        'Only files with binary content can be downloaded.',
+        'Only files with binary content can be downloaded. Use Export with Docs Editors files.',
         'fileNotDownloadable',
+        { location: 'alt', locationType: 'parameter' },
       );
     }
     return { status: 200, headers: { 'content-type': file.mimeType }, body: file.content };
@@ -284,8 +320,9 @@ function updateFile(
   id: string,
   upload: boolean,
 ): Reply {
-  requireScope(caller, true);
+  requireScope(caller, 'write');
   const file = findVisible(core, caller, id);
+  requireFileAccess(caller, file, 'write');
   const { metadata, media } = readUpload(ctx, upload);
   const name = optionalString(metadata.name, 'name');
   if (name !== undefined) file.name = name;
@@ -308,9 +345,10 @@ function updateFile(
 }
 
 function deleteFile(core: StandInCore, caller: DriveCaller, id: string): Reply {
-  requireScope(caller, true);
-  findVisible(core, caller, id);
+  requireScope(caller, 'write');
+  requireFileAccess(caller, findVisible(core, caller, id), 'write');
   core.drive.delete(caller.email, id);
+  core.sheets.delete(id);
   return { status: 204, headers: {}, body: '' };
 }
 

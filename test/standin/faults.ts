@@ -1,8 +1,9 @@
 // Fault injection per endpoint name: 5xx, 429 with Retry-After, slow answers, dropped sockets.
 // Each fault applies to the next `count` requests of that endpoint, in the order added.
-import { driveError } from './drive.ts';
+import { legacyOutage } from './legacy-errors.ts';
 import { htmlReply, jsonReply, type Reply } from './http.ts';
-import type { GoogleEndpointName } from './types.ts';
+import { rpcError, rpcOutage } from './rpc-errors.ts';
+import type { ApiEndpointName, GoogleEndpointName } from './types.ts';
 
 export type FaultSpec =
   | { kind: 'status'; status: number; count?: number }
@@ -20,7 +21,7 @@ interface ActiveFault {
 }
 
 export interface PendingFault {
-  endpoint: GoogleEndpointName;
+  endpoint: ApiEndpointName;
   spec: FaultSpec;
   remaining: number;
 }
@@ -56,13 +57,13 @@ export function validateFault(spec: FaultSpec): void {
 export interface FaultRate {
   /** 0 to 1. */
   readonly rate: number;
-  readonly endpoints: readonly GoogleEndpointName[];
+  readonly endpoints: readonly ApiEndpointName[];
   /** A number in [0, 1) per request; seeded by the caller, so a run replays. */
   readonly random: () => number;
 }
 
 export class FaultInjector {
-  readonly #queues = new Map<GoogleEndpointName, ActiveFault[]>();
+  readonly #queues = new Map<ApiEndpointName, ActiveFault[]>();
   #rate: FaultRate | undefined;
 
   /** Until cleared, answers `rate` of the requests with a 503 or a 429 (half each). */
@@ -72,7 +73,7 @@ export class FaultInjector {
     this.#rate = rate;
   }
 
-  add(endpoint: GoogleEndpointName, spec: FaultSpec): void {
+  add(endpoint: ApiEndpointName, spec: FaultSpec): void {
     validateFault(spec);
     const queue = this.#queues.get(endpoint) ?? [];
     queue.push({ spec, remaining: spec.count ?? 1 });
@@ -80,7 +81,7 @@ export class FaultInjector {
   }
 
   /** The fault for this request, if any; consumes one use of it. */
-  take(endpoint: GoogleEndpointName): FaultSpec | undefined {
+  take(endpoint: ApiEndpointName): FaultSpec | undefined {
     const queue = this.#queues.get(endpoint);
     const active = queue?.[0];
     if (!queue || !active) return this.#random(endpoint);
@@ -89,7 +90,7 @@ export class FaultInjector {
     return active.spec;
   }
 
-  #random(endpoint: GoogleEndpointName): FaultSpec | undefined {
+  #random(endpoint: ApiEndpointName): FaultSpec | undefined {
     const rate = this.#rate;
     if (rate === undefined || !rate.endpoints.includes(endpoint)) return undefined;
     const draw = rate.random();
@@ -105,7 +106,7 @@ export class FaultInjector {
     );
   }
 
-  clear(endpoint?: GoogleEndpointName): void {
+  clear(endpoint?: ApiEndpointName): void {
     if (endpoint) this.#queues.delete(endpoint);
     else {
       this.#queues.clear();
@@ -114,8 +115,13 @@ export class FaultInjector {
   }
 }
 
-/** The answer to a status or rateLimit fault, shaped like the endpoint family's errors. */
+/**
+ * The answer to a status or rateLimit fault, shaped like the endpoint family's errors (plug-in
+ * APIs: apiFaultReply).
+ */
 export function faultReply(endpoint: GoogleEndpointName, spec: FaultSpec): Reply {
+  if (spec.kind === 'refuse' && endpoint === 'sheets')
+    return rpcError(spec.status, spec.error, 'Refused by the stand-in');
   if (spec.kind === 'refuse')
     return jsonReply(
       spec.status,
@@ -125,17 +131,8 @@ export function faultReply(endpoint: GoogleEndpointName, spec: FaultSpec): Reply
   const status = spec.kind === 'status' ? spec.status : 429;
   const headers: Record<string, string> =
     spec.kind === 'rateLimit' ? { 'retry-after': String(spec.retryAfterSeconds ?? 1) } : {};
-  if (endpoint === 'drive') {
-    return status === 429
-      ? driveError(
-          429,
-          'Rate Limit Exceeded',
-          'rateLimitExceeded',
-          { status: 'RESOURCE_EXHAUSTED' },
-          headers,
-        )
-      : driveError(status, 'Backend Error', 'backendError', { status: 'UNAVAILABLE' }, headers);
-  }
+  if (endpoint === 'drive') return legacyOutage(status, headers);
+  if (endpoint === 'sheets') return rpcOutage('sheets.googleapis.com', status, headers);
   if (endpoint === 'auth') {
     const reply = htmlReply(
       status,

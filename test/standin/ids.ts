@@ -9,6 +9,8 @@ export const newAccessToken = (): string => `ya29.a0${random(150)}`;
 export const newRefreshToken = (): string => `1//0${random(75)}`;
 /** Drive ids are 33 characters of [A-Za-z0-9_-]. */
 export const newFileId = (): string => `1${random(24)}`;
+/** Spreadsheet ids are 44 characters of [A-Za-z0-9_-]. */
+export const newSpreadsheetId = (): string => `1${random(32)}`;
 export const newKeyId = (): string => randomBytes(20).toString('hex');
 
 /** A well-formed code, as opposed to a garbled or double-encoded one (`4%2F0A…`). */

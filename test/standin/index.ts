@@ -1,21 +1,29 @@
-// Google stand-in: a local OAuth 2.0 server, OpenID discovery, certificates and a minimal
-// Drive v3, behaving as docs/google-behaviours.md describes. Product code reaches it
-// only through configured URLs (`endpoints`).
+// Google stand-in: a local OAuth 2.0 server, OpenID discovery, certificates, a minimal Drive v3
+// and Sheets v4 values.get, plus an app's own plug-in APIs, behaving as
+// docs/google-behaviours.md describes. Product code reaches it only through configured URLs
+// (`endpoints`).
 import type { AddressInfo } from 'node:net';
+import { validateApis } from './apis.ts';
 import { createControl, type StandInControl } from './control.ts';
 import { createCore } from './core.ts';
 import { FaultInjector } from './faults.ts';
 import { GOOGLE_ISSUER } from './id-tokens.ts';
 import { RequestLog } from './request-log.ts';
-import { createStandInServer } from './server.ts';
+import { BUILT_IN_PATHS, createStandInServer } from './server.ts';
 import type { StandInEndpoints, StandInOptions } from './types.ts';
 
-export type { StandInControl, GrantSummary } from './control.ts';
+export type {
+  StandInControl,
+  GrantSummary,
+  SeedDriveFile,
+  SeedSpreadsheetInput,
+} from './control.ts';
 export type { ScriptedDecision } from './core.ts';
 export type { DriveFileSnapshot } from './drive-store.ts';
 export type { FaultSpec, FaultKind, PendingFault } from './faults.ts';
 export type { RequestLogEntry, StandInStats, EndpointStats } from './request-log.ts';
 export type {
+  ApiEndpointName,
   ClientRegistration,
   EndpointName,
   GoogleEndpointName,
@@ -23,6 +31,14 @@ export type {
   StandInOptions,
 } from './types.ts';
 export { GOOGLE_ISSUER } from './id-tokens.ts';
+
+// What a plug-in API needs: its types, the caller, and replies in Google's two error shapes.
+export type { ApiCaller, ApiErrorShape, StandInApi } from './apis.ts';
+export { hasAnyScope } from './apis.ts';
+export type { Reply, RequestContext } from './http.ts';
+export { jsonReply } from './http.ts';
+export { rpcError, rpcInsufficientScope, type RpcMethod, type RpcStatus } from './rpc-errors.ts';
+export { legacyError, legacyInsufficientScope } from './legacy-errors.ts';
 
 export interface GoogleStandIn {
   /** e.g. http://127.0.0.1:PORT (no trailing slash). */
@@ -39,12 +55,14 @@ export async function startGoogleStandIn(options: StandInOptions): Promise<Googl
   const codeTtlSeconds = options.codeTtlSeconds ?? 600;
   if (!(latencyMs >= 0)) throw new RangeError('latencyMs must be >= 0');
   if (!(codeTtlSeconds > 0)) throw new RangeError('codeTtlSeconds must be > 0');
+  const apis = [...(options.apis ?? [])];
+  validateApis(apis, BUILT_IN_PATHS);
 
   const core = await createCore({ clients: options.clients, codeTtlSeconds });
   const faults = new FaultInjector();
   const log = new RequestLog();
   const latency = { ms: latencyMs };
-  const control = createControl({ core, faults, log, latency, initialLatencyMs: latencyMs });
+  const control = createControl({ core, faults, log, latency, initialLatencyMs: latencyMs, apis });
   const listening: { endpoints?: StandInEndpoints } = {};
   const server = createStandInServer({
     core,
@@ -56,6 +74,7 @@ export async function startGoogleStandIn(options: StandInOptions): Promise<Googl
       return listening.endpoints;
     },
     control: () => control,
+    apis,
   });
 
   const host = options.host ?? '127.0.0.1';

@@ -6,6 +6,9 @@ export const USERINFO_PROFILE = 'https://www.googleapis.com/auth/userinfo.profil
 export const DRIVE = 'https://www.googleapis.com/auth/drive';
 export const DRIVE_FILE = 'https://www.googleapis.com/auth/drive.file';
 export const DRIVE_READONLY = 'https://www.googleapis.com/auth/drive.readonly';
+export const DRIVE_METADATA_READONLY = 'https://www.googleapis.com/auth/drive.metadata.readonly';
+export const SPREADSHEETS = 'https://www.googleapis.com/auth/spreadsheets';
+export const SPREADSHEETS_READONLY = 'https://www.googleapis.com/auth/spreadsheets.readonly';
 
 const ALIASES: ReadonlyMap<string, string> = new Map([
   ['email', USERINFO_EMAIL],

@@ -1,8 +1,9 @@
-// The HTTP server: routes a request to its endpoint, applies latency and faults to Google
-// endpoints, writes the handler's Reply, and logs the request. This is the one place where
-// replies reach the socket and where unexpected exceptions become a bare 500.
+// The HTTP server: routes a request to its endpoint (built-in or plug-in API), applies latency
+// and faults to Google endpoints, writes the handler's Reply, and logs the request. This is the
+// one place where replies reach the socket and where unexpected exceptions become a bare 500.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { apiFaultReply, handleApi, methodsOf, type StandInApi } from './apis.ts';
 import { AUTH_PATH, DECISION_PATH, handleAuthorize, handleDecision } from './consent.ts';
 import { CONTROL_PREFIX, handleControl } from './control-http.ts';
 import type { StandInControl } from './control.ts';
@@ -16,13 +17,14 @@ import {
   handleDiscovery,
 } from './certs.ts';
 import { DRIVE_PREFIX, UPLOAD_PREFIX, handleDrive } from './drive.ts';
-import { faultReply, type FaultInjector } from './faults.ts';
+import { faultReply, type FaultInjector, type FaultSpec } from './faults.ts';
 import { jsonReply, type Reply, type RequestContext } from './http.ts';
 import type { RequestLog } from './request-log.ts';
 import { REVOKE_PATH, handleRevoke } from './revoke.ts';
+import { SHEETS_PREFIX, handleSheets } from './sheets.ts';
 import { TOKEN_PATH, handleToken } from './token.ts';
 import { TOKENINFO_PATH, USERINFO_PATH, handleTokenInfo, handleUserInfo } from './tokeninfo.ts';
-import type { EndpointName, StandInEndpoints } from './types.ts';
+import type { EndpointName, GoogleEndpointName, StandInEndpoints } from './types.ts';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
@@ -34,7 +36,26 @@ export interface ServerDeps {
   /** Known once the server listens. */
   endpoints: () => StandInEndpoints;
   control: () => StandInControl;
+  /** Plug-in APIs, already validated (validateApis with BUILT_IN_PATHS). */
+  apis: readonly StandInApi[];
 }
+
+/** Every path and path prefix the built-in routes own; plug-in prefixes may not overlap them. */
+export const BUILT_IN_PATHS: readonly string[] = [
+  AUTH_PATH,
+  DECISION_PATH,
+  TOKEN_PATH,
+  REVOKE_PATH,
+  TOKENINFO_PATH,
+  USERINFO_PATH,
+  CERTS_PEM_PATH,
+  CERTS_JWKS_PATH,
+  DISCOVERY_PATH,
+  DRIVE_PREFIX,
+  UPLOAD_PREFIX,
+  SHEETS_PREFIX,
+  CONTROL_PREFIX,
+];
 
 type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
 
@@ -42,6 +63,8 @@ interface Route {
   endpoint: EndpointName;
   methods: readonly string[];
   handle: Handler;
+  /** The answer to a status, rateLimit or refuse fault; default faultReply for the endpoint. */
+  fault?: (spec: FaultSpec) => Reply;
 }
 
 function routeFor(path: string, deps: ServerDeps): Route | undefined {
@@ -87,6 +110,23 @@ function routeFor(path: string, deps: ServerDeps): Route | undefined {
       endpoint: 'drive',
       methods: ['GET', 'POST', 'PATCH', 'DELETE'],
       handle: (ctx) => handleDrive(ctx, core),
+    };
+  }
+  if (path.startsWith(SHEETS_PREFIX)) {
+    // Every method, so that the token is checked before "not implemented" is answered.
+    return {
+      endpoint: 'sheets',
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      handle: (ctx) => handleSheets(ctx, core),
+    };
+  }
+  const api = deps.apis.find((a) => path.startsWith(a.prefix));
+  if (api) {
+    return {
+      endpoint: api.name,
+      methods: methodsOf(api),
+      handle: (ctx) => handleApi(ctx, core, api),
+      fault: (spec) => apiFaultReply(api, spec),
     };
   }
   if (path.startsWith(CONTROL_PREFIX)) {
@@ -152,7 +192,8 @@ async function handleRequest(
       endpoint !== 'unknown' &&
       (fault.kind === 'status' || fault.kind === 'rateLimit' || fault.kind === 'refuse')
     )
-      reply = faultReply(endpoint, fault);
+      // Routes without their own fault answer are the built-in ones, named by Google endpoint.
+      reply = route.fault ? route.fault(fault) : faultReply(endpoint as GoogleEndpointName, fault);
     else reply = await safely(route.handle, ctx);
     status = reply.status;
     res.writeHead(reply.status, reply.headers);

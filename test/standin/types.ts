@@ -1,5 +1,6 @@
 // Shared types of the Google stand-in. Kept apart so that every module can import them without
 // pulling in the HTTP server.
+import type { StandInApi } from './apis.ts';
 
 export interface ClientRegistration {
   clientId: string;
@@ -20,13 +21,29 @@ export interface StandInOptions {
   latencyMs?: number;
   /** Lifetime of authorization codes on the controllable clock. Default 600. */
   codeTtlSeconds?: number;
+  /** An app's own Google APIs, served next to the built-in ones (see apis.ts). */
+  apis?: readonly StandInApi[];
 }
 
 /** Names used by the request log, stats and fault injection. */
 export type GoogleEndpointName =
-  'auth' | 'token' | 'revoke' | 'tokeninfo' | 'userinfo' | 'certs' | 'discovery' | 'drive';
+  | 'auth'
+  | 'token'
+  | 'revoke'
+  | 'tokeninfo'
+  | 'userinfo'
+  | 'certs'
+  | 'discovery'
+  | 'drive'
+  | 'sheets';
 
-export type EndpointName = GoogleEndpointName | 'control' | 'unknown';
+/**
+ * A built-in endpoint or the `name` of a plug-in API. The intersection keeps the built-in names
+ * offered by editors while accepting any string; the control API checks it at run time.
+ */
+export type ApiEndpointName = GoogleEndpointName | (string & Record<never, never>);
+
+export type EndpointName = ApiEndpointName | 'control' | 'unknown';
 
 export const GOOGLE_ENDPOINT_NAMES: readonly GoogleEndpointName[] = [
   'auth',
@@ -37,6 +54,7 @@ export const GOOGLE_ENDPOINT_NAMES: readonly GoogleEndpointName[] = [
   'certs',
   'discovery',
   'drive',
+  'sheets',
 ];
 
 export interface StandInEndpoints {
