@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  compareFiles,
   matchesQuery,
   parseDriveQuery,
   parseFields,
+  parseOrderBy,
   project,
   type FieldTree,
+  type SortableFile,
 } from './drive-query.ts';
 import { boundaryOf, parseMultipart } from './multipart.ts';
 
@@ -59,6 +62,50 @@ describe('parseDriveQuery', () => {
         resolve,
       ),
     ).toBe(false);
+  });
+});
+
+describe('orderBy', () => {
+  it('parses keys with an optional desc', () => {
+    expect(parseOrderBy('folder,modifiedTime desc, name')).toEqual([
+      { key: 'folder', desc: false },
+      { key: 'modifiedTime', desc: true },
+      { key: 'name', desc: false },
+    ]);
+  });
+
+  it.each(['size', 'modifiedTime asc', 'modifiedTime desc desc', '', 'name,,folder', 'Name'])(
+    'rejects %j',
+    (value) => {
+      expect(parseOrderBy(value)).toBeNull();
+    },
+  );
+
+  const file = (name: string, modifiedTime: number, mimeType = 'text/plain'): SortableFile => ({
+    name,
+    mimeType,
+    createdTime: 0,
+    modifiedTime,
+    content: { length: name.length },
+  });
+  const sorted = (files: SortableFile[], orderBy: string): string[] =>
+    [...files].sort((a, b) => compareFiles(a, b, parseOrderBy(orderBy) ?? [])).map((f) => f.name);
+  const files = [
+    file('b', 20),
+    file('a10', 30),
+    file('dir', 10, 'application/vnd.google-apps.folder'),
+    file('a9', 20),
+  ];
+
+  it('sorts by modifiedTime desc, ties keeping their order', () => {
+    expect(sorted(files, 'modifiedTime desc')).toEqual(['a10', 'b', 'a9', 'dir']);
+    expect(sorted(files, 'modifiedTime')).toEqual(['dir', 'b', 'a9', 'a10']);
+  });
+
+  it('folder first, then by name; name_natural reads numbers', () => {
+    expect(sorted(files, 'folder,name')).toEqual(['dir', 'a10', 'a9', 'b']);
+    expect(sorted(files, 'folder,name_natural')).toEqual(['dir', 'a9', 'a10', 'b']);
+    expect(sorted(files, 'starred,name desc')).toEqual(['dir', 'b', 'a9', 'a10']);
   });
 });
 
