@@ -115,7 +115,10 @@ async function finishConsent(
   // Granular consent: the user may grant some jobs' scopes only. The connection is kept if at
   // least one job can run; the others wait for consent (docs/jobs.md#incremental-consent).
   if (missing.uncovered) {
-    runtime.log.warn('consent without a required scope', { sub: result.sub, missing: missing.scopes });
+    runtime.log.warn('consent without a required scope', {
+      sub: result.sub,
+      missing: missing.scopes,
+    });
     await revokeDiscarded(runtime, result, 'partial-grant');
     return html(
       403,

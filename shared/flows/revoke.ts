@@ -8,6 +8,7 @@ import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import { html, json, type HttpRequest, type HttpResponse } from '../web/http.ts';
 import { verifyServiceCaller } from '../oauth/service-identity.ts';
+import { jobSettingsApi, SETTINGS_PATH_SUFFIX } from './job-settings-api.ts';
 import {
   unsubscribeConfirmPage,
   unsubscribeDonePage,
@@ -30,6 +31,13 @@ const ACCEPTED_ONLY: ReadonlySet<RevokeOutcome> = new Set(['pending', 'refused']
 
 export async function revoke(runtime: Runtime, request: HttpRequest): Promise<HttpResponse> {
   const { config } = runtime;
+  if (
+    request.headers.authorization !== undefined &&
+    request.url.pathname.endsWith(SETTINGS_PATH_SUFFIX)
+  ) {
+    await verifyServiceCaller(config, request.headers.authorization);
+    return jobSettingsApi(runtime, request);
+  }
   if (request.method === 'POST' && request.headers.authorization !== undefined) {
     const caller = await verifyServiceCaller(config, request.headers.authorization);
     const sub = request.json?.sub ?? request.form?.get('sub');

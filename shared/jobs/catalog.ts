@@ -43,6 +43,8 @@ export function enabledJobs<Job extends { readonly name: string }>(
 }
 
 /** Every scope the given jobs need (deduplicated, in order). */
-export function scopesOf(jobs: readonly { readonly scopes: readonly { url: string }[] }[]): string[] {
+export function scopesOf(
+  jobs: readonly { readonly scopes: readonly { url: string }[] }[],
+): string[] {
   return [...new Set(jobs.flatMap((job) => job.scopes.map((scope) => scope.url)))];
 }

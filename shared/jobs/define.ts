@@ -129,9 +129,12 @@ export function defineJob<S extends SettingsShape | undefined = undefined>(
   }
   const schedule = spec.schedule ?? 'daily';
   if (!(schedule in SCHEDULES))
-    problems.push(`schedule "${String(schedule)}" must be one of ${Object.keys(SCHEDULES).join(', ')}`);
+    problems.push(
+      `schedule "${String(schedule)}" must be one of ${Object.keys(SCHEDULES).join(', ')}`,
+    );
   for (const api of spec.apis ?? [])
-    if (!API_SERVICE.test(api)) problems.push(`api "${api}" must be a service name like drive.googleapis.com`);
+    if (!API_SERVICE.test(api))
+      problems.push(`api "${api}" must be a service name like drive.googleapis.com`);
   if (typeof spec.run !== 'function') problems.push('run must be a function');
   if (problems.length > 0)
     throw new JobDefinitionError(`job "${spec.name}": ${problems.join('; ')}`);
@@ -164,5 +167,8 @@ function describeOrProblem(scope: string | ScopeInfoInput): ScopeInfo | string {
       ...(known?.api ? { api: known.api } : {}),
     };
   }
-  return known ?? `scope "${input.url}" is not one consent-vault knows: declare it as { url, description }`;
+  return (
+    known ??
+    `scope "${input.url}" is not one consent-vault knows: declare it as { url, description }`
+  );
 }

@@ -53,7 +53,12 @@ export function googleClients(input: {
 }): GoogleClients {
   const use = <T extends object>(api: string, factory: (options: ClientOptions) => T): T => {
     const rootUrl = apiRootFor(input.roots, api);
-    const client = factory({ version: '', auth: input.auth, retry: false, ...(rootUrl ? { rootUrl } : {}) });
+    const client = factory({
+      version: '',
+      auth: input.auth,
+      retry: false,
+      ...(rootUrl ? { rootUrl } : {}),
+    });
     return withCallOptions(client, () => ({
       ...(rootUrl ? { rootUrl } : {}),
       retry: false,

@@ -20,7 +20,12 @@ const AUTH = 'https://www.googleapis.com/auth/';
 const KNOWN: readonly ScopeInfo[] = [
   ['drive.file', 'see and change only the Google Drive files it creates', 'non-sensitive', 'drive'],
   ['drive.appdata', 'keep its own settings in your Google Drive', 'non-sensitive', 'drive'],
-  ['drive.metadata.readonly', 'see the names and details of your Google Drive files', 'restricted', 'drive'],
+  [
+    'drive.metadata.readonly',
+    'see the names and details of your Google Drive files',
+    'restricted',
+    'drive',
+  ],
   ['drive.readonly', 'see and download all your Google Drive files', 'restricted', 'drive'],
   ['drive', 'see, change and delete all your Google Drive files', 'restricted', 'drive'],
   ['spreadsheets.readonly', 'see your Google Sheets spreadsheets', 'sensitive', 'sheets'],

@@ -145,7 +145,10 @@ function classifyGaxios(error: GaxiosLike, now: number): Classified | undefined 
   const retryAfter = retryAfterFromHeaders(error.response?.headers, now);
   // Two shapes of "the token lacks a scope": Drive's legacy `errors[].reason`, and the
   // google.rpc ErrorInfo that Sheets and newer APIs send (docs/google-behaviours.md#insufficient-scope).
-  if (status === 403 && (reason === 'insufficientPermissions' || reason === 'ACCESS_TOKEN_SCOPE_INSUFFICIENT'))
+  if (
+    status === 403 &&
+    (reason === 'insufficientPermissions' || reason === 'ACCESS_TOKEN_SCOPE_INSUFFICIENT')
+  )
     return result('scope_missing', status, reason);
   if (status === 401) return result('unauthenticated', status, reason ?? 'http_401');
   if (status === 429 || status >= 500 || (status === 403 && reason && RATE_REASONS.has(reason)))

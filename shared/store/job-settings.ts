@@ -20,10 +20,6 @@ export function jobSettingsPath(sub: string): string {
   return `${JOB_SETTINGS}/${sub}`;
 }
 
-export function jobSettingsWrite(sub: string, document: JobSettingsDocument): SideRecord {
-  return { path: jobSettingsPath(sub), data: document, op: 'set' };
-}
-
 export function jobSettingsDeletion(sub: string): SideRecord {
   return { path: jobSettingsPath(sub), op: 'delete' };
 }

@@ -7,11 +7,7 @@
 // read in the same run.
 import { z } from 'zod';
 import { defineJob, type JobDefinition } from '../define.ts';
-import {
-  connectionReportSource,
-  sheetValuesSource,
-  type ExportSource,
-} from '../export-source.ts';
+import { connectionReportSource, sheetValuesSource, type ExportSource } from '../export-source.ts';
 import type { drive_v3 } from '@googleapis/drive';
 
 export const DRIVE_FILE_SCOPE = 'https://www.googleapis.com/auth/drive.file';

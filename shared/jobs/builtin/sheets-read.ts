@@ -6,8 +6,7 @@ import { z } from 'zod';
 import { defineJob } from '../define.ts';
 import type { SheetValues } from '../export-source.ts';
 
-export const SPREADSHEETS_READONLY_SCOPE =
-  'https://www.googleapis.com/auth/spreadsheets.readonly';
+export const SPREADSHEETS_READONLY_SCOPE = 'https://www.googleapis.com/auth/spreadsheets.readonly';
 
 export default defineJob({
   name: 'sheets-read',

@@ -10,7 +10,7 @@ import type { OAuth2Client } from 'google-auth-library';
 import type { PurposeKeys } from '../../crypto/keyset.ts';
 import { JOB_DEADLINE, OperationError, SCOPE_MISSING } from '../../errors.ts';
 import { SCHEDULES, type JobDefinition, type JobResult } from '../../jobs/define.ts';
-import { googleClients } from '../../jobs/google-clients.ts';
+import { jobContext } from '../../jobs/context.ts';
 import { createOAuthClient } from '../../oauth/google-client.ts';
 import { withBackoff } from '../../retry/backoff.ts';
 import { classifyError, missingScopeOf, type FailureClass } from '../../retry/classify.ts';
@@ -85,8 +85,17 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
       const period = jobPeriod(work.run.period, job);
       const previous = connection.jobs[job.name];
       const state = stateFor(work, previous);
-      if (previous?.period === period.runId && (previous.status === 'ok' || previous.status === 'failed')) {
-        records[job.name] = { outcome: 'not-due', effect: null, details: null, reason: null, failure: null };
+      if (
+        previous?.period === period.runId &&
+        (previous.status === 'ok' || previous.status === 'failed')
+      ) {
+        records[job.name] = {
+          outcome: 'not-due',
+          effect: null,
+          details: null,
+          reason: null,
+          failure: null,
+        };
         continue;
       }
       const parsed = job.settings?.safeParse(grant.settings[job.name] ?? {});
@@ -142,7 +151,11 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
       } else if (failure === 'transient') {
         work.log.warn('job failed transiently; left for redelivery', { job: job.name, reason });
         decide(job.name, state('retry', { reason }), failure);
-      } else if (failure === 'invalid_grant' || failure === 'client_config' || failure === 'decrypt') {
+      } else if (
+        failure === 'invalid_grant' ||
+        failure === 'client_config' ||
+        failure === 'decrypt'
+      ) {
         throw done.error;
       } else {
         work.log.warn('job failed', { job: job.name, failure, reason, error: done.error });
@@ -174,7 +187,9 @@ function missing(job: JobDefinition, granted: readonly string[]): string[] {
 }
 
 /** `field: problem` pairs, short and without values (settings may be the user's data). */
-function settingsProblem(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+function settingsProblem(error: {
+  issues: readonly { path: readonly PropertyKey[]; message: string }[];
+}): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.map(String).join('.') || 'settings'}: ${issue.message}`)
@@ -229,7 +244,12 @@ async function runJob(
         const scopeError = new OperationError(SCOPE_MISSING, `granted scopes lack ${lacking}`, {
           detail: lacking,
         });
-        return { kind: 'error', token: current, error: scopeError, classified: classifyError(scopeError) };
+        return {
+          kind: 'error',
+          token: current,
+          error: scopeError,
+          classified: classifyError(scopeError),
+        };
       }
     }
   }
@@ -256,35 +276,36 @@ async function runOnce(
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       controller.abort();
-      reject(new OperationError(JOB_DEADLINE, `job ${job.name} ran past its deadline`, { detail: job.name }));
+      reject(
+        new OperationError(JOB_DEADLINE, `job ${job.name} ran past its deadline`, {
+          detail: job.name,
+        }),
+      );
     }, remaining);
   });
   try {
-    const running = job.run({
-      google: googleClients({
+    const running = job.run(
+      jobContext({
+        job: job.name,
         auth,
         roots: config.google.apiRoots,
+        connection: {
+          sub: connection.sub,
+          email: connection.email,
+          appUserId: connection.appUserId,
+          scopes: connection.scopes,
+          connectedAt: connection.connectedAt ?? connection.updatedAt,
+        },
+        settings: input.settings,
+        log: work.log,
+        period,
         deadline: work.deadline,
         signal: controller.signal,
+        earlier: input.earlier,
+        operator: { appName: config.appName, exportFolderName: config.runs.exportFolderName },
         now: () => work.now(),
       }),
-      auth,
-      connection: {
-        sub: connection.sub,
-        email: connection.email,
-        appUserId: connection.appUserId,
-        scopes: connection.scopes,
-        connectedAt: connection.connectedAt ?? connection.updatedAt,
-      },
-      settings: input.settings,
-      log: work.log.child({ job: job.name }),
-      idempotencyKey: `${job.name}:${period.runId}:${work.sub}`,
-      period,
-      deadline: work.deadline,
-      signal: controller.signal,
-      earlier: input.earlier,
-      operator: { appName: config.appName, exportFolderName: config.runs.exportFolderName },
-    });
+    );
     return checkedResult(job.name, await Promise.race([running, timedOut]));
   } finally {
     clearTimeout(timer);

@@ -82,7 +82,11 @@ async function announceJobChanges(
     } else if (state.status === 'needs-settings') {
       if (previous?.status === 'needs-settings' && previous.reason === state.reason) continue;
       work.log.info('job needs settings', { job, reason: state.reason });
-      await deps.events.emit({ ...base, type: 'settings-needed', reason: state.reason ?? 'settings' });
+      await deps.events.emit({
+        ...base,
+        type: 'settings-needed',
+        reason: state.reason ?? 'settings',
+      });
     } else if (state.status === 'failed') {
       await deps.events.emit({ ...base, type: 'job-failed', reason: state.reason ?? 'failed' });
     }

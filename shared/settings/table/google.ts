@@ -63,7 +63,8 @@ export const GOOGLE_SETTINGS = [
     group: 'google',
     doc: 'One root URL for every Google API a job calls (a local stand-in); a trailing / is added.',
     kind: 'url',
-    derivedDefault: "each API client's own (`https://www.googleapis.com/` for Drive, `https://sheets.googleapis.com/` for Sheets, …)",
+    derivedDefault:
+      "each API client's own (`https://www.googleapis.com/` for Drive, `https://sheets.googleapis.com/` for Sheets, …)",
     example: 'http://127.0.0.1:9099/',
     setBy: 'operator',
     functions: RUNNERS,

@@ -4,7 +4,7 @@
 // keeps are deleted. The commit may be shared with other users' writes (../../runs/group-commit.ts);
 // each user still gets the answer of its own writes.
 import type { DocumentSnapshot, Firestore, WriteResult } from '@google-cloud/firestore';
-import { FieldValue, Timestamp } from '@google-cloud/firestore';
+import { FieldPath, FieldValue, Timestamp } from '@google-cloud/firestore';
 import type { BatchWriter, CommitWrites } from '../../runs/group-commit.ts';
 import {
   completeConnection,
@@ -54,7 +54,14 @@ export function grpcConnectionBackend(db: Firestore, commit?: CommitWrites): Grp
           for (const record of alongside) {
             const side = db.doc(record.path);
             if (record.op === 'delete') batch.delete(side);
-            else if (record.op === 'set') batch.set(side, record.data);
+            else if (record.op === 'set')
+              batch.set(
+                side,
+                record.data,
+                record.mergeFields
+                  ? { mergeFields: record.mergeFields.map((names) => new FieldPath(...names)) }
+                  : {},
+              );
             else batch.create(side, record.data);
           }
         });

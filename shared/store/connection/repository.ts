@@ -41,7 +41,14 @@ export interface Snapshot {
  * settings, on revoke).
  */
 export type SideRecord =
-  | { readonly path: string; readonly data: object; readonly op?: 'create' | 'set' }
+  | { readonly path: string; readonly data: object; readonly op?: 'create' }
+  | {
+      readonly path: string;
+      readonly data: object;
+      readonly op: 'set';
+      /** Only these fields (each a path of field names) are written; the rest is kept. */
+      readonly mergeFields?: readonly (readonly string[])[];
+    }
   | { readonly path: string; readonly op: 'delete' };
 
 export interface GuardedWrite {

@@ -30,10 +30,10 @@ export function restConnectionBackend(documents: FirestoreDocuments): Connection
         ...alongside.map((record): Write => {
           const name = documents.name(record.path);
           if (record.op === 'delete') return { delete: name };
-          return {
-            update: { name, fields: toFields(record.data as Record<string, Plain>) },
-            ...(record.op === 'set' ? {} : { currentDocument: { exists: false } }),
-          };
+          const update = { name, fields: toFields(record.data as Record<string, Plain>) };
+          if (record.op !== 'set') return { update, currentDocument: { exists: false } };
+          if (!record.mergeFields) return { update };
+          return { update, updateMask: { fieldPaths: record.mergeFields.map(fieldPath) } };
         }),
       ];
       try {
@@ -46,4 +46,13 @@ export function restConnectionBackend(documents: FirestoreDocuments): Connection
       }
     },
   };
+}
+
+/** A Firestore field path: names that are not plain identifiers are quoted with backticks. */
+function fieldPath(names: readonly string[]): string {
+  return names
+    .map((name) =>
+      /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `\`${name.replace(/[`\\]/g, '\\$&')}\``,
+    )
+    .join('.');
 }
