@@ -98,15 +98,15 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
         };
         continue;
       }
-      const parsed = job.settings?.safeParse(grant.settings[job.name] ?? {});
-      if (parsed && !parsed.success) {
-        decide(job.name, state('needs-settings', { reason: settingsProblem(parsed.error) }));
-        continue;
-      }
       // The stored scopes first: no token is obtained for a job that cannot run anyway.
       const lacking = missing(job, token?.scopes ?? connection.scopes);
       if (lacking.length > 0) {
         decide(job.name, state('needs-consent', { missingScopes: lacking, reason: 'scope' }));
+        continue;
+      }
+      const parsed = job.settings?.safeParse(grant.settings[job.name] ?? {});
+      if (parsed && !parsed.success) {
+        decide(job.name, state('needs-settings', { reason: settingsProblem(parsed.error) }));
         continue;
       }
       token ??= await obtainToken(work.deps, {

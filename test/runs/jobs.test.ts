@@ -1,0 +1,248 @@
+// Jobs are the product's API: each job stands on its own for each user. Adding a job with a new
+// scope stops no one (the export goes on; only the new job waits for an incremental consent that
+// mints no refresh token), a job without its settings waits for them, the app sets settings
+// through the authenticated API (validated by the job's schema), and a revoke destroys them. Real
+// Firestore emulator, the Google stand-in, the real revoke function and the callback's storing code.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeConsent } from '../../shared/flows/consent-storage.ts';
+import { revokeHandler } from '../../shared/flows/revoke.ts';
+import { DRIVE_FILE_SCOPE } from '../../shared/jobs/builtin/drive-export.ts';
+import { SPREADSHEETS_READONLY_SCOPE } from '../../shared/jobs/builtin/sheets-read.ts';
+import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
+import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
+import { processBatch } from '../../shared/runs/batch.ts';
+import { readLedger, type LedgerEntry } from '../../shared/runs/ledger.ts';
+import { batchId } from '../../shared/runs/messages.ts';
+import { runPeriodFor } from '../../shared/runs/run-id.ts';
+import { jobSettingsPath } from '../../shared/store/job-settings.ts';
+import {
+  CLIENT_ID,
+  REDIRECT_URI,
+  startRunHarness,
+  stopOwnEmulators,
+  type RunHarness,
+  type SeededUser,
+} from './harness.ts';
+
+const CALLER = 'app-backend@demo-consent-vault.iam.gserviceaccount.com';
+let harness: RunHarness;
+let day = 0;
+
+beforeAll(async () => {
+  harness = await startRunHarness('jobs', {
+    REVOKE_CALLERS: CALLER,
+    JOBS: 'drive-export,sheets-read',
+  });
+});
+afterAll(async () => {
+  await harness?.close();
+  await stopOwnEmulators();
+});
+
+async function run(users: readonly SeededUser[]): Promise<Map<string, LedgerEntry>> {
+  day += 1;
+  const { runId } = runPeriodFor(Date.UTC(2030, 0, day), 86400);
+  const deps = await harness.deps({ publisher: memoryPublisher() });
+  const subs = users.map((user) => user.sub);
+  await processBatch(deps, { v: 1, runId, batchId: batchId(0), subs }, { attempt: 1, final: true });
+  return readLedger(harness.db, runId, subs);
+}
+
+/** The app's backend calling the revoke function's API, as `caller`. */
+async function api(
+  method: 'GET' | 'POST',
+  path: string,
+  body: Record<string, unknown> | undefined,
+  caller = CALLER,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const token = harness.standIn.control.mintServiceAccountIdToken({
+    email: caller,
+    audience: harness.runtime.config.revokeUrl,
+  });
+  const url = new URL(path, harness.runtime.config.revokeUrl);
+  const response = await revokeHandler(harness.runtime)({
+    method,
+    url,
+    headers: { authorization: `Bearer ${token}` },
+    cookies: new Map(),
+    form: undefined,
+    json: body,
+  });
+  return { status: response.status, json: JSON.parse(response.body) as Record<string, unknown> };
+}
+
+/** The incremental consent authorize asks for (sheets-read only, no prompt=consent), stored. */
+async function consentToSheets(user: SeededUser): Promise<void> {
+  const { url, transaction } = buildAuthorizationUrl(harness.runtime.config, {
+    now: Date.now(),
+    returnTo: null,
+    loginHint: user.email,
+    promptConsent: false,
+    jobs: ['sheets-read'],
+  });
+  const consentUrl = new URL(url);
+  expect(consentUrl.searchParams.get('scope')).toBe(`openid email ${SPREADSHEETS_READONLY_SCOPE}`);
+  expect(consentUrl.searchParams.get('include_granted_scopes')).toBe('true');
+  expect(consentUrl.searchParams.has('prompt')).toBe(false);
+  consentUrl.searchParams.set('standin_decision', 'approve');
+  consentUrl.searchParams.set('standin_user', user.email);
+  const answer = await fetch(consentUrl, { redirect: 'manual' });
+  const code = new URL(answer.headers.get('location')!).searchParams.get('code')!;
+  const tokens = (await (
+    await fetch(harness.standIn.endpoints.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT_URI,
+        client_id: CLIENT_ID,
+        client_secret: harness.env.OAUTH_CLIENT_SECRET!,
+        code_verifier: transaction.codeVerifier,
+      }),
+    })
+  ).json()) as { access_token: string; expires_in: number; scope: string; refresh_token?: string };
+  // No consent screen asked for, so no new refresh token: the stored one is kept.
+  expect(tokens.refresh_token).toBeUndefined();
+  expect(tokens.scope.split(' ')).toEqual(
+    expect.arrayContaining([DRIVE_FILE_SCOPE, SPREADSHEETS_READONLY_SCOPE]),
+  );
+  const stored = await storeConsent(harness.runtime, {
+    sub: user.sub,
+    email: user.email,
+    grantedScopes: tokens.scope.split(' '),
+    refreshToken: undefined,
+    refreshTokenExpiresInSeconds: undefined,
+    accessToken: tokens.access_token,
+    accessTokenExpiresAt: Date.now() + tokens.expires_in * 1000,
+  });
+  expect(stored.kind).toBe('written');
+}
+
+describe('jobs on their own', () => {
+  it('a job with a new scope stops no one; consent and settings start it, a revoke destroys them', async () => {
+    // Connected when only drive-export was enabled: they granted its scope alone.
+    const users = await harness.seedUsers(3, {
+      prefix: `jobs-${randomBytes(2).toString('hex')}`,
+      grant: `openid email ${DRIVE_FILE_SCOPE}`,
+    });
+    const [reader, waiting, unset] = users as [SeededUser, SeededUser, SeededUser];
+
+    const first = await run(users);
+    for (const user of users) {
+      const entry = first.get(user.sub)!;
+      expect(entry.outcome).toBe('needs-consent');
+      expect(entry.jobs?.['drive-export']).toMatchObject({ outcome: 'ok', effect: 'created' });
+      expect(entry.jobs?.['sheets-read']).toMatchObject({ outcome: 'needs-consent' });
+      const connection = await harness.connection(user.sub);
+      expect(connection.state).toBe('active');
+      expect(connection.jobs['sheets-read']).toMatchObject({
+        status: 'needs-consent',
+        missingScopes: [SPREADSHEETS_READONLY_SCOPE],
+      });
+    }
+    const consentNeeded = harness.events.events.filter(
+      (event) => event.type === 'consent-needed' && users.some((user) => user.sub === event.sub),
+    );
+    expect(consentNeeded).toHaveLength(3);
+    expect(consentNeeded[0]).toMatchObject({
+      job: 'sheets-read',
+      scopes: [SPREADSHEETS_READONLY_SCOPE],
+    });
+
+    // Two users consent to the new scope; the app sets one user's spreadsheet.
+    await consentToSheets(reader);
+    await consentToSheets(unset);
+    const { spreadsheetId } = harness.standIn.control.seedSpreadsheet({
+      email: reader.email,
+      title: 'Budget',
+      sheets: {
+        Sheet1: [
+          ['month', 'amount'],
+          ['jan', '10'],
+          ['feb', '12'],
+        ],
+      },
+    });
+    const set = await api('POST', '/settings', {
+      sub: reader.sub,
+      job: 'sheets-read',
+      settings: { spreadsheetId, range: 'Sheet1!A1:B10' },
+    });
+    expect(set.status).toBe(200);
+    expect(set.json.settings).toEqual({ spreadsheetId, range: 'Sheet1!A1:B10' });
+
+    const second = await run(users);
+    expect(second.get(reader.sub)).toMatchObject({ outcome: 'ok' });
+    expect(second.get(reader.sub)!.jobs?.['sheets-read']).toMatchObject({
+      outcome: 'ok',
+      effect: 'read',
+      details: { rows: 3, columns: 2 },
+    });
+    expect(second.get(waiting.sub)!.outcome).toBe('needs-consent');
+    expect(second.get(unset.sub)!.outcome).toBe('needs-settings');
+    expect(second.get(unset.sub)!.jobs?.['sheets-read']?.reason).toContain('spreadsheetId');
+    for (const user of users)
+      expect(second.get(user.sub)!.jobs?.['drive-export']).toMatchObject({ outcome: 'ok' });
+    // The incremental consents minted no refresh token: one live token per user at Google.
+    const grants = harness.standIn.control.grants(reader.email);
+    expect(grants.map((grant) => grant.liveRefreshTokens)).toEqual([1]);
+
+    const status = await api('GET', `/settings?sub=${reader.sub}`, undefined);
+    expect(status.status).toBe(200);
+    expect(status.json).toMatchObject({
+      settings: { 'sheets-read': { spreadsheetId } },
+      jobs: { 'sheets-read': { status: 'ok' }, 'drive-export': { status: 'ok' } },
+    });
+
+    // Unsubscribe: the settings go with the connection, in the same commit.
+    expect((await api('POST', '/', { sub: reader.sub })).status).toBe(200);
+    expect((await harness.db.doc(jobSettingsPath(reader.sub)).get()).exists).toBe(false);
+    expect(
+      (
+        await api('POST', '/settings', {
+          sub: reader.sub,
+          job: 'sheets-read',
+          settings: { spreadsheetId },
+        })
+      ).status,
+    ).toBe(404);
+    expect((await harness.db.doc(jobSettingsPath(reader.sub)).get()).exists).toBe(false);
+  });
+
+  it('settings of the wrong type, for an unknown job, or from a wrong identity are refused; nothing is stored', async () => {
+    const [user] = await harness.seedUsers(1, { prefix: `bad-${randomBytes(2).toString('hex')}` });
+    const wrongType = await api('POST', '/settings', {
+      sub: user!.sub,
+      job: 'sheets-read',
+      settings: { spreadsheetId: 42 },
+    });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.json).toMatchObject({
+      error: 'invalid_settings',
+      issues: [{ path: 'spreadsheetId' }],
+    });
+    const unknown = await api('POST', '/settings', {
+      sub: user!.sub,
+      job: 'mail-digest',
+      settings: {},
+    });
+    expect(unknown.status).toBe(400);
+    expect(JSON.stringify(unknown.json)).toContain('drive-export, sheets-read');
+    const stranger = await api(
+      'POST',
+      '/settings',
+      { sub: user!.sub, job: 'sheets-read', settings: { spreadsheetId: 'abc' } },
+      'someone-else@other-project.iam.gserviceaccount.com',
+    );
+    expect(stranger.status).toBe(403);
+    const badSub = await api('POST', '/settings', {
+      sub: '../x',
+      job: 'sheets-read',
+      settings: {},
+    });
+    expect(badSub.status).toBe(400);
+    expect((await harness.db.doc(jobSettingsPath(user!.sub)).get()).exists).toBe(false);
+    expect((await harness.connection(user!.sub)).settingsUpdatedAt).toBeNull();
+  });
+});
