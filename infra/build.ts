@@ -105,7 +105,9 @@ async function jobsPlugin(): Promise<Plugin> {
   const files = jobFiles();
   const manifest = manifestOf(await loadJobFiles(files));
   const jobsDir = path.join(root, 'shared', 'jobs');
-  const imports = files.map((file, index) => `import job${index} from ${JSON.stringify(file.file)};`);
+  const imports = files.map(
+    (file, index) => `import job${index} from ${JSON.stringify(file.file)};`,
+  );
   const loaded = files.map(
     (file, index) => `{ definition: job${index}, source: ${JSON.stringify(file.source)} }`,
   );

@@ -34,12 +34,15 @@ export async function authorize(runtime: Runtime, request: HttpRequest): Promise
   if (loginHint !== null && !EMAIL.test(loginHint))
     throw new AppError('bad_request', 400, 'The login hint is not an email address.');
 
+  const jobs = incrementalJobs(config.jobs, singleParam(params, 'jobs', { maxLength: 400 }));
+
   const keyset = await runtime.keyset();
   const { url, transaction } = buildAuthorizationUrl(config, {
     now: runtime.clock.now(),
     returnTo,
     loginHint,
     promptConsent: false,
+    ...(jobs ? { jobs } : {}),
   });
   const cookieKeys = keyset.forPurpose('cookie');
   return redirect(302, url, {
@@ -54,6 +57,21 @@ export async function authorize(runtime: Runtime, request: HttpRequest): Promise
       ),
     ],
   });
+}
+
+/**
+ * `jobs=a,b`: an incremental consent for those enabled jobs' scopes only
+ * (docs/jobs.md#incremental-consent). Absent: every enabled job's.
+ */
+function incrementalJobs(
+  enabled: readonly string[],
+  value: string | undefined,
+): string[] | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((name) => name.trim());
+  if (names.length === 0 || names.some((name) => !enabled.includes(name)))
+    throw new AppError('bad_request', 400, 'That link asks for a job this app does not run.');
+  return names;
 }
 
 /**

@@ -59,7 +59,7 @@ export async function jobSettingsApi(
         message: issue.message,
       })),
     });
-  const values = parsed.data as Record<string, unknown>;
+  const values = parsed.data;
   const now = new Date(runtime.clock.now());
   const applied = await connections.changeSettings(sub, {
     now,

@@ -145,7 +145,8 @@ export function defineJob<S extends SettingsShape | undefined = undefined>(
     apis: [...new Set([...(spec.apis ?? []), ...scopes.flatMap((scope) => scope.api ?? [])])],
     settings: spec.settings,
     schedule,
-    run: spec.run as JobDefinition['run'],
+    // The schema parsed the settings before run() is called: they have its output type.
+    run: (context) => spec.run(context as Parameters<JobSpec<S>['run']>[0]),
   });
 }
 

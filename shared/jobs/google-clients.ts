@@ -3,7 +3,7 @@
 // (the runner owns backoff and Retry-After: shared/retry/) and a per-call timeout that ends at the
 // job's deadline. Every call also gets the root as a per-call option, because googleapis-common
 // applies a client-level rootUrl to a method's `url` only, never to its upload `mediaUrl`
-// (docs/google-behaviours.md#bundling-and-clients): without it, uploads go to www.googleapis.com.
+// (docs/google-behaviours.md#drive-api): without it, uploads go to www.googleapis.com.
 // @googleapis/* modules are imported on first use, so a job that does not call Drive never pays
 // for loading it.
 import type { OAuth2Client } from 'google-auth-library';

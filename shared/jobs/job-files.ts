@@ -18,6 +18,8 @@ export interface JobFile {
   readonly source: string;
 }
 
+// A build-time folder of source files, not a setting of a deployed function (bundles never read it).
+// eslint-disable-next-line no-restricted-properties
 export function appJobsDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(ROOT, env.CONSENT_VAULT_JOBS_DIR ?? 'jobs');
 }

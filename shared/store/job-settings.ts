@@ -11,11 +11,6 @@ export const JOB_SETTINGS = 'jobSettings';
 /** Per job: the values the app set (validated against the job's schema when written). */
 export type JobSettingsValues = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
-export interface JobSettingsDocument {
-  readonly values: JobSettingsValues;
-  readonly updatedAt: Date;
-}
-
 export function jobSettingsPath(sub: string): string {
   return `${JOB_SETTINGS}/${sub}`;
 }

@@ -52,7 +52,7 @@ export async function runJob(
   const now = input.now ?? Date.now();
   const auth = new OAuth2Client({ clientId: CLIENT.clientId });
   auth.setCredentials({ access_token: input.user.accessToken, token_type: 'Bearer' });
-  const settings = (job.settings?.parse(input.settings ?? {}) ?? {}) as Record<string, unknown>;
+  const settings = job.settings?.parse(input.settings ?? {}) ?? {};
   const controller = new AbortController();
   const deadline = now + (input.timeoutMs ?? 30_000);
   // The job's log lines go where the test's output goes.

@@ -127,7 +127,7 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
         job,
         token,
         period,
-        settings: (parsed?.data ?? {}) as Record<string, unknown>,
+        settings: parsed?.data ?? {},
         earlier,
       });
       token = done.token;
