@@ -146,7 +146,8 @@ export function defineJob<S extends SettingsShape | undefined = undefined>(
     settings: spec.settings,
     schedule,
     // The schema parsed the settings before run() is called: they have its output type.
-    run: (context) => spec.run(context as Parameters<JobSpec<S>['run']>[0]),
+    run: (context: JobContext<Record<string, unknown>>) =>
+      spec.run(context as Parameters<JobSpec<S>['run']>[0]),
   });
 }
 
