@@ -103,8 +103,8 @@ export interface ConnectionRepository {
     lease: { lease: Lease; now: Date; seen?: Snapshot },
   ): Promise<Applied<'not-runnable' | 'busy'>>;
   /**
-   * Does the run still hold the user, on a connection still active? (right before a side
-   * effect). A settings change keeps the lease; a consent or a revoke takes it away.
+   * Does the run still hold the user, in the state it leased? (right before a side effect). A
+   * settings change keeps the lease; a consent or a revoke takes it away.
    */
   stillHeld(held: Held): Promise<boolean>;
   recordRunOutcome(
@@ -184,7 +184,7 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
       apply(sub, (current) => leaseTaken(current, lease, now), seen ? { seen } : {}),
     async stillHeld(held) {
       const { connection } = await backend.read(held.connection.sub);
-      return holds(connection, held.holder) && connection.state === 'active';
+      return holds(connection, held.holder) && connection.state === held.connection.state;
     },
     recordRunOutcome: (held, input, alongside = []) =>
       apply(
