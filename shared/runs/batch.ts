@@ -3,7 +3,7 @@
 // batch, no hot spot). The summary is rebuilt from final ledger outcomes on every delivery, so a
 // redelivered batch overwrites it with the truth rather than adding to it.
 import { Timestamp } from '@google-cloud/firestore';
-import { classifyError, type FailureClass } from '../retry/classify.ts';
+import { classifyError } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
 import { grpcConnectionBackend } from '../store/connection/grpc-backend.ts';
 import { createConnectionRepository, type Snapshot } from '../store/connection/repository.ts';
@@ -24,6 +24,8 @@ export interface BatchSummary {
   users: number;
   outcomes: Record<string, number>;
   failures: Record<string, number>;
+  /** Per job: how many users it came to each outcome for (`ok`, `needs-consent`, `not-due`…). */
+  jobs: Record<string, Record<string, number>>;
   durationsMs: number[];
   /** Users left for redelivery (transient failures). */
   pending: number;
@@ -171,19 +173,24 @@ function summarize(
   const { previous, results, startedAt, finishedAt } = delivery;
   const outcomes: Record<string, number> = {};
   const failures: Record<string, number> = {};
+  const jobs: Record<string, Record<string, number>> = {};
   const durationsMs: number[] = [];
   let pending = 0;
   let halted = 0;
-  const add = (outcome: string, failure: FailureClass | null, durationMs: number): void => {
-    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-    if (failure) failures[failure] = (failures[failure] ?? 0) + 1;
-    durationsMs.push(durationMs);
+  const add = (final: Pick<LedgerEntry, 'outcome' | 'failure' | 'durationMs' | 'jobs'>): void => {
+    outcomes[final.outcome] = (outcomes[final.outcome] ?? 0) + 1;
+    if (final.failure) failures[final.failure] = (failures[final.failure] ?? 0) + 1;
+    durationsMs.push(final.durationMs);
+    for (const [job, record] of Object.entries(final.jobs ?? {})) {
+      const counts = (jobs[job] ??= {});
+      counts[record.outcome] = (counts[record.outcome] ?? 0) + 1;
+    }
   };
-  for (const entry of previous) add(entry.outcome, entry.failure, entry.durationMs);
+  for (const entry of previous) add(entry);
   for (const result of results) {
     if (result.outcome === 'retry') pending += 1;
     else if (result.outcome === 'halted') halted += 1;
-    else add(result.outcome, result.failure, result.durationMs);
+    else add(result as UserResult & { outcome: LedgerEntry['outcome'] });
   }
   return {
     runId: batch.runId,
@@ -191,6 +198,7 @@ function summarize(
     users: batch.subs.length,
     outcomes,
     failures,
+    jobs,
     durationsMs,
     pending,
     halted,

@@ -20,6 +20,8 @@ export interface RunReport {
   readonly batchesDone: number;
   readonly outcomes: Readonly<Record<string, number>>;
   readonly failures: Readonly<Record<string, number>>;
+  /** Per job: users per outcome (`ok`, `failed`, `needs-consent`, `needs-settings`, `not-due`). */
+  readonly jobs: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** Users waiting for redelivery. */
   readonly pending: number;
   readonly p50Ms: number | undefined;
@@ -42,6 +44,7 @@ export async function readRunReport(db: Firestore, runId?: string): Promise<RunR
   ]);
   const outcomes: Record<string, number> = {};
   const failures: Record<string, number> = {};
+  const jobs: Record<string, Record<string, number>> = {};
   const durations: number[] = [];
   let pending = 0;
   let endedAt = 0;
@@ -52,6 +55,11 @@ export async function readRunReport(db: Firestore, runId?: string): Promise<RunR
       outcomes[key] = (outcomes[key] ?? 0) + count;
     for (const [key, count] of Object.entries(batch.failures))
       failures[key] = (failures[key] ?? 0) + count;
+    for (const [job, counts] of Object.entries(batch.jobs ?? {}))
+      for (const [outcome, count] of Object.entries(counts)) {
+        const into = (jobs[job] ??= {});
+        into[outcome] = (into[outcome] ?? 0) + count;
+      }
     for (const duration of batch.durationsMs) durations.push(duration);
     pending += batch.pending;
     if (batch.halted > 0) outcomes.halted = (outcomes.halted ?? 0) + batch.halted;
@@ -78,6 +86,7 @@ export async function readRunReport(db: Firestore, runId?: string): Promise<RunR
     batchesDone: done,
     outcomes,
     failures,
+    jobs,
     pending,
     p50Ms: percentile(durations, 0.5),
     p95Ms: percentile(durations, 0.95),
@@ -117,6 +126,18 @@ export function formatRunReport(report: RunReport): string {
   if (report.pending > 0) rows.push(['  pending (redelivery)', String(report.pending)]);
   rows.push(['per-user p50', report.p50Ms === undefined ? '-' : `${report.p50Ms} ms`]);
   rows.push(['per-user p95', report.p95Ms === undefined ? '-' : `${report.p95Ms} ms`]);
+  const jobs = Object.entries(report.jobs);
+  if (jobs.length > 0) {
+    rows.push(['jobs', '']);
+    for (const [job, counts] of jobs)
+      rows.push([
+        `  ${job}`,
+        Object.entries(counts)
+          .sort()
+          .map(([outcome, count]) => `${outcome} ${count}`)
+          .join(', '),
+      ]);
+  }
   const failures = Object.entries(report.failures).sort();
   if (failures.length > 0) {
     rows.push(['errors by class', '']);

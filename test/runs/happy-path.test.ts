@@ -60,7 +60,8 @@ describe('a scheduled run over Pub/Sub', () => {
     expect(report.batches).toBe(3);
     expect(report.outcomes).toEqual({ ok: USERS });
     expect(report.p50Ms).toBeGreaterThan(0);
-    expect(formatRunReport(report)).toContain('ok');
+    expect(report.jobs).toEqual({ 'drive-export': { ok: USERS } });
+    expect(formatRunReport(report)).toMatch(new RegExp(`drive-export +ok ${USERS}`));
 
     for (const user of users) {
       const files = harness.standIn.control.driveFiles(user.email).filter((file) => !file.trashed);

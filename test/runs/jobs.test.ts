@@ -11,7 +11,7 @@ import { DRIVE_FILE_SCOPE } from '../../shared/jobs/builtin/drive-export.ts';
 import { SPREADSHEETS_READONLY_SCOPE } from '../../shared/jobs/builtin/sheets-read.ts';
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
-import { processBatch } from '../../shared/runs/batch.ts';
+import { processBatch, type BatchSummary } from '../../shared/runs/batch.ts';
 import { readLedger, type LedgerEntry } from '../../shared/runs/ledger.ts';
 import { batchId } from '../../shared/runs/messages.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
@@ -40,12 +40,18 @@ afterAll(async () => {
   await stopOwnEmulators();
 });
 
+let lastSummary: BatchSummary | undefined;
+
 async function run(users: readonly SeededUser[]): Promise<Map<string, LedgerEntry>> {
   day += 1;
   const { runId } = runPeriodFor(Date.UTC(2030, 0, day), 86400);
   const deps = await harness.deps({ publisher: memoryPublisher() });
   const subs = users.map((user) => user.sub);
-  await processBatch(deps, { v: 1, runId, batchId: batchId(0), subs }, { attempt: 1, final: true });
+  lastSummary = await processBatch(
+    deps,
+    { v: 1, runId, batchId: batchId(0), subs },
+    { attempt: 1, final: true },
+  );
   return readLedger(harness.db, runId, subs);
 }
 
@@ -184,6 +190,11 @@ describe('jobs on their own', () => {
     expect(second.get(unset.sub)!.jobs?.['sheets-read']?.reason).toContain('spreadsheetId');
     for (const user of users)
       expect(second.get(user.sub)!.jobs?.['drive-export']).toMatchObject({ outcome: 'ok' });
+    // The run's summary counts each job's outcomes: one job's failure never hides another's.
+    expect(lastSummary?.jobs).toEqual({
+      'drive-export': { ok: 3 },
+      'sheets-read': { ok: 1, 'needs-consent': 1, 'needs-settings': 1 },
+    });
     // The incremental consents minted no refresh token: one live token per user at Google.
     const grants = harness.standIn.control.grants(reader.email);
     expect(grants.map((grant) => grant.liveRefreshTokens)).toEqual([1]);
