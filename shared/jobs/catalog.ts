@@ -42,6 +42,29 @@ export function enabledJobs<Job extends { readonly name: string }>(
   return names.map((name) => known.find((job) => job.name === name)!);
 }
 
+/** The job's scopes that `granted` lacks. */
+export function lackingScopes(
+  job: { readonly scopes: readonly { url: string }[] },
+  granted: readonly string[],
+): string[] {
+  return job.scopes.map((scope) => scope.url).filter((url) => !granted.includes(url));
+}
+
+/** Per job, how many of the given connections (their granted scopes) lack some of its scopes. */
+export function consentGaps(
+  jobs: readonly { readonly name: string; readonly scopes: readonly { url: string }[] }[],
+  scopesOfConnections: readonly (readonly string[])[],
+): Record<string, number> {
+  const gaps: Record<string, number> = {};
+  for (const job of jobs) {
+    const count = scopesOfConnections.filter(
+      (scopes) => lackingScopes(job, scopes).length > 0,
+    ).length;
+    if (count > 0) gaps[job.name] = count;
+  }
+  return gaps;
+}
+
 /** Every scope the given jobs need (deduplicated, in order). */
 export function scopesOf(
   jobs: readonly { readonly scopes: readonly { url: string }[] }[],

@@ -5,6 +5,7 @@
 // batch code. The cursor is saved after each page, so a retried tick resumes where it stopped.
 import { FieldPath, Timestamp, type Transaction } from '@google-cloud/firestore';
 import { OAuthResponseError } from '../errors.ts';
+import { consentGaps } from '../jobs/catalog.ts';
 import { refreshAccessToken } from '../oauth/refresh.ts';
 import { CONNECTIONS } from '../store/connection/document.ts';
 import { processBatch } from './batch.ts';
@@ -69,17 +70,26 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
   }
 
   log.info(run.cursor === null ? 'run started' : 'run resumed', { inline: config.runs.inline });
+  const gaps: Record<string, number> = {};
   for (;;) {
     let query = db
       .collection(CONNECTIONS)
       .where('state', 'in', RUNNABLE_STATES)
       .orderBy(FieldPath.documentId())
-      .select()
+      // State and scopes only, to count the users who have not granted some enabled job's scopes.
+      .select('state', 'scopes')
       .limit(config.runs.batchSize);
     if (run.cursor !== null) query = query.startAfter(run.cursor);
     const page = await query.get();
     if (page.empty) break;
     const subs = page.docs.map((doc) => doc.id);
+    const pageGaps = consentGaps(
+      deps.jobs,
+      page.docs
+        .filter((doc) => doc.get('state') === 'active')
+        .map((doc) => (doc.get('scopes') as string[] | undefined) ?? []),
+    );
+    for (const [job, count] of Object.entries(pageGaps)) gaps[job] = (gaps[job] ?? 0) + count;
     const batch: WorkBatch = { v: 1, runId: period.runId, batchId: batchId(run.batches), subs };
     if (config.runs.inline) await processBatch(deps, batch, { attempt: 1, final: true });
     else
@@ -106,6 +116,13 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
     dispatchedAt: Timestamp.fromMillis(clock.now()),
   });
   log.info('run dispatched', { batches: run.batches, users: run.users });
+  // An enabled job whose scopes existing users never granted runs for none of them until they
+  // consent (docs/jobs.md#incremental-consent): said once per run, with counts.
+  if (Object.keys(gaps).length > 0)
+    log.warn('enabled jobs lack consent from existing connections', {
+      usersLackingConsent: gaps,
+      hint: 'npm run connections -- --needs-consent',
+    });
   return { kind: 'dispatched', runId: period.runId, batches: run.batches, users: run.users };
 }
 

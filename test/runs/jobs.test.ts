@@ -11,7 +11,11 @@ import { DRIVE_FILE_SCOPE } from '../../shared/jobs/builtin/drive-export.ts';
 import { SPREADSHEETS_READONLY_SCOPE } from '../../shared/jobs/builtin/sheets-read.ts';
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
+import { enabledJobs } from '../../shared/jobs/catalog.ts';
+import { jobManifest } from '../../shared/jobs/manifest.ts';
 import { processBatch, type BatchSummary } from '../../shared/runs/batch.ts';
+import { dispatchRun } from '../../shared/runs/dispatch.ts';
+import { listConnections } from '../../infra/ops/connection-listing.ts';
 import { readLedger, type LedgerEntry } from '../../shared/runs/ledger.ts';
 import { batchId } from '../../shared/runs/messages.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
@@ -255,5 +259,31 @@ describe('jobs on their own', () => {
     expect(badSub.status).toBe(400);
     expect((await harness.db.doc(jobSettingsPath(user!.sub)).get()).exists).toBe(false);
     expect((await harness.connection(user!.sub)).settingsUpdatedAt).toBeNull();
+  });
+
+  it("a run says how many users lack an enabled job's consent; npm run connections lists them", async () => {
+    const users = await harness.seedUsers(2, {
+      prefix: `gap-${randomBytes(2).toString('hex')}`,
+      grant: `openid email ${DRIVE_FILE_SCOPE}`,
+    });
+    const deps = await harness.deps({ publisher: memoryPublisher() });
+    const logsBefore = harness.logs.length;
+    await dispatchRun(deps, { scheduledAt: Date.UTC(2031, 5, 1) });
+    const warning = harness.logs
+      .slice(logsBefore)
+      .find((line) => line.message === 'enabled jobs lack consent from existing connections') as
+      { severity: string; usersLackingConsent: Record<string, number> } | undefined;
+    expect(warning?.severity).toBe('WARNING');
+    expect(warning?.usersLackingConsent['sheets-read']).toBeGreaterThanOrEqual(2);
+    expect(warning?.usersLackingConsent['drive-export']).toBeUndefined();
+
+    const jobs = enabledJobs(jobManifest().jobs, ['drive-export', 'sheets-read']);
+    const rows = await listConnections(harness.db, { needsConsent: true, jobs, limit: 1000 });
+    for (const user of users) {
+      const row = rows.find((cells) => cells[0] === user.sub);
+      expect(row?.[4]).toBe('drive-export:not-run sheets-read:needs-consent');
+    }
+    const all = await listConnections(harness.db, { jobs, limit: 1000 });
+    expect(all.length).toBeGreaterThan(rows.length);
   });
 });

@@ -9,6 +9,7 @@
 import type { OAuth2Client } from 'google-auth-library';
 import type { PurposeKeys } from '../../crypto/keyset.ts';
 import { JOB_DEADLINE, OperationError, SCOPE_MISSING } from '../../errors.ts';
+import { lackingScopes as missing } from '../../jobs/catalog.ts';
 import { SCHEDULES, type JobDefinition, type JobResult } from '../../jobs/define.ts';
 import { jobContext } from '../../jobs/context.ts';
 import { createOAuthClient } from '../../oauth/google-client.ts';
@@ -180,10 +181,6 @@ function stateFor(work: UserWork, previous: JobState | undefined) {
     at: new Date(work.now()),
     ...changes,
   });
-}
-
-function missing(job: JobDefinition, granted: readonly string[]): string[] {
-  return job.scopes.map((scope) => scope.url).filter((url) => !granted.includes(url));
 }
 
 /** `field: problem` pairs, short and without values (settings may be the user's data). */
