@@ -5,8 +5,8 @@ import { loadConfig } from '../../shared/settings/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import type { FunctionName } from '../../shared/settings/functions.ts';
 import type { DeployOptions } from './args.ts';
+import { jobRequirements, type ConsentScope } from './jobs.ts';
 import {
-  APIS,
   FUNCTIONS,
   functionAccountId,
   SCHEDULER_ACCOUNT_ID,
@@ -31,7 +31,10 @@ export interface Desired {
   readonly schedulerLocation: string;
   readonly firestoreLocation: string;
   readonly database: string;
+  /** The platform's APIs and every enabled job's (infra/deploy/jobs.ts). */
   readonly apis: readonly string[];
+  /** What the operator registers on the OAuth consent screen (printed, never applied). */
+  readonly consentScopes: readonly ConsentScope[];
   readonly topics: Readonly<Record<TopicKey, string>>;
   /** Pull subscription that keeps dead letters (a topic without subscriptions drops them). */
   readonly deadLetterSubscription: string;
@@ -112,6 +115,8 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
   const overrides = parseFieldOverrides(inputs.indexesJson, problems);
   if (problems.length > 0) return { ok: false, problems };
 
+  const { apis, consentScopes } = jobRequirements(config);
+
   const functions = FUNCTIONS.map((spec): DesiredFunction => ({
     spec,
     source: `${options.distDir.replace(/\/+$/, '')}/${spec.name}`,
@@ -128,7 +133,8 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
       schedulerLocation: options.schedulerLocation,
       firestoreLocation: options.firestoreLocation,
       database: config.firestoreDatabase,
-      apis: APIS,
+      apis,
+      consentScopes,
       topics: {
         tick: config.pubsub.tickTopic,
         work: config.pubsub.workTopic,
