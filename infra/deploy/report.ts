@@ -1,6 +1,7 @@
 // What the deploy prints: the plan as copy-pasteable commands, and the summary at the end.
 // Pure formatting; nothing here can see a secret value (steps only name their stdin).
 import type { Desired } from './desired.ts';
+import type { ConsentScope } from './jobs.ts';
 import type { Plan, SecretInput, Step } from './plan.ts';
 import { releaseName } from './rules-api.ts';
 import type { ProjectState } from './state.ts';
@@ -53,13 +54,53 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
     'Register this redirect URI on the OAuth client (APIs & Services > Credentials > your Web client):',
     `  ${desired.redirectUri}`,
     '',
+    ...formatConsentScreen(desired.consentScopes),
+    '',
     'Manual steps left:',
     `  1. Add the redirect URI above to the OAuth client ${desired.env['OAUTH_CLIENT_ID'] ?? ''} (Google compares it character for character).`,
-    '  2. Set the OAuth consent screen to "In production": in "Testing", refresh tokens die after 7 days.',
+    `  2. Register the scopes above on the OAuth consent screen and set it to "In production": in "Testing", refresh tokens die after 7 days.${needsReview(desired.consentScopes) ? ' With a WARNING scope above, Google must verify the app first.' : ''}`,
     `  3. Custom domain: if REDIRECT_URI/AUTHORIZE_URL/REVOKE_URL point elsewhere, map that domain to the functions yourself.`,
     `  4. Subscribe whatever consumes ${desired.topics.events} (the deploy creates the topic only), and watch ${desired.deadLetterSubscription} for dead letters.`,
     '  5. Rotate the token keyset by hand (add a key, switch "primary", add a secret version, redeploy); the deploy never replaces an existing keyset.',
     '  6. Projects created before April 2021: grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the scheduler service account.',
   ];
   return lines.join('\n');
+}
+
+// Google decides from these classes whether the consent screen needs its review; an app asking for
+// a sensitive or restricted scope cannot be published without it, so the operator should know
+// before the first user is asked.
+const VERIFICATION = 'https://support.google.com/cloud/answer/13463073';
+const WHY: Readonly<Partial<Record<ConsentScope['sensitivity'], string>>> = {
+  sensitive: "needs Google's verification before the app is published",
+  restricted: 'needs verification and a security assessment before the app is published',
+};
+
+function needsReview(scopes: readonly ConsentScope[]): boolean {
+  return scopes.some((scope) => WHY[scope.sensitivity] !== undefined);
+}
+
+/** The scopes to register, one a line, then a WARNING (or, unclassified, a note) per scope. */
+function formatConsentScreen(scopes: readonly ConsentScope[]): string[] {
+  const width = Math.max(...scopes.map((scope) => scope.url.length));
+  const neededBy = (scope: ConsentScope): string =>
+    scope.jobs.length === 0 ? 'sign-in' : scope.jobs.join(', ');
+  const lines = [
+    'Register these scopes on the OAuth consent screen (Google Auth Platform > Data Access > Add or remove scopes):',
+    ...scopes.map(
+      (scope) => `  ${scope.url.padEnd(width)}  ${neededBy(scope)}: ${scope.description}`,
+    ),
+  ];
+  for (const scope of scopes) {
+    const why = WHY[scope.sensitivity];
+    if (why)
+      lines.push(
+        `WARNING: ${scope.sensitivity} scope ${scope.url} (needed by ${neededBy(scope)}) ${why}: ${VERIFICATION}`,
+      );
+    else if (scope.sensitivity === 'unknown')
+      lines.push(
+        `note: ${scope.url} (needed by ${neededBy(scope)}) is not in consent-vault's list of Google scopes: check on the consent screen whether it is sensitive or restricted (${VERIFICATION})`,
+      );
+  }
+  return lines;
 }
