@@ -438,3 +438,66 @@ describe('deploy CLI refusals and secret input', () => {
     TIMEOUT,
   );
 });
+
+describe('deploy CLI and the enabled jobs', () => {
+  const AUTH = 'https://www.googleapis.com/auth/';
+
+  async function withJobs<T>(jobs: string, check: (sandbox: Sandbox) => Promise<T>): Promise<T> {
+    const sandbox = await Sandbox.create();
+    try {
+      const envFile = path.join(sandbox.dir, 'deploy.env');
+      writeFileSync(envFile, `${readFileSync(envFile, 'utf8')}JOBS=${jobs}\n`);
+      return await check(sandbox);
+    } finally {
+      await sandbox.close();
+    }
+  }
+
+  it(
+    "a dry run enables the jobs' APIs and prints the consent-screen scopes and warnings",
+    () =>
+      withJobs('drive-export,sheets-read,drive-list', async (sandbox) => {
+        const result = await sandbox.run(
+          sandbox.args(['--dry-run', '--client-secret-file', sandbox.clientSecretFile]),
+        );
+        expect(result.code, result.stderr).toBe(0);
+        const lines = result.stdout.split('\n');
+        const enable = lines.filter((line) => line.startsWith('gcloud services enable '));
+        expect(enable).toHaveLength(1);
+        expect(enable[0]).toMatch(/ drive\.googleapis\.com sheets\.googleapis\.com --project=/);
+        const scopes = lines
+          .filter((line) => /^ {2}(openid|email|https:\/\/www\.googleapis\.com\/auth\/)/.test(line))
+          .map((line) => line.trim().split(/\s+/)[0]);
+        expect(scopes).toEqual([
+          'openid',
+          'email',
+          `${AUTH}drive.file`,
+          `${AUTH}spreadsheets.readonly`,
+          `${AUTH}drive.metadata.readonly`,
+        ]);
+        const warnings = lines.filter((line) => line.startsWith('WARNING:'));
+        expect(warnings).toHaveLength(2);
+        expect(warnings[0]).toContain(
+          `sensitive scope ${AUTH}spreadsheets.readonly (needed by sheets-read) needs Google's verification`,
+        );
+        expect(warnings[1]).toContain(
+          `restricted scope ${AUTH}drive.metadata.readonly (needed by drive-list) needs verification and a security assessment`,
+        );
+      }),
+    TIMEOUT,
+  );
+
+  it(
+    'refuses an unknown job in the env file, naming the known ones, before calling gcloud',
+    () =>
+      withJobs('drive-export,drive-lsit', async (sandbox) => {
+        const result = await sandbox.run(sandbox.args(['--dry-run']));
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain(
+          'env file: JOBS: names an unknown job "drive-lsit" (known: drive-export, drive-list, sheets-read)',
+        );
+        expect(sandbox.log()).toEqual([]);
+      }),
+    TIMEOUT,
+  );
+});

@@ -6,7 +6,8 @@ import { buildDesired, parseIndexes } from '../../infra/deploy/desired.ts';
 import type { Desired } from '../../infra/deploy/desired.ts';
 import { buildPlan, envVarsArg, isReady, pubsubAgent } from '../../infra/deploy/plan.ts';
 import type { GcloudStep, Plan } from '../../infra/deploy/plan.ts';
-import { SPEC_LABEL, TTL_COLLECTION_GROUPS } from '../../infra/deploy/resources.ts';
+import { formatSummary } from '../../infra/deploy/report.ts';
+import { APIS, SPEC_LABEL, TTL_COLLECTION_GROUPS } from '../../infra/deploy/resources.ts';
 import { emptyState } from '../../infra/deploy/state.ts';
 import type { FunctionState, ProjectState } from '../../infra/deploy/state.ts';
 
@@ -34,7 +35,11 @@ const PUBLIC = ['authorize', 'callback', 'revoke'];
 const sa = (name: string): string =>
   `serviceAccount:consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`;
 
-function desiredFor(extraArgs: string[] = [], hashes: Record<string, string> = {}): Desired {
+function desiredFor(
+  extraArgs: string[] = [],
+  hashes: Record<string, string> = {},
+  env: Record<string, string> = {},
+): Desired {
   const parsed = parseArgs([
     '--project',
     PROJECT,
@@ -50,6 +55,7 @@ function desiredFor(extraArgs: string[] = [], hashes: Record<string, string> = {
     envValues: {
       OAUTH_CLIENT_ID: 'id.apps.googleusercontent.com',
       REVOKE_CALLERS: 'a@b.iam.gserviceaccount.com,c@d.iam.gserviceaccount.com',
+      ...env,
     },
     rulesSource: RULES,
     indexesJson: INDEXES,
@@ -559,6 +565,101 @@ describe('buildPlan problems', () => {
     expect(problems).toContain('OAUTH_CLIENT_ID');
     expect(problems).toContain('REDIRECT_URI');
     expect(problems).toContain('RUN_BATCH_SIZE');
+  });
+});
+
+describe('the enabled jobs: APIs and the consent screen', () => {
+  const AUTH = 'https://www.googleapis.com/auth/';
+  const LINK = 'https://support.google.com/cloud/answer/13463073';
+  const withJobs = (jobs: string): Desired => desiredFor([], {}, { JOBS: jobs });
+  const enables = (desired: Desired, state: ProjectState): string[] =>
+    commandsOf(buildPlan(desired, state)).filter((c) => c.startsWith('services enable'));
+  const summaryLines = (desired: Desired): string[] =>
+    formatSummary(desired, undefined).split('\n');
+  const three = withJobs('drive-export,sheets-read,drive-list');
+
+  it('JOBS=drive-export enables Drive on top of the platform APIs, and no Sheets API', () => {
+    const desired = withJobs('drive-export');
+    expect(desired.apis).toEqual([...APIS, 'drive.googleapis.com']);
+    expect(enables(desired, emptyState())).toEqual([
+      `services enable ${[...APIS, 'drive.googleapis.com'].join(' ')} --project=${PROJECT}`,
+    ]);
+  });
+
+  it("enables each job's API once, after the platform's", () => {
+    expect(three.apis).toEqual([...APIS, 'drive.googleapis.com', 'sheets.googleapis.com']);
+  });
+
+  it("an existing project without the jobs' APIs gets just those enabled", () => {
+    const platformOnly = { ...converged(three), enabledServices: [...APIS] };
+    expect(enables(three, platformOnly)).toEqual([
+      `services enable drive.googleapis.com sheets.googleapis.com --project=${PROJECT}`,
+    ]);
+    expect(enables(three, converged(three))).toEqual([]);
+  });
+
+  it('prints the sign-in and job scopes to register, with their descriptions', () => {
+    const lines = summaryLines(three);
+    const start = lines.findIndex((line) => line.startsWith('Register these scopes on the OAuth'));
+    expect(start).toBeGreaterThan(-1);
+    expect(lines.slice(start + 1, start + 6).map((line) => line.trim().split(/\s{2,}/))).toEqual([
+      ['openid', 'sign-in: associate you with your personal info on Google'],
+      [
+        'email',
+        'sign-in: see your primary Google Account email address (listed as …/auth/userinfo.email)',
+      ],
+      [`${AUTH}drive.file`, 'drive-export: see and change only the Google Drive files it creates'],
+      [`${AUTH}spreadsheets.readonly`, 'sheets-read: see your Google Sheets spreadsheets'],
+      [
+        `${AUTH}drive.metadata.readonly`,
+        'drive-list: see the names and details of your Google Drive files',
+      ],
+    ]);
+  });
+
+  it('warns about the sensitive and the restricted scope, naming the job and the review', () => {
+    expect(summaryLines(three).filter((line) => line.startsWith('WARNING:'))).toEqual([
+      `WARNING: sensitive scope ${AUTH}spreadsheets.readonly (needed by sheets-read) needs Google's verification before the app is published: ${LINK}`,
+      `WARNING: restricted scope ${AUTH}drive.metadata.readonly (needed by drive-list) needs verification and a security assessment before the app is published: ${LINK}`,
+    ]);
+    expect(formatSummary(three, undefined)).toContain('Google must verify the app first');
+  });
+
+  it("notes a job's own scope that consent-vault does not classify", () => {
+    const own = {
+      url: 'https://www.googleapis.com/auth/photoslibrary.readonly',
+      description: 'see your photos',
+      sensitivity: 'unknown' as const,
+      jobs: ['my-photos'],
+    };
+    const lines = summaryLines({ ...three, consentScopes: [...three.consentScopes, own] });
+    expect(lines.filter((line) => line.startsWith('note:'))).toEqual([
+      `note: ${own.url} (needed by my-photos) is not in consent-vault's list of Google scopes: check on the consent screen whether it is sensitive or restricted (${LINK})`,
+    ]);
+  });
+
+  it('warns about nothing for drive.file alone', () => {
+    const summary = formatSummary(withJobs('drive-export'), undefined);
+    expect(summary).not.toContain('WARNING');
+    expect(summary).not.toContain('Google must verify');
+  });
+
+  it('refuses an unknown job in the env file, naming the known ones', () => {
+    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
+    if (!parsed.ok) throw new Error('bad args');
+    const built = buildDesired({
+      options: parsed.options,
+      envValues: { OAUTH_CLIENT_ID: 'id', JOBS: 'drive-export,sheets-raed' },
+      rulesSource: RULES,
+      indexesJson: undefined,
+      sourceHashes: {},
+    });
+    expect(built).toEqual({
+      ok: false,
+      problems: [
+        'env file: JOBS: names an unknown job "sheets-raed" (known: drive-export, drive-list, sheets-read)',
+      ],
+    });
   });
 });
 
