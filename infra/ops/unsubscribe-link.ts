@@ -3,13 +3,9 @@
 // comes from TOKEN_KEYSET, TOKEN_KEYSET_FILE or TOKEN_KEYSET_VERSION like the functions read it;
 // without any, the local stack's .local/token-keyset.json.
 import { parseArgs } from 'node:util';
-import { parseKeyset } from '../../shared/crypto/keyset.ts';
-import { createSecretStore } from '../../shared/secrets/secret-store.ts';
-import { secretManagerAccessor } from '../../shared/secrets/secret-manager.ts';
 import { isValidSub } from '../../shared/store/connection/document.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
-import { Secret } from '../../shared/secrets/secret-value.ts';
-import type { SecretSource } from '../../shared/settings/config.ts';
+import { cliKeyset } from './cli-keyset.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -24,18 +20,7 @@ if (sub === undefined || !isValidSub(sub) || !(days > 0 && days <= 365)) {
   console.error('usage: npm run unsubscribe-link -- <sub> [--revoke-url URL] [--days 1..365]');
   process.exit(2);
 }
-const env = process.env;
-const source: SecretSource = env.TOKEN_KEYSET
-  ? { kind: 'value', setting: 'TOKEN_KEYSET', value: new Secret(env.TOKEN_KEYSET) }
-  : env.TOKEN_KEYSET_VERSION
-    ? { kind: 'secret-manager', setting: 'TOKEN_KEYSET_VERSION', name: env.TOKEN_KEYSET_VERSION }
-    : {
-        kind: 'file',
-        setting: 'TOKEN_KEYSET_FILE',
-        path: env.TOKEN_KEYSET_FILE ?? '.local/token-keyset.json',
-      };
-const secrets = createSecretStore({ loadSecretManager: secretManagerAccessor });
-const keyset = parseKeyset(await secrets.read(source));
+const keyset = await cliKeyset(process.env);
 console.log(
   createUnsubscribeLink(
     keyset.forPurpose('link'),

@@ -15,6 +15,7 @@ import {
   transactionCookieName,
 } from '../oauth/transaction.ts';
 import type { Runtime } from '../platform/runtime.ts';
+import { verifyConnectLink } from '../web/connect-link.ts';
 import { withErrorHandling, type Handler } from '../web/http.ts';
 
 // No control characters (NUL…) and no U+FFFD (what non-UTF-8 percent-encoding decodes to): such a
@@ -37,7 +38,15 @@ export async function authorize(runtime: Runtime, request: HttpRequest): Promise
   const jobs = incrementalJobs(config.jobs, singleParam(params, 'jobs', { maxLength: 400 }));
 
   const keyset = await runtime.keyset();
+  const connect = verifyConnectLink(keyset.forPurpose('link'), params, runtime.clock.now());
+  if (connect === undefined && config.connect.required)
+    throw new AppError(
+      'link_invalid',
+      403,
+      `Please start connecting from ${config.appName}: it gives you a link for your account.`,
+    );
   const { url, transaction } = buildAuthorizationUrl(config, {
+    connect: connect ?? null,
     now: runtime.clock.now(),
     returnTo,
     loginHint,

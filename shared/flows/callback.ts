@@ -132,12 +132,18 @@ async function finishConsent(
 
   let stored: Awaited<ReturnType<typeof storeConsent>>;
   try {
-    stored = await storeConsent(runtime, result);
+    stored = await storeConsent(runtime, result, validated.transaction.connect);
   } catch (error) {
     await revokeDiscarded(runtime, result, 'storage-failed');
     throw error;
   }
   const outcome = stored.kind === 'written' ? stored.outcome : stored.refusal;
+  const refusal = CONNECT_REFUSALS[outcome as keyof typeof CONNECT_REFUSALS];
+  if (refusal !== undefined) {
+    runtime.log.warn('consent refused for the app user', { sub: result.sub, refusal: outcome });
+    await revokeDiscarded(runtime, result, 'refused');
+    throw new AppError('bad_request', 409, refusal(config.appName));
+  }
   if (outcome === 'revoke-pending') {
     await revokeDiscarded(runtime, result, 'revoke-pending');
     throw new AppError(
@@ -174,9 +180,25 @@ async function finishConsent(
     });
   }
   runtime.log.info('connection stored', { sub: result.sub, scopes: result.grantedScopes, outcome });
-  await runtime.events().emit({ type: 'connected', sub: result.sub, reason: outcome });
+  const appUserId = validated.transaction.connect?.appUserId;
+  await runtime.events().emit({
+    type: 'connected',
+    sub: result.sub,
+    ...(appUserId ? { appUserId } : {}),
+    reason: outcome,
+  });
   return redirect(303, validated.transaction.returnTo ?? config.successUrl);
 }
+
+/** What a person reads when a consent from a connect link cannot be stored. */
+const CONNECT_REFUSALS = {
+  'link-used': (app: string) =>
+    `This connect link was used already. Please start again from ${app}.`,
+  'other-account': (app: string) =>
+    `Your ${app} account is already connected to another Google account. Disconnect that one first.`,
+  'other-app-user': (app: string) =>
+    `This Google account is already connected to another ${app} account.`,
+} as const;
 
 /** The first request's answer, once it has one; a friendly page if it takes too long. */
 async function answerOfFirst(documents: FirestoreDocuments, claim: string): Promise<HttpResponse> {

@@ -11,18 +11,54 @@ import { sealToken } from '../store/connection/document.ts';
 import { createConnectionRepository } from '../store/connection/repository.ts';
 import { restConnectionBackend } from '../store/connection/rest-backend.ts';
 import type { ConsentInput, ConsentRefusal } from '../store/connection/transitions.ts';
+import type { SideRecord } from '../store/connection/repository.ts';
+import { appUserWrite, claimConnectLink, readAppUser } from '../store/app-users.ts';
+import { revokeConnection, runtimeRevocationDeps } from '../revocation/revoke-connection.ts';
+import type { ConnectLink } from '../web/connect-link.ts';
 
 export type StoredConsent =
   | { readonly kind: 'written'; readonly outcome: 'connected' | 'reconnected' }
-  | { readonly kind: 'refused'; readonly refusal: ConsentRefusal };
+  | { readonly kind: 'refused'; readonly refusal: ConsentRefusal | ConnectRefusal };
+
+/** Why a consent from a connect link is not stored. */
+export type ConnectRefusal =
+  /** The link was used before (each is single-use). */
+  | 'link-used'
+  /** The app user connected another Google account, and APP_USER_SECOND_ACCOUNT=refuse. */
+  | 'other-account';
 
 export async function storeConsent(
   runtime: Runtime,
   result: CodeExchangeResult,
+  connect: ConnectLink | null = null,
 ): Promise<StoredConsent> {
   const keys = (await runtime.keyset()).forPurpose('token');
-  const connections = createConnectionRepository(restConnectionBackend(await runtime.documents()));
-  const applied = await connections.storeConsent(consentInput(keys, result, runtime.clock.now()));
+  const documents = await runtime.documents();
+  const connections = createConnectionRepository(restConnectionBackend(documents));
+  const now = runtime.clock.now();
+  const alongside: SideRecord[] = [];
+  if (connect !== null) {
+    if (!(await claimConnectLink(documents, connect)))
+      return { kind: 'refused', refusal: 'link-used' };
+    const mapped = await readAppUser(documents, connect.appUserId);
+    if (mapped !== undefined && mapped.sub !== result.sub) {
+      const other = (await connections.read(mapped.sub)).connection;
+      if (other !== undefined && other.state !== 'revoked') {
+        if (runtime.config.connect.secondAccount === 'refuse')
+          return { kind: 'refused', refusal: 'other-account' };
+        // replace: the first Google account's grant ends at Google and here, first.
+        await revokeConnection(runtimeRevocationDeps(runtime, connections), mapped.sub, {
+          via: 'replaced',
+          actor: `app-user:${connect.appUserId}`,
+        });
+      }
+    }
+    alongside.push(appUserWrite(connect.appUserId, result.sub, mapped, new Date(now)));
+  }
+  const applied = await connections.storeConsent(
+    { ...consentInput(keys, result, now), appUserId: connect?.appUserId ?? null },
+    alongside,
+  );
   if (applied.kind === 'refused') return { kind: 'refused', refusal: applied.refusal };
   return {
     kind: 'written',
@@ -64,7 +100,7 @@ export function consentInput(
 export async function revokeDiscarded(
   runtime: Runtime,
   result: CodeExchangeResult,
-  why: 'partial-grant' | 'storage-failed' | 'revoke-pending' | 'duplicate',
+  why: 'partial-grant' | 'storage-failed' | 'revoke-pending' | 'duplicate' | 'refused',
 ): Promise<void> {
   if (result.refreshToken === undefined) {
     runtime.log.info('discarded consent had no refresh token; nothing to revoke', {

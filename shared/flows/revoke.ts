@@ -17,6 +17,7 @@ import {
 import type { Runtime } from '../platform/runtime.ts';
 import {
   revokeConnection,
+  runtimeRevocationDeps,
   type RevocationDeps,
   type RevokeOutcome,
 } from '../revocation/revoke-connection.ts';
@@ -24,6 +25,8 @@ import { isValidSub } from '../store/connection/document.ts';
 import { createConnectionRepository } from '../store/connection/repository.ts';
 import { restConnectionBackend } from '../store/connection/rest-backend.ts';
 import { verifyUnsubscribeLink } from '../web/unsubscribe-link.ts';
+import { APP_USER_ID, CONNECT_LINK_MAX_SECONDS, createConnectLink } from '../web/connect-link.ts';
+import { readAppUser } from '../store/app-users.ts';
 import { withErrorHandling, type Handler } from '../web/http.ts';
 
 /** Recorded, not yet done at Google: 202 Accepted. */
@@ -38,11 +41,16 @@ export async function revoke(runtime: Runtime, request: HttpRequest): Promise<Ht
     await verifyServiceCaller(config, request.headers.authorization);
     return jobSettingsApi(runtime, request);
   }
+  if (
+    request.headers.authorization !== undefined &&
+    request.url.pathname.endsWith(CONNECT_LINKS_PATH_SUFFIX)
+  ) {
+    await verifyServiceCaller(config, request.headers.authorization);
+    return mintConnectLink(runtime, request);
+  }
   if (request.method === 'POST' && request.headers.authorization !== undefined) {
     const caller = await verifyServiceCaller(config, request.headers.authorization);
-    const sub = request.json?.sub ?? request.form?.get('sub');
-    if (typeof sub !== 'string' || !isValidSub(sub))
-      throw new AppError('bad_request', 400, 'Give the user as {"sub": "<Google user id>"}.');
+    const sub = await subToRevoke(runtime, request);
     const outcome = await revokeConnection(await revocationDeps(runtime), sub, {
       via: 'api',
       actor: caller,
@@ -85,6 +93,57 @@ export async function revoke(runtime: Runtime, request: HttpRequest): Promise<Ht
   throw new AppError('method_not_allowed', 405, 'Use the link we sent you.');
 }
 
+/** `{"sub"}`, or `{"appUserId"}` of a connection made through a connect link. */
+async function subToRevoke(runtime: Runtime, request: HttpRequest): Promise<string> {
+  const appUserId = request.json?.appUserId;
+  if (typeof appUserId === 'string' && APP_USER_ID.test(appUserId)) {
+    const mapped = await readAppUser(await runtime.documents(), appUserId);
+    if (mapped === undefined)
+      throw new AppError('not_found', 404, 'No connection is known for that app user.');
+    return mapped.sub;
+  }
+  const sub = request.json?.sub ?? request.form?.get('sub');
+  if (typeof sub !== 'string' || !isValidSub(sub))
+    throw new AppError(
+      'bad_request',
+      400,
+      'Give the user as {"sub": "<Google user id>"} or {"appUserId": "<your user id>"}.',
+    );
+  return sub;
+}
+
+const CONNECT_LINKS_PATH_SUFFIX = '/connect-links';
+
+/** POST …/connect-links {"appUserId", "ttlSeconds"?}: a signed, single-use link to authorize. */
+async function mintConnectLink(runtime: Runtime, request: HttpRequest): Promise<HttpResponse> {
+  if (request.method !== 'POST') throw new AppError('method_not_allowed', 405, 'Use POST.');
+  const appUserId = request.json?.appUserId;
+  const ttl = request.json?.ttlSeconds ?? 900;
+  if (typeof appUserId !== 'string' || !APP_USER_ID.test(appUserId))
+    throw new AppError(
+      'bad_request',
+      400,
+      'Give your user as {"appUserId": "<id>"}: letters, digits and _.:@-, at most 128.',
+    );
+  if (
+    typeof ttl !== 'number' ||
+    !Number.isInteger(ttl) ||
+    ttl < 60 ||
+    ttl > CONNECT_LINK_MAX_SECONDS
+  )
+    throw new AppError(
+      'bad_request',
+      400,
+      `ttlSeconds must be a whole number from 60 to ${CONNECT_LINK_MAX_SECONDS}.`,
+    );
+  const keys = (await runtime.keyset()).forPurpose('link');
+  const { url, link } = createConnectLink(keys, runtime.config.authorizeUrl, {
+    appUserId,
+    expiresAtMs: runtime.clock.now() + ttl * 1000,
+  });
+  return json(200, { appUserId, url, expiresAt: new Date(link.expiresAt).toISOString() });
+}
+
 /**
  * The form posts to the configured public URL of this function, without the query (the fields
  * travel in the body). Not the request's path: behind https://REGION-PROJECT.cloudfunctions.net/revoke
@@ -98,14 +157,10 @@ function actionUrl(config: Config): string {
 
 /** What revoking needs, over the request path's Firestore REST client. */
 async function revocationDeps(runtime: Runtime): Promise<RevocationDeps> {
-  return {
-    config: runtime.config,
-    connections: createConnectionRepository(restConnectionBackend(await runtime.documents())),
-    tokenKeys: async () => (await runtime.keyset()).forPurpose('token'),
-    events: runtime.events(),
-    log: runtime.log,
-    clock: runtime.clock,
-  };
+  return runtimeRevocationDeps(
+    runtime,
+    createConnectionRepository(restConnectionBackend(await runtime.documents())),
+  );
 }
 
 /** The deployed handler: pages for people, JSON for server-to-server callers. */

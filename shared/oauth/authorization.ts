@@ -5,6 +5,7 @@ import { enabledJobs, scopesOf } from '../jobs/catalog.ts';
 import { jobManifest } from '../jobs/manifest.ts';
 import { codeChallengeS256, generateCodeVerifier, generateRandomToken } from './pkce.ts';
 import type { AuthTransaction } from './transaction.ts';
+import type { ConnectLink } from '../web/connect-link.ts';
 
 /** Sign-in scopes: `openid` for the ID token (our user key is its `sub`), `email` for RISC. */
 export const SIGN_IN_SCOPES = ['openid', 'email'] as const;
@@ -43,6 +44,8 @@ export function buildAuthorizationUrl(
     readonly promptConsent: boolean;
     /** An incremental consent: only these enabled jobs' scopes (default: every enabled job's). */
     readonly jobs?: readonly string[];
+    /** The verified connect link the consent started from. */
+    readonly connect?: ConnectLink | null;
   },
 ): AuthorizationRequest {
   const transaction: AuthTransaction = {
@@ -53,6 +56,7 @@ export function buildAuthorizationUrl(
     expiresAt: options.now + config.transactionTtlSeconds * 1000,
     promptedConsent: options.promptConsent,
     loginHint: options.loginHint,
+    connect: options.connect ?? null,
   };
   const url = new URL(config.google.authUrl);
   const params: Record<string, string> = {

@@ -6,6 +6,7 @@
 // finish, and an answer for another (or a forged) state never touches this one.
 import { createHash } from 'node:crypto';
 import { open, seal } from '../crypto/aead.ts';
+import type { ConnectLink } from '../web/connect-link.ts';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 
 const TRANSACTION_COOKIE_PREFIX = '__Host-cv-tx-';
@@ -37,6 +38,8 @@ export interface AuthTransaction {
   /** This transaction already asked Google for `prompt=consent` (restart at most once). */
   readonly promptedConsent: boolean;
   readonly loginHint: string | null;
+  /** The connect link this consent started from (the app's user), if any. */
+  readonly connect: ConnectLink | null;
 }
 
 interface Wire {
@@ -47,6 +50,7 @@ interface Wire {
   e: number;
   p: boolean;
   h: string | null;
+  c?: { u: string; n: string; e: number } | null;
 }
 
 export function sealTransaction(keys: PurposeKeys, transaction: AuthTransaction): string {
@@ -58,6 +62,11 @@ export function sealTransaction(keys: PurposeKeys, transaction: AuthTransaction)
     e: transaction.expiresAt,
     p: transaction.promptedConsent,
     h: transaction.loginHint,
+    c: transaction.connect && {
+      u: transaction.connect.appUserId,
+      n: transaction.connect.nonce,
+      e: transaction.connect.expiresAt,
+    },
   };
   return seal(keys, JSON.stringify(wire), transactionCookieName(transaction.state));
 }
@@ -93,6 +102,10 @@ export function openTransaction(
     expiresAt: wire.e,
     promptedConsent: wire.p,
     loginHint: typeof wire.h === 'string' ? wire.h : null,
+    connect:
+      wire.c && typeof wire.c.u === 'string' && typeof wire.c.n === 'string'
+        ? { appUserId: wire.c.u, nonce: wire.c.n, expiresAt: Number(wire.c.e) }
+        : null,
   };
 }
 

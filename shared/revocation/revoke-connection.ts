@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 import { OAuthResponseError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { Runtime } from '../platform/runtime.ts';
 import { revokeToken, type RevokeOptions } from '../oauth/revocation.ts';
 import type { EventPublisher } from '../pubsub/events.ts';
 import { classifyError } from '../retry/classify.ts';
@@ -27,7 +28,8 @@ export type RevokeOutcome =
   | 'not-found';
 
 export interface Revoker {
-  readonly via: 'link' | 'api' | 'scheduled-retry';
+  /** `replaced`: the app user connected another Google account (APP_USER_SECOND_ACCOUNT=replace). */
+  readonly via: 'link' | 'api' | 'scheduled-retry' | 'replaced';
   readonly actor: string;
 }
 
@@ -51,6 +53,21 @@ export const REVOCATIONS = 'revocations';
 
 /** Revocation records are kept this long (TTL field `expireAt`). */
 const REVOCATION_RECORD_DAYS = 400;
+
+/** What revoking needs, from a request-path runtime and its connection repository. */
+export function runtimeRevocationDeps(
+  runtime: Runtime,
+  connections: ConnectionRepository,
+): RevocationDeps {
+  return {
+    config: runtime.config,
+    connections,
+    tokenKeys: async () => (await runtime.keyset()).forPurpose('token'),
+    events: runtime.events(),
+    log: runtime.log,
+    clock: runtime.clock,
+  };
+}
 
 /** Idempotent; completes a revoke-pending connection too. */
 export async function revokeConnection(

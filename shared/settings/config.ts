@@ -50,6 +50,11 @@ export interface Config {
   /** Service-account emails allowed to call revoke server-to-server. */
   readonly revokeCallers: readonly string[];
   readonly jobs: readonly string[];
+  /** Connect links (docs/jobs.md#connect-links). */
+  readonly connect: {
+    readonly required: boolean;
+    readonly secondAccount: 'refuse' | 'replace';
+  };
   readonly google: GoogleEndpoints;
   readonly transactionTtlSeconds: number;
   readonly logLevel: LogLevel;
@@ -110,6 +115,7 @@ export function loadConfig(env: Env, scope: FunctionName | ConfigNeeds = {}): Co
     returnToAllowList: v.RETURN_TO_ALLOWLIST,
     revokeCallers: v.REVOKE_CALLERS,
     jobs: v.JOBS,
+    connect: { required: v.CONNECT_LINK_REQUIRED, secondAccount: v.APP_USER_SECOND_ACCOUNT },
     google: {
       authUrl: v.GOOGLE_AUTH_URL,
       tokenUrl: v.GOOGLE_TOKEN_URL,

@@ -275,6 +275,7 @@ function cookieArb(ascii: boolean): fc.Arbitrary<CookiePlan> {
         expiresAt: Date.now() + t.expiresInS * 1000,
         promptedConsent: t.promptedConsent,
         loginHint: null,
+        connect: null,
       });
       const pairs: Pairs =
         t.sendState === 'same'

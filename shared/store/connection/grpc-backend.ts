@@ -54,6 +54,12 @@ export function grpcConnectionBackend(db: Firestore, commit?: CommitWrites): Grp
           for (const record of alongside) {
             const side = db.doc(record.path);
             if (record.op === 'delete') batch.delete(side);
+            else if (record.op === 'set' && record.expect)
+              if (record.expect.updateTime === undefined) batch.create(side, record.data);
+              else
+                batch.update(side, record.data as Record<string, unknown>, {
+                  lastUpdateTime: timestampOf(record.expect.updateTime as Version),
+                });
             else if (record.op === 'set')
               batch.set(
                 side,

@@ -48,6 +48,11 @@ export type SideRecord =
       readonly op: 'set';
       /** Only these fields (each a path of field names) are written; the rest is kept. */
       readonly mergeFields?: readonly (readonly string[])[];
+      /**
+       * The side document as read: absent, or at this update time. Written over anything else,
+       * the whole commit fails as a conflict (and is decided again from fresh reads).
+       */
+      readonly expect?: { readonly updateTime: string | undefined };
     }
   | { readonly path: string; readonly op: 'delete' };
 
@@ -96,7 +101,11 @@ const ATTEMPTS = 5;
 
 export interface ConnectionRepository {
   read(sub: string): Promise<Snapshot>;
-  storeConsent(input: ConsentInput): Promise<Applied<ConsentRefusal>>;
+  /** `alongside`: the app user's mapping, written with the consent (../app-users.ts). */
+  storeConsent(
+    input: ConsentInput,
+    alongside?: readonly SideRecord[],
+  ): Promise<Applied<ConsentRefusal>>;
   /** `seen` is a read made earlier (the batch's bulk read); its version still guards the write. */
   takeLease(
     sub: string,
@@ -179,7 +188,8 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
 
   return {
     read: (sub) => backend.read(sub),
-    storeConsent: (input) => apply(input.sub, (current) => consentStored(current, input)),
+    storeConsent: (input, alongside = []) =>
+      apply(input.sub, (current) => consentStored(current, input), { alongside }),
     takeLease: (sub, { lease, now, seen }) =>
       apply(sub, (current) => leaseTaken(current, lease, now), seen ? { seen } : {}),
     async stillHeld(held) {

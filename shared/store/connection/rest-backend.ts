@@ -32,6 +32,14 @@ export function restConnectionBackend(documents: FirestoreDocuments): Connection
           if (record.op === 'delete') return { delete: name };
           const update = { name, fields: toFields(record.data as Record<string, Plain>) };
           if (record.op !== 'set') return { update, currentDocument: { exists: false } };
+          if (record.expect)
+            return {
+              update,
+              currentDocument:
+                record.expect.updateTime === undefined
+                  ? { exists: false }
+                  : { updateTime: record.expect.updateTime },
+            };
           if (!record.mergeFields) return { update };
           return { update, updateMask: { fieldPaths: record.mergeFields.map(fieldPath) } };
         }),

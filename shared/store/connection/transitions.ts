@@ -37,7 +37,9 @@ export type ConsentRefusal =
   /** Google sent no refresh token and none usable is stored: consent again with prompt=consent. */
   | 'needs-refresh-token'
   /** A revocation of this user is still being completed. */
-  | 'revoke-pending';
+  | 'revoke-pending'
+  /** This Google account is connected for another of the app's users. */
+  | 'other-app-user';
 
 /** Consent stored: a first connection, a reconnect, or an incremental consent. */
 export function consentStored(
@@ -45,6 +47,13 @@ export function consentStored(
   input: ConsentInput,
 ): Decision<ConsentRefusal> {
   if (current?.state === 'revoke-pending') return { refuse: 'revoke-pending' };
+  if (
+    input.appUserId !== null &&
+    current?.appUserId != null &&
+    current.appUserId !== input.appUserId &&
+    current.state !== 'revoked'
+  )
+    return { refuse: 'other-app-user' };
   // Only an active connection's refresh token may be kept: Google does not rotate it, and an
   // answer without one (the user had consented before) means the stored one still works.
   const kept = current?.state === 'active' ? current.refreshToken : null;
