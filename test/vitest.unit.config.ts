@@ -11,6 +11,7 @@ export default defineConfig({
       'test/deploy/args.test.ts',
       'test/deploy/plan.test.ts',
       'test/standin/drive-query.test.ts',
+      'test/standin/sheets-range.test.ts',
     ],
     exclude: ['**/node_modules/**', 'dist/**'],
     maxWorkers: 2,

@@ -12,6 +12,8 @@ import { SPREADSHEETS_READONLY_SCOPE } from '../../shared/jobs/builtin/sheets-re
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { enabledJobs } from '../../shared/jobs/catalog.ts';
+import driveExport from '../../shared/jobs/builtin/drive-export.ts';
+import { defineJob } from '../../shared/jobs/define.ts';
 import { jobManifest } from '../../shared/jobs/manifest.ts';
 import { processBatch, type BatchSummary } from '../../shared/runs/batch.ts';
 import { dispatchRun } from '../../shared/runs/dispatch.ts';
@@ -37,6 +39,8 @@ beforeAll(async () => {
   harness = await startRunHarness('jobs', {
     REVOKE_CALLERS: CALLER,
     JOBS: 'drive-export,sheets-read',
+    // Short, so that a job that hangs meets its deadline within the test.
+    USER_BUDGET_SECONDS: '4',
   });
 });
 afterAll(async () => {
@@ -285,5 +289,44 @@ describe('jobs on their own', () => {
     }
     const all = await listConnections(harness.db, { jobs, limit: 1000 });
     expect(all.length).toBeGreaterThan(rows.length);
+  });
+
+  it('a job that throws, hangs past its deadline or returns garbage fails alone; the export is kept', async () => {
+    const [user] = await harness.seedUsers(1, {
+      prefix: `broken-${randomBytes(2).toString('hex')}`,
+    });
+    const broken = (name: string, run: () => Promise<unknown>) =>
+      defineJob({ name, title: name, scopes: [DRIVE_FILE_SCOPE], run: run as never });
+    const jobs = [
+      driveExport,
+      broken('thrower', () => Promise.reject(new TypeError('bug in the job'))),
+      broken('garbage', () => Promise.resolve({ effect: { not: 'a word' } })),
+      broken('hanger', () => new Promise(() => {})),
+    ];
+    day += 1;
+    const { runId } = runPeriodFor(Date.UTC(2030, 0, day), 86400);
+    const deps = await harness.deps({ publisher: memoryPublisher(), jobs });
+    await processBatch(
+      deps,
+      { v: 1, runId, batchId: batchId(0), subs: [user!.sub] },
+      { attempt: 1, final: true },
+    );
+    const entry = (await readLedger(harness.db, runId, [user!.sub])).get(user!.sub)!;
+    expect(entry.outcome).toBe('failed');
+    expect(entry.jobs).toMatchObject({
+      'drive-export': { outcome: 'ok', effect: 'created' },
+      thrower: { outcome: 'failed', reason: 'TypeError' },
+      garbage: { outcome: 'failed', reason: 'job_result_invalid' },
+      hanger: { outcome: 'failed', reason: 'job_deadline' },
+    });
+    const connection = await harness.connection(user!.sub);
+    expect(connection.state).toBe('active');
+    expect(connection.refreshLease).toBeNull();
+    expect(connection.jobs['drive-export']).toMatchObject({ status: 'ok', effect: 'created' });
+    expect(
+      harness.events.events.filter(
+        (event) => event.type === 'job-failed' && event.sub === user!.sub,
+      ),
+    ).toHaveLength(3);
   });
 });
