@@ -58,7 +58,8 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
   if (request.method !== 'GET')
     throw new AppError('method_not_allowed', 405, 'Please start again from the Connect button.');
   const { config, clock } = runtime;
-  if (isSuccessPage(config, request)) return html(200, successPage({ appName: config.appName }));
+  if (isSuccessPage(config, request))
+    return html(200, successPage({ appName: config.appName, jobs: configuredJobs(config) }));
 
   const keyset = await runtime.keyset();
   const state = singleParam(request.url.searchParams, 'state', { maxLength: 512 });
@@ -126,6 +127,7 @@ async function finishConsent(
         appName: config.appName,
         retryUrl: config.authorizeUrl,
         missing: missing.scopes,
+        jobs: configuredJobs(config),
       }),
     );
   }

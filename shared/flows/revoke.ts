@@ -7,6 +7,7 @@
 import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import { html, json, type HttpRequest, type HttpResponse } from '../web/http.ts';
+import { configuredJobs } from '../oauth/authorization.ts';
 import { verifyServiceCaller } from '../oauth/service-identity.ts';
 import { jobSettingsApi, SETTINGS_PATH_SUFFIX } from './job-settings-api.ts';
 import {
@@ -70,6 +71,7 @@ export async function revoke(runtime: Runtime, request: HttpRequest): Promise<Ht
       200,
       unsubscribeConfirmPage({
         appName: config.appName,
+        jobs: configuredJobs(config),
         action: actionUrl(config),
         fields: link.fields,
       }),

@@ -2,6 +2,7 @@
 // anywhere), accessible (lang, landmarks, one h1, real buttons and links, visible focus, good
 // contrast), and every dynamic value is HTML-escaped.
 import type { AppError } from '../errors.ts';
+import type { ManifestJob } from '../jobs/manifest.ts';
 
 export interface PageOptions {
   readonly appName: string;
@@ -55,35 +56,58 @@ function retryLink(options: Omit<PageOptions, 'title'>): string {
     : '';
 }
 
-export function startPage(options: { appName: string; connectUrl: string }): string {
+/** What the pages say the app does: the enabled jobs, as the manifest describes them. */
+export interface PageJobs {
+  readonly jobs: readonly Pick<ManifestJob, 'title' | 'scopes'>[];
+}
+
+function jobList(jobs: PageJobs['jobs']): string {
+  return `<ul>${jobs.map((job) => `<li>${escapeHtml(job.title)}</li>`).join('')}</ul>`;
+}
+
+function scopeList(jobs: PageJobs['jobs']): string {
+  const described = new Map<string, string>();
+  for (const job of jobs)
+    for (const scope of job.scopes) described.set(scope.url, scope.description);
+  return `<ul>${[...described.values()].map((text) => `<li>${escapeHtml(text)}</li>`).join('')}</ul>`;
+}
+
+export function startPage(options: PageJobs & { appName: string; connectUrl: string }): string {
+  const app = escapeHtml(options.appName);
   return page(
-    { appName: options.appName, title: 'Connect Google Drive' },
-    `<p>${escapeHtml(options.appName)} saves a daily export into your Google Drive, even while you are away.
-It can only see and change the files it creates.</p>
-<p><a class="button" id="connect" href="${escapeHtml(options.connectUrl)}">Connect Google Drive</a></p>`,
+    { appName: options.appName, title: 'Connect your Google account' },
+    `<p>${app} works for you with your Google account, even while you are away:</p>
+${jobList(options.jobs)}
+<p>To do this it asks Google to let it:</p>
+${scopeList(options.jobs)}
+<p><a class="button" id="connect" href="${escapeHtml(options.connectUrl)}">Connect your Google account</a></p>`,
   );
 }
 
-export function successPage(options: { appName: string }): string {
+export function successPage(options: PageJobs & { appName: string }): string {
   return page(
-    { appName: options.appName, title: 'Google Drive is connected' },
-    `<p>You are all set. ${escapeHtml(options.appName)} will save your exports to your Drive.</p>
+    { appName: options.appName, title: 'Your Google account is connected' },
+    `<p>You are all set. ${escapeHtml(options.appName)} will now take care of:</p>
+${jobList(options.jobs)}
 <p>You can disconnect at any time with the unsubscribe link in our emails, or in your
 Google Account under “Third-party apps &amp; services”.</p>`,
   );
 }
 
 export function missingScopePage(
-  options: Omit<PageOptions, 'title'> & { missing: readonly string[] },
+  options: Omit<PageOptions, 'title'> & PageJobs & { missing: readonly string[] },
 ): string {
+  const described = new Map<string, string>();
+  for (const job of options.jobs)
+    for (const scope of job.scopes) described.set(scope.url, scope.description);
   const items = options.missing
-    .map((scope) => `<li>${escapeHtml(describeScope(scope))}</li>`)
+    .map((scope) => `<li>${escapeHtml(described.get(scope) ?? scope)}</li>`)
     .join('');
   return page(
     { ...options, title: 'A permission is missing' },
-    `<p>${escapeHtml(options.appName)} cannot work without this permission, so nothing was saved:</p>
+    `<p>${escapeHtml(options.appName)} cannot do anything for you without these permissions, so nothing was saved:</p>
 <ul>${items}</ul>
-<p>Try again and keep the box for it checked on Google’s consent screen.</p>
+<p>Try again and keep their boxes checked on Google’s consent screen.</p>
 ${retryLink(options)}`,
   );
 }
@@ -91,7 +115,7 @@ ${retryLink(options)}`,
 export function errorPage(error: AppError, options: Omit<PageOptions, 'title'>): string {
   const title =
     error.code === 'consent_denied'
-      ? 'You did not connect Google Drive'
+      ? 'You did not connect your Google account'
       : error.status >= 500
         ? 'Something went wrong'
         : 'This link did not work';
@@ -102,11 +126,13 @@ ${retryLink(options)}`,
   );
 }
 
-export function unsubscribeConfirmPage(options: {
-  appName: string;
-  action: string;
-  fields: Readonly<Record<string, string>>;
-}): string {
+export function unsubscribeConfirmPage(
+  options: PageJobs & {
+    appName: string;
+    action: string;
+    fields: Readonly<Record<string, string>>;
+  },
+): string {
   const hidden = Object.entries(options.fields)
     .map(
       ([name, value]) =>
@@ -114,9 +140,10 @@ export function unsubscribeConfirmPage(options: {
     )
     .join('\n');
   return page(
-    { appName: options.appName, title: 'Disconnect Google Drive?' },
-    `<p>${escapeHtml(options.appName)} will stop saving exports to your Drive, give up its access to your
-Google Account and delete the access it stored.</p>
+    { appName: options.appName, title: 'Disconnect your Google account?' },
+    `<p>${escapeHtml(options.appName)} will stop all it does for you:</p>
+${jobList(options.jobs)}
+<p>It will give up its access to your Google Account and delete the access it stored.</p>
 <form method="post" action="${escapeHtml(options.action)}">
 ${hidden}
 <button type="submit" id="confirm">Disconnect</button>
@@ -137,10 +164,10 @@ export function unsubscribeDonePage(options: {
 <a href="${GOOGLE_ACCOUNT_CONNECTIONS}">Google Account</a>.`;
   const body = {
     revoked: `<p>${app} no longer has access to your Google Account, and the access it stored is deleted.</p>`,
-    pending: `<p>We stopped all exports and deleted what we stored about you. Google did not answer
+    pending: `<p>We stopped everything we did for you and deleted what we stored about you. Google did not answer
 just now, so handing the access back to Google will complete shortly: we retry automatically and
 will never use it again.</p><p>${yourself}</p>`,
-    refused: `<p>Your disconnection is recorded: we stopped all exports, deleted what we stored about
+    refused: `<p>Your disconnection is recorded: we stopped everything we did for you, deleted what we stored about
 you, and will never use the access again. Google did not accept our request to remove the access,
 so our operator will complete it.</p><p>${yourself}</p>`,
   }[options.completion];
@@ -152,15 +179,4 @@ export function unsubscribeNeutralPage(options: { appName: string }): string {
     { appName: options.appName, title: 'Nothing to unsubscribe' },
     `<p>There is no active connection for this link. If you were connected, you are unsubscribed already.</p>`,
   );
-}
-
-const SCOPE_NAMES: Readonly<Record<string, string>> = {
-  'https://www.googleapis.com/auth/drive.file':
-    'See, edit, create and delete only the specific Google Drive files this app uses',
-  'https://www.googleapis.com/auth/userinfo.email': 'See your primary Google Account email address',
-  openid: 'Associate you with your personal info on Google',
-};
-
-export function describeScope(scope: string): string {
-  return SCOPE_NAMES[scope] ?? scope;
 }

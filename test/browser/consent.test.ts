@@ -9,6 +9,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPage } from '../../shared/web/pages.ts';
+import { configuredJobs } from '../../shared/oauth/authorization.ts';
 import { isTransactionCookie } from '../../shared/oauth/transaction.ts';
 import type { StoredConnection } from '../../shared/store/connection/document.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
@@ -38,7 +39,11 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
   app = await startTestApp();
-  const html = startPage({ appName: app.runtime.config.appName, connectUrl: app.urls.authorize });
+  const html = startPage({
+    appName: app.runtime.config.appName,
+    connectUrl: app.urls.authorize,
+    jobs: configuredJobs(app.runtime.config),
+  });
   startServer = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(html);
@@ -69,7 +74,7 @@ async function connectionFor(email: string): Promise<StoredConnection | undefine
 
 async function startConsent(page: Page, email: string): Promise<void> {
   await page.goto(startUrl);
-  await page.getByRole('link', { name: 'Connect Google Drive' }).click();
+  await page.getByRole('link', { name: 'Connect your Google account' }).click();
   await page.waitForURL((url) => url.pathname.endsWith('/o/oauth2/v2/auth'));
   await page.getByLabel('Email').fill(email);
 }
@@ -83,7 +88,7 @@ describe('in a real browser', () => {
     await page.waitForURL((url) => url.pathname.endsWith('/connected'));
     await expect
       .poll(() => page.getByRole('heading', { level: 1 }).textContent())
-      .toBe('Google Drive is connected');
+      .toBe('Your Google account is connected');
     // The success URL is clean: no code or state in what the browser shows or keeps in history.
     expect(page.url()).toBe(app.runtime.config.successUrl);
     const connected = await connectionFor('browser-user@example.com');
@@ -97,7 +102,7 @@ describe('in a real browser', () => {
     await page.goto(link);
     await expect
       .poll(() => page.getByRole('heading', { level: 1 }).textContent())
-      .toBe('Disconnect Google Drive?');
+      .toBe('Disconnect your Google account?');
     // Showing the confirmation changed nothing.
     expect((await connectionFor('browser-user@example.com'))?.state).toBe('active');
     await page.getByRole('button', { name: 'Disconnect' }).click();
@@ -117,7 +122,7 @@ describe('in a real browser', () => {
     await page.getByRole('button', { name: 'Deny' }).click();
     await expect
       .poll(() => page.getByRole('heading', { level: 1 }).textContent())
-      .toBe('You did not connect Google Drive');
+      .toBe('You did not connect your Google account');
     const retry = page.getByRole('link', { name: 'Try again' });
     expect(await retry.getAttribute('href')).toBe(app.urls.authorize);
     expect(await connectionFor('denier@example.com')).toBeUndefined();

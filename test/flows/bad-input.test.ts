@@ -8,8 +8,8 @@ import { revokeHandler } from '../../shared/flows/revoke.ts';
 import type { Handler, HttpRequest } from '../../shared/web/http.ts';
 import { parseCookies } from '../../shared/web/http.ts';
 import { isTransactionCookie, transactionCookieName } from '../../shared/oauth/transaction.ts';
-import { describeScope } from '../../shared/web/pages.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
+import { describeScope } from '../../shared/jobs/google-scopes.ts';
 import type { StoredConnection } from '../../shared/store/connection/document.ts';
 import { expectNoWrites, startTestApp, type TestApp } from '../support/app.ts';
 import { UserAgent, type ConsentScript } from '../support/user-agent.ts';
@@ -215,7 +215,7 @@ describe('callback: what the user decided at Google', () => {
     const hop = await expectNoWrites(app.db, () => agent.request(callbackUrl));
     expect(hop.status).toBe(403);
     expectFriendlyPage(hop.body);
-    expect(hop.body).toContain('You did not connect Google Drive');
+    expect(hop.body).toContain('You did not connect your Google account');
     expect(hop.body).toContain(`<a class="button" href="${app.urls.authorize}">Try again</a>`);
     expect(app.standIn.control.stats().token?.requests ?? 0).toBe(tokenCallsBefore);
     expect(transactionCookie(agent)).toBeUndefined();
@@ -232,7 +232,8 @@ describe('callback: what the user decided at Google', () => {
     expect(hop.status).toBe(403);
     expectFriendlyPage(hop.body);
     expect(hop.body).toContain('A permission is missing');
-    expect(hop.body).toContain(describeScope(DRIVE));
+    // In the words the job's scope declares (shared/jobs/google-scopes.ts).
+    expect(hop.body).toContain(describeScope(DRIVE)!.description);
     expect(hop.body).toContain(`href="${app.urls.authorize}"`);
     expect(transactionCookie(agent)).toBeUndefined();
     // The refresh token of the partial grant was revoked at once: no grant stays alive at Google

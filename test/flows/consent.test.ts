@@ -91,7 +91,9 @@ describe('consent flow', () => {
 
     const success = await agent.request(last.location!);
     expect(success.status).toBe(200);
-    expect(success.body).toContain('Google Drive is connected');
+    expect(success.body).toContain('Your Google account is connected');
+    // The page names what the configured jobs do, in the jobs' own words.
+    expect(success.body).toContain('a daily export file in your Google Drive');
   });
 
   it('keeps the stored refresh token on a later consent that returns none', async () => {

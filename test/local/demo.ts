@@ -205,7 +205,7 @@ try {
   const agent = new UserAgent();
   const confirm = await agent.request(link);
   console.log(
-    `  GET  → ${confirm.status} "Disconnect Google Drive?" (a link scanner prefetching it changes nothing)`,
+    `  GET  → ${confirm.status} "Disconnect your Google account?" (a link scanner prefetching it changes nothing)`,
   );
   const form = new URLSearchParams(new URL(link).searchParams);
   const done = await agent.request(urls.revoke ?? '', {

@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { startPage } from '../../shared/web/pages.ts';
+import { configuredJobs } from '../../shared/oauth/authorization.ts';
 import { buildFunctions } from '../../infra/build.ts';
 import { loadConfig } from '../../shared/settings/config.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
@@ -207,6 +208,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     const page = startPage({
       appName: env.APP_NAME ?? '',
       connectUrl: urls.authorize ?? '',
+      jobs: configuredJobs(loadConfig(env)),
     });
     const startServer = createServer((_req, res) => {
       res.writeHead(200, {

@@ -37,7 +37,7 @@ const stack = await startLocalStack({
 for (const [name, url] of Object.entries(stack.urls))
   if (name !== 'start') console.log(`  ${name.padEnd(10)} ${url}`);
 console.log(
-  `\nOpen ${stack.urls.start} and click "Connect Google Drive". Ctrl-C stops everything.\n`,
+  `\nOpen ${stack.urls.start} and click "Connect your Google account". Ctrl-C stops everything.\n`,
 );
 
 let stopping = false;

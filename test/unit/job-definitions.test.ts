@@ -75,7 +75,10 @@ describe('the catalog', () => {
 
   it('lists settings in the manifest, required or not, with their descriptions', () => {
     const withSettings = defineJob({
-      ...base,
+      name: 'probe',
+      title: 'a probe',
+      scopes: [DRIVE_FILE],
+      run: () => Promise.resolve({ effect: 'ok' }),
       settings: z.object({
         spreadsheetId: z.string().describe('the sheet'),
         range: z.string().default('A1:B2'),
