@@ -10,7 +10,11 @@ import { AppError } from '../errors.ts';
 import type { JobDefinition } from '../jobs/define.ts';
 import type { Runtime } from '../platform/runtime.ts';
 import { isValidSub } from '../store/connection/document.ts';
-import { createConnectionRepository } from '../store/connection/repository.ts';
+import {
+  createConnectionRepository,
+  type ConnectionRepository,
+} from '../store/connection/repository.ts';
+import type { SettingsRefusal } from '../store/connection/transitions.ts';
 import { restConnectionBackend } from '../store/connection/rest-backend.ts';
 import { fromFields } from '../store/firestore-values.ts';
 import { jobSettingsPath, type JobSettingsValues } from '../store/job-settings.ts';
@@ -47,20 +51,49 @@ export async function jobSettingsApi(
   const body = request.json;
   const sub = subOf(body?.sub);
   const job = await enabledJob(runtime, body?.job);
+  const changed = await changeJobSettings(connections, {
+    sub,
+    job,
+    settings: body?.settings,
+    now: new Date(runtime.clock.now()),
+  });
+  if (changed.kind === 'invalid')
+    return json(400, { error: 'invalid_settings', job: job.name, issues: changed.issues });
+  if (changed.kind === 'refused')
+    return changed.refusal === 'revoke-pending'
+      ? json(409, { error: 'revoke_pending', sub })
+      : json(404, { error: 'not_found', sub });
+  const values = changed.values;
+  runtime.log.info('job settings changed', { sub, job: job.name });
+  return json(200, { sub, job: job.name, settings: values });
+}
+
+export type SettingsChange =
+  | { readonly kind: 'written'; readonly values: Record<string, unknown> }
+  | { readonly kind: 'invalid'; readonly issues: readonly { path: string; message: string }[] }
+  | { readonly kind: 'refused'; readonly refusal: SettingsRefusal };
+
+/**
+ * Validates `settings` against the job's schema and writes the parsed value (defaults filled in)
+ * with the connection's guarded transition: the API and the operator CLI both come here.
+ */
+export async function changeJobSettings(
+  connections: ConnectionRepository,
+  input: { sub: string; job: JobDefinition; settings: unknown; now: Date },
+): Promise<SettingsChange> {
+  const { sub, job, now } = input;
   const parsed = job.settings
-    ? job.settings.safeParse(body?.settings)
+    ? job.settings.safeParse(input.settings)
     : { success: true as const, data: {} };
   if (!parsed.success)
-    return json(400, {
-      error: 'invalid_settings',
-      job: job.name,
+    return {
+      kind: 'invalid',
       issues: parsed.error.issues.map((issue) => ({
         path: issue.path.map(String).join('.'),
         message: issue.message,
       })),
-    });
+    };
   const values = parsed.data;
-  const now = new Date(runtime.clock.now());
   const applied = await connections.changeSettings(sub, {
     now,
     record: {
@@ -71,12 +104,9 @@ export async function jobSettingsApi(
       mergeFields: [['values', job.name], ['updatedAt']],
     },
   });
-  if (applied.kind === 'refused')
-    return applied.refusal === 'missing' || applied.refusal === 'revoked'
-      ? json(404, { error: 'not_found', sub })
-      : json(409, { error: 'revoke_pending', sub });
-  runtime.log.info('job settings changed', { sub, job: job.name });
-  return json(200, { sub, job: job.name, settings: values });
+  return applied.kind === 'refused'
+    ? { kind: 'refused', refusal: applied.refusal }
+    : { kind: 'written', values };
 }
 
 function subOf(value: unknown): string {

@@ -3,7 +3,9 @@
 // mints no refresh token), a job without its settings waits for them, the app sets settings
 // through the authenticated API (validated by the job's schema), and a revoke destroys them. Real
 // Firestore emulator, the Google stand-in, the real revoke function and the callback's storing code.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeConsent } from '../../shared/flows/consent-storage.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
@@ -18,6 +20,7 @@ import { jobManifest } from '../../shared/jobs/manifest.ts';
 import { processBatch, type BatchSummary } from '../../shared/runs/batch.ts';
 import { dispatchRun } from '../../shared/runs/dispatch.ts';
 import { listConnections } from '../../infra/ops/connection-listing.ts';
+import { ROOT } from '../local/stack.ts';
 import { readLedger, type LedgerEntry } from '../../shared/runs/ledger.ts';
 import { batchId } from '../../shared/runs/messages.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
@@ -328,5 +331,39 @@ describe('jobs on their own', () => {
         (event) => event.type === 'job-failed' && event.sub === user!.sub,
       ),
     ).toHaveLength(3);
+  });
+
+  it("npm run job-settings sets a user's settings for operators, validated like the API", async () => {
+    const [user] = await harness.seedUsers(1, { prefix: `cli-${randomBytes(2).toString('hex')}` });
+    const cli = (settings: string) =>
+      spawnSync(
+        process.execPath,
+        [
+          path.join(ROOT, 'infra/node24.mjs'),
+          'infra/ops/job-settings.ts',
+          user!.sub,
+          'sheets-read',
+          settings,
+        ],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            GOOGLE_CLOUD_PROJECT: harness.projectId,
+            FIRESTORE_EMULATOR_HOST: harness.env.FIRESTORE_EMULATOR_HOST,
+            JOBS: 'drive-export,sheets-read',
+          },
+        },
+      );
+    const bad = cli('{"spreadsheetId": 7}');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('spreadsheetId');
+    expect((await harness.db.doc(jobSettingsPath(user!.sub)).get()).exists).toBe(false);
+    const good = cli('{"spreadsheetId": "abc123"}');
+    expect(good.status, good.stderr).toBe(0);
+    expect((await harness.db.doc(jobSettingsPath(user!.sub)).get()).data()?.values).toEqual({
+      'sheets-read': { spreadsheetId: 'abc123', range: 'A1:Z1000' },
+    });
   });
 });
