@@ -366,4 +366,52 @@ describe('jobs on their own', () => {
       'sheets-read': { spreadsheetId: 'abc123', range: 'A1:Z1000' },
     });
   });
+
+  it('an hourly and a daily job each run once per their own period, from one hourly tick', async () => {
+    const [user] = await harness.seedUsers(1, {
+      prefix: `sched-${randomBytes(2).toString('hex')}`,
+    });
+    const calls: Record<string, string[]> = { hourly: [], daily: [] };
+    const probe = (schedule: 'hourly' | 'daily') =>
+      defineJob({
+        name: `${schedule}-probe`,
+        title: schedule,
+        scopes: [DRIVE_FILE_SCOPE],
+        schedule,
+        run: (context) => {
+          calls[schedule]!.push(context.idempotencyKey);
+          return Promise.resolve({ effect: 'probed' });
+        },
+      });
+    const deps = await harness.deps({
+      publisher: memoryPublisher(),
+      jobs: [probe('hourly'), probe('daily')],
+    });
+    const outcomes: string[] = [];
+    // Three hourly runs on one day, then one the next day.
+    for (const at of [
+      Date.UTC(2032, 2, 1, 0),
+      Date.UTC(2032, 2, 1, 1),
+      Date.UTC(2032, 2, 1, 2),
+      Date.UTC(2032, 2, 2, 0),
+    ]) {
+      const { runId } = runPeriodFor(at, 3600);
+      await processBatch(
+        deps,
+        { v: 1, runId, batchId: batchId(0), subs: [user!.sub] },
+        { attempt: 1, final: true },
+      );
+      const entry = (await readLedger(harness.db, runId, [user!.sub])).get(user!.sub)!;
+      outcomes.push(
+        `${entry.jobs?.['hourly-probe']?.outcome}/${entry.jobs?.['daily-probe']?.outcome}`,
+      );
+    }
+    expect(outcomes).toEqual(['ok/ok', 'ok/not-due', 'ok/not-due', 'ok/ok']);
+    expect(calls.hourly).toHaveLength(4);
+    expect(new Set(calls.hourly).size).toBe(4);
+    expect(calls.daily).toEqual([
+      `daily-probe:2032-03-01_86400s:${user!.sub}`,
+      `daily-probe:2032-03-02_86400s:${user!.sub}`,
+    ]);
+  });
 });
