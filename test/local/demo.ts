@@ -1,10 +1,13 @@
-// npm run demo [-- --users 25]: the main job, end to end, on local defaults. Starts the emulators,
-// the Google stand-in and every function; connects demo users through the real authorize and
-// callback functions (scripted consent, no browser); has a few of them remove access at "Google"
-// and one uncheck the Drive permission; triggers a run through Pub/Sub as Cloud Scheduler would;
-// shows progress; prints the run report and where the exports landed; unsubscribes one user
-// through the signed link; then stops everything it started. Exits non-zero if the outcome is
-// not what the story says.
+// npm run demo [-- --users 25] [--jobs drive-export,sheets-read,drive-list]: the main job, end to
+// end, on local defaults. Starts the emulators, the Google stand-in and every function; connects
+// demo users through the real authorize and callback functions (scripted consent, no browser);
+// has a few of them remove access at "Google" and one uncheck the permission; triggers a run
+// through Pub/Sub as Cloud Scheduler would and prints its report and where the exports landed.
+// Then (by default) the app enables sheets-read: a redeploy with a new JOBS. The next run keeps
+// everyone's export going while sheets-read waits for consent; a few users give the incremental
+// consent and the app picks their spreadsheet through the settings API, and the run after that
+// reads it for them. One user unsubscribes through the signed link; everything started is
+// stopped. Exits non-zero if the outcome is not what the story says.
 import { parseArgs } from 'node:util';
 import { parseKeyset } from '../../shared/crypto/keyset.ts';
 import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
@@ -20,12 +23,13 @@ import type { StoredConnection } from '../../shared/store/connection/document.ts
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { readFile } from 'node:fs/promises';
 import { UserAgent } from '../support/user-agent.ts';
-import { startLocalStack, type LocalStack } from './stack.ts';
+import { LOCAL_SERVICE_CALLER, startLocalStack, type LocalStack } from './stack.ts';
 
 const { values } = parseArgs({
   options: {
     users: { type: 'string', default: '25' },
     'removed-at-google': { type: 'string', default: '3' },
+    jobs: { type: 'string', default: 'drive-export' },
     verbose: { type: 'boolean', default: false },
   },
 });
@@ -39,9 +43,14 @@ if (
   removed < 0 ||
   removed > users - 2
 ) {
-  console.error('usage: npm run demo [-- --users 3..5000] [--removed-at-google N]');
+  console.error('usage: npm run demo [-- --users 3..5000] [--removed-at-google N] [--jobs a,b,…]');
   process.exit(2);
 }
+
+const startJobs = values.jobs.split(',').map((name) => name.trim());
+/** The default story enables sheets-read after the first run; with it from the start, no redeploy. */
+const addsSheetsLater = !startJobs.includes('sheets-read');
+const SHEETS_READERS = 3;
 
 const problems: string[] = [];
 const events: Array<Record<string, unknown>> = [];
@@ -75,6 +84,7 @@ try {
   step('Starting the Firestore and Pub/Sub emulators, the Google stand-in and the functions');
   stack = await startLocalStack({
     appName: 'Consent Vault demo',
+    env: { JOBS: startJobs.join(',') },
     onLog: (fn, line) => {
       if (values.verbose) console.log(`  [${fn}] ${line}`);
       else if (/"severity":"ERROR"/.test(line)) errorLines.push(`[${fn}] ${line}`);
@@ -120,49 +130,55 @@ try {
   for (const email of leavers) standIn.control.revokeUserGrant(email);
   console.log(`  ${leavers.join(', ')}`);
 
-  step('Cloud Scheduler tick → Pub/Sub → dispatcher → work batches → worker');
   const publisher = pubsubPublisher({
     projectId: stack.env.GOOGLE_CLOUD_PROJECT ?? '',
     pubsubEmulatorHost: stack.pubsub?.hostPort,
   });
-  const { runId } = await publishTick(
-    publisher,
-    stack.env.TICK_TOPIC ?? 'consent-vault-tick',
-    Date.now(),
-    Number(stack.env.RUN_PERIOD_SECONDS ?? 86400),
-  );
-  await publisher.close();
-  console.log(`  run ${runId}`);
-  const started = Date.now();
-  let report: RunReport | undefined;
-  let lastLine = '';
-  for (;;) {
-    report = await readRunReport(db, runId);
-    const done = report ? Object.values(report.outcomes).reduce((sum, n) => sum + n, 0) : 0;
-    const line = `  progress: ${report?.status ?? 'waiting'} · ${done}/${report?.users ?? '?'} users · ${report?.batchesDone ?? 0}/${report?.batches ?? '?'} batches`;
-    // A terminal gets one updating line; a log gets a line per change.
-    if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
-    else if (line !== lastLine) console.log(line);
-    lastLine = line;
-    if (report && isRunFinished(report)) break;
-    if (Date.now() - started > 300_000) {
-      problems.push('the run did not finish within 5 minutes');
-      break;
+  const day = 86400e3;
+  const firstDay = Date.now();
+  /** A tick as Cloud Scheduler publishes it, for the given day; its report once it finished. */
+  const runDay = async (at: number): Promise<RunReport | undefined> => {
+    const { runId } = await publishTick(
+      publisher,
+      stack!.env.TICK_TOPIC ?? 'consent-vault-tick',
+      at,
+      Number(stack!.env.RUN_PERIOD_SECONDS ?? 86400),
+    );
+    console.log(`  run ${runId}`);
+    const started = Date.now();
+    let report: RunReport | undefined;
+    let lastLine = '';
+    for (;;) {
+      report = await readRunReport(db, runId);
+      const done = report ? Object.values(report.outcomes).reduce((sum, n) => sum + n, 0) : 0;
+      const line = `  progress: ${report?.status ?? 'waiting'} · ${done}/${report?.users ?? '?'} users · ${report?.batchesDone ?? 0}/${report?.batches ?? '?'} batches`;
+      // A terminal gets one updating line; a log gets a line per change.
+      if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+      else if (line !== lastLine) console.log(line);
+      lastLine = line;
+      if (report && isRunFinished(report)) break;
+      if (Date.now() - started > 300_000) {
+        problems.push(`run ${runId} did not finish within 5 minutes`);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-  if (process.stdout.isTTY) process.stdout.write('\n');
-  if (report) console.log(formatRunReport(report).replace(/^/gm, '  '));
+    if (process.stdout.isTTY) process.stdout.write('\n');
+    if (report) console.log(formatRunReport(report).replace(/^/gm, '  '));
+    return report;
+  };
+  const jobCount = (report: RunReport | undefined, job: string, outcome: string) =>
+    report?.jobs[job]?.[outcome] ?? 0;
+
+  step('Cloud Scheduler tick → Pub/Sub → dispatcher → work batches → worker');
+  const first = await runDay(firstDay);
+  const active = users - 1 - removed;
+  if (jobCount(first, 'drive-export', 'ok') !== active)
+    problems.push(
+      `expected ${active} exports in the first run, got ${jobCount(first, 'drive-export', 'ok')}`,
+    );
 
   step("Where the exports landed (the stand-in's Drive)");
-  let exported = 0;
-  for (const email of emails) {
-    const files = standIn.control
-      .driveFiles(email)
-      .filter((file) => !file.mimeType.includes('folder'));
-    exported += files.length;
-    if (files.length > 1) problems.push(`${email} has ${files.length} export files for one period`);
-  }
   const sample = emails[removed] as string;
   for (const file of standIn.control.driveFiles(sample))
     console.log(`  ${sample}: ${file.path} (${file.mimeType}, ${file.size} bytes)`);
@@ -177,10 +193,6 @@ try {
         .map((line) => `    | ${line}`)
         .join('\n'),
     );
-  console.log(`  ${exported} export files in all`);
-  const expectedExports = users - 1 - removed;
-  if (exported !== expectedExports)
-    problems.push(`expected ${expectedExports} exports, found ${exported}`);
 
   const needsReconnect = await db
     .collection('connections')
@@ -191,6 +203,89 @@ try {
   );
   if (needsReconnect.size !== removed)
     problems.push(`expected ${removed} needs-reconnect, got ${needsReconnect.size}`);
+
+  const jobsNow = addsSheetsLater ? [...startJobs, 'sheets-read'] : startJobs;
+  if (addsSheetsLater) {
+    step('The app enables sheets-read (a redeploy with JOBS=' + jobsNow.join(',') + ')');
+    await stack.reconfigure({ JOBS: jobsNow.join(',') });
+    const second = await runDay(firstDay + day);
+    console.log(
+      `  exports went on for everyone (${jobCount(second, 'drive-export', 'ok')}); sheets-read waits for consent (${jobCount(second, 'sheets-read', 'needs-consent')})`,
+    );
+    if (jobCount(second, 'drive-export', 'ok') !== active)
+      problems.push('a new job with a new scope stopped some exports');
+    if (jobCount(second, 'sheets-read', 'needs-consent') !== active)
+      problems.push(`expected ${active} users waiting for the sheets-read consent`);
+  }
+
+  const readers = emails.slice(removed, removed + SHEETS_READERS);
+  step(
+    `${readers.length} users ${addsSheetsLater ? 'give the incremental consent (authorize?jobs=sheets-read) and ' : ''}pick a spreadsheet; the app sets it (POST …/settings)`,
+  );
+  const callerToken = standIn.control.mintServiceAccountIdToken({
+    email: LOCAL_SERVICE_CALLER,
+    audience: stack.env.REVOKE_URL ?? '',
+  });
+  for (const email of readers) {
+    if (addsSheetsLater) {
+      const consent = new URL(urls.authorize ?? '');
+      consent.searchParams.set('jobs', 'sheets-read');
+      const hops = await new UserAgent().connect(consent.toString(), { email });
+      if (hops.at(-1)?.status !== 303) problems.push(`${email}: incremental consent failed`);
+    }
+    const { spreadsheetId } = standIn.control.seedSpreadsheet({
+      email,
+      title: 'Demo budget',
+      sheets: {
+        Sheet1: [
+          ['month', 'amount'],
+          ['jan', '120'],
+          ['feb', '95'],
+          ['mar', '143'],
+        ],
+      },
+    });
+    const sub = standIn.control.grants(email)[0]?.sub ?? '';
+    const set = await fetch(new URL('settings', urls.revoke ?? ''), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${callerToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        sub,
+        job: 'sheets-read',
+        settings: { spreadsheetId, range: 'Sheet1!A1:B10' },
+      }),
+    });
+    if (set.status !== 200) problems.push(`${email}: settings refused (${set.status})`);
+  }
+  const grantsOfReader = standIn.control.grants(readers[0] ?? '')[0];
+  console.log(
+    `  ${readers[0]}: granted ${grantsOfReader?.scopes.map((scope) => scope.replace(/.*\//, '')).join(' ')}; live refresh tokens at Google: ${grantsOfReader?.liveRefreshTokens}`,
+  );
+  if (grantsOfReader?.liveRefreshTokens !== 1)
+    problems.push('the incremental consent minted a refresh token');
+
+  step('The next run: both jobs for them, the export for everyone');
+  const third = await runDay(firstDay + 2 * day);
+  if (jobCount(third, 'sheets-read', 'ok') !== readers.length)
+    problems.push(
+      `expected sheets-read to run for ${readers.length} users, got ${jobCount(third, 'sheets-read', 'ok')}`,
+    );
+  if (jobCount(third, 'drive-export', 'ok') !== active)
+    problems.push('some exports stopped in the last run');
+  const reader = (
+    await db.doc(`connections/${standIn.control.grants(readers[0] ?? '')[0]?.sub}`).get()
+  ).data() as StoredConnection | undefined;
+  console.log(
+    `  ${readers[0]}'s jobs: ${JSON.stringify(Object.fromEntries(Object.entries(reader?.jobs ?? {}).map(([job, state]) => [job, `${state.status} ${state.effect ?? ''} ${JSON.stringify(state.details ?? {})}`])))}`,
+  );
+  for (const email of emails) {
+    const exports = standIn.control
+      .driveFiles(email)
+      .filter((file) => !file.mimeType.includes('folder'));
+    if (new Set(exports.map((file) => file.name)).size !== exports.length)
+      problems.push(`${email} has two export files for one day`);
+  }
+  await publisher.close();
 
   step('One user unsubscribes through the signed link in an email');
   const keyset = parseKeyset(await readFile(stack.env.TOKEN_KEYSET_FILE ?? '', 'utf8'));
@@ -244,6 +339,6 @@ if (problems.length > 0) {
   process.exit(1);
 }
 console.log(
-  '\nDone: every connected user has exactly one export for today, dead grants were caught, and the unsubscribe left nothing behind.',
+  '\nDone: every connected user got one export a day, adding sheets-read stopped no one, the users who consented got it, dead grants were caught, and the unsubscribe left nothing behind.',
 );
 process.exit(0);

@@ -61,6 +61,8 @@ export interface LocalStack {
   readonly firestore: Emulator;
   readonly pubsub: Emulator | undefined;
   readonly functions: readonly string[];
+  /** Restarts every function with these settings changed (e.g. JOBS): a redeploy, locally. */
+  reconfigure(changes: Readonly<Record<string, string>>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -163,33 +165,43 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     };
 
     const onLog = options.onLog ?? ((fn: string, line: string) => console.log(`[${fn}] ${line}`));
-    await Promise.all(
-      functions.map(async (name) => {
-        const child = spawn(
-          process.execPath,
-          [
-            FRAMEWORK,
-            `--target=${name}`,
-            `--source=${path.join(ROOT, 'dist', name)}`,
-            `--port=${ports[name]}`,
-          ],
-          {
-            cwd: path.join(ROOT, 'dist', name),
-            env: {
-              PATH: process.env.PATH ?? '',
-              HOME: process.env.HOME ?? '',
-              NODE_ENV: 'production',
-              ...env,
+    const startFunctions = () =>
+      Promise.all(
+        functions.map(async (name) => {
+          const child = spawn(
+            process.execPath,
+            [
+              FRAMEWORK,
+              `--target=${name}`,
+              `--source=${path.join(ROOT, 'dist', name)}`,
+              `--port=${ports[name]}`,
+            ],
+            {
+              cwd: path.join(ROOT, 'dist', name),
+              env: {
+                PATH: process.env.PATH ?? '',
+                HOME: process.env.HOME ?? '',
+                NODE_ENV: 'production',
+                ...env,
+              },
+              stdio: ['ignore', 'pipe', 'pipe'],
             },
-            stdio: ['ignore', 'pipe', 'pipe'],
-          },
-        );
-        children.set(name, child);
-        for (const stream of [child.stdout, child.stderr])
-          createInterface({ input: stream }).on('line', (line) => onLog(name, line));
-        await waitForPort(ports[name] ?? 0, child, name);
-      }),
-    );
+          );
+          children.set(name, child);
+          for (const stream of [child.stdout, child.stderr])
+            createInterface({ input: stream }).on('line', (line) => onLog(name, line));
+          await waitForPort(ports[name] ?? 0, child, name);
+        }),
+      );
+    await startFunctions();
+    /** New settings for every function: each is restarted on its port, as a redeploy would. */
+    const reconfigure = async (changes: Readonly<Record<string, string>>) => {
+      Object.assign(env, changes);
+      loadConfig(env);
+      await Promise.all([...children.values()].map((child) => stopChild(child)));
+      children.clear();
+      await startFunctions();
+    };
 
     if (pubsub && urls.dispatcher && urls.worker) {
       const config = loadConfig(env);
@@ -221,7 +233,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     servers.push(startServer);
     await new Promise<void>((resolve) => startServer.listen(ports.start, resolve));
 
-    return { urls, env, standIn, firestore, pubsub, functions, stop };
+    return { urls, env, standIn, firestore, pubsub, functions, stop, reconfigure };
   } catch (error) {
     await stop();
     throw error;
