@@ -161,6 +161,7 @@ export const TTL_COLLECTION_GROUPS: readonly string[] = [
   'deliveries',
   'control',
   'callbackStates',
+  'connectLinks',
 ];
 export const TTL_FIELD = 'expireAt';
 
