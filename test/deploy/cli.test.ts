@@ -150,6 +150,7 @@ describe('deploy CLI against a fake project', () => {
         [
           'batches',
           'callbackStates',
+          'connectLinks',
           'control',
           'deadLetters',
           'deliveries',
