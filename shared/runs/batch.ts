@@ -120,6 +120,7 @@ export async function processBatch(
           log.warn('user processing failed', { sub, failure: classified.failure, error });
           return {
             sub,
+            appUserId: connections.get(sub)?.connection?.appUserId ?? null,
             outcome: classified.failure === 'transient' ? 'retry' : 'failed',
             failure: classified.failure,
             reason: classified.reason,

@@ -28,6 +28,8 @@ export type UserOutcome = FinalOutcome | OpenOutcome;
 
 export interface LedgerEntry {
   sub: string;
+  /** The app's id of the user, when the connection came from a connect link. */
+  appUserId: string | null;
   batchId: string;
   outcome: FinalOutcome;
   failure: FailureClass | null;

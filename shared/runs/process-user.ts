@@ -37,6 +37,7 @@ async function processLeasedUser(
 ): Promise<UserResult> {
   const { deps, run } = work;
   if (run.halt.halted) return work.result('halted');
+  work.appUser = prefetched?.connection?.appUserId ?? null;
   const lease = await takeLease(work, prefetched);
   if (lease.kind === 'done') return lease.result;
   const { held } = lease;

@@ -21,6 +21,7 @@ import { processBatch, type BatchSummary } from '../../shared/runs/batch.ts';
 import { dispatchRun } from '../../shared/runs/dispatch.ts';
 import { listConnections } from '../../infra/ops/connection-listing.ts';
 import { ROOT } from '../local/stack.ts';
+import { connectionRef } from '../support/connections.ts';
 import { readLedger, type LedgerEntry } from '../../shared/runs/ledger.ts';
 import { batchId } from '../../shared/runs/messages.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
@@ -258,6 +259,16 @@ describe('jobs on their own', () => {
       'someone-else@other-project.iam.gserviceaccount.com',
     );
     expect(stranger.status).toBe(403);
+    // Without any identity the request is no API call at all: it meets the unsubscribe form.
+    const anonymous = await revokeHandler(harness.runtime)({
+      method: 'POST',
+      url: new URL('/settings', harness.runtime.config.revokeUrl),
+      headers: {},
+      cookies: new Map(),
+      form: undefined,
+      json: { sub: user!.sub, job: 'sheets-read', settings: { spreadsheetId: 'abc' } },
+    });
+    expect(anonymous.status).toBe(400);
     const badSub = await api('POST', '/settings', {
       sub: '../x',
       job: 'sheets-read',
@@ -306,6 +317,8 @@ describe('jobs on their own', () => {
       broken('garbage', () => Promise.resolve({ effect: { not: 'a word' } })),
       broken('hanger', () => new Promise(() => {})),
     ];
+    // Connected through a connect link: the ledger and the events name the app's user.
+    await connectionRef(harness.db, user!.sub).update({ appUserId: 'app-user-7' });
     day += 1;
     const { runId } = runPeriodFor(Date.UTC(2030, 0, day), 86400);
     const deps = await harness.deps({ publisher: memoryPublisher(), jobs });
@@ -316,6 +329,7 @@ describe('jobs on their own', () => {
     );
     const entry = (await readLedger(harness.db, runId, [user!.sub])).get(user!.sub)!;
     expect(entry.outcome).toBe('failed');
+    expect(entry.appUserId).toBe('app-user-7');
     expect(entry.jobs).toMatchObject({
       'drive-export': { outcome: 'ok', effect: 'created' },
       thrower: { outcome: 'failed', reason: 'TypeError' },
@@ -328,7 +342,10 @@ describe('jobs on their own', () => {
     expect(connection.jobs['drive-export']).toMatchObject({ status: 'ok', effect: 'created' });
     expect(
       harness.events.events.filter(
-        (event) => event.type === 'job-failed' && event.sub === user!.sub,
+        (event) =>
+          event.type === 'job-failed' &&
+          event.sub === user!.sub &&
+          event.appUserId === 'app-user-7',
       ),
     ).toHaveLength(3);
   });

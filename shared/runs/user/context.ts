@@ -31,6 +31,7 @@ export interface UserRunContext {
 
 export interface UserResult {
   readonly sub: string;
+  readonly appUserId: string | null;
   readonly outcome: UserOutcome;
   readonly failure: FailureClass | null;
   readonly reason: string | null;
@@ -99,6 +100,7 @@ export class UserWork {
   result(outcome: UserOutcome, detail: OutcomeDetail = {}): UserResult {
     return {
       sub: this.sub,
+      appUserId: this.appUser,
       outcome,
       failure: detail.failure ?? null,
       reason: detail.reason ?? null,

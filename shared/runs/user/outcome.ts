@@ -192,6 +192,7 @@ function ledgerEntry(deps: RunDeps, run: UserRunContext, result: UserResult): Le
   const now = deps.runtime.clock.now();
   return {
     sub: result.sub,
+    appUserId: result.appUserId,
     batchId: run.batchId,
     outcome: result.outcome as LedgerEntry['outcome'],
     failure: result.failure,
