@@ -33,7 +33,7 @@ if (
   process.exit(2);
 }
 const keyset = await cliKeyset(process.env);
-const { url } = createConnectLink(keyset.forPurpose('link'), values['authorize-url'], {
+const { url } = createConnectLink(keyset.forPurpose('connect'), values['authorize-url'], {
   appUserId,
   expiresAtMs: Date.now() + minutes * 60_000,
 });

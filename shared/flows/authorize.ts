@@ -37,8 +37,7 @@ export async function authorize(runtime: Runtime, request: HttpRequest): Promise
 
   const jobs = incrementalJobs(config.jobs, singleParam(params, 'jobs', { maxLength: 400 }));
 
-  const keyset = await runtime.keyset();
-  const connect = verifyConnectLink(keyset.forPurpose('link'), params, runtime.clock.now());
+  const connect = verifyConnectLink(await runtime.keys('connect'), params, runtime.clock.now());
   if (connect === undefined && config.connect.required)
     throw new AppError(
       'link_invalid',
@@ -53,7 +52,7 @@ export async function authorize(runtime: Runtime, request: HttpRequest): Promise
     promptConsent: false,
     ...(jobs ? { jobs } : {}),
   });
-  const cookieKeys = keyset.forPurpose('cookie');
+  const cookieKeys = await runtime.keys('cookie');
   return redirect(302, url, {
     'set-cookie': [
       ...staleTransactionCookies(cookieKeys, request.cookies).map(clearCookie),

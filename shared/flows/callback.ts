@@ -61,14 +61,14 @@ export async function callback(runtime: Runtime, request: HttpRequest): Promise<
   if (isSuccessPage(config, request))
     return html(200, successPage({ appName: config.appName, jobs: configuredJobs(config) }));
 
-  const keyset = await runtime.keyset();
+  const cookieKeys = await runtime.keys('cookie');
   const state = singleParam(request.url.searchParams, 'state', { maxLength: 512 });
   const cookie = state === undefined ? undefined : transactionCookieName(state);
   const sealed = cookie === undefined ? undefined : request.cookies.get(cookie);
   const transaction =
     cookie === undefined || sealed === undefined
       ? undefined
-      : openTransaction(keyset.forPurpose('cookie'), cookie, sealed);
+      : openTransaction(cookieKeys, cookie, sealed);
   if (transaction === undefined && state !== undefined) {
     // A restored tab after the first answer cleared the cookie: the same answer again.
     const recorded = await readCallbackState(await runtime.documents(), stateHash(state));
@@ -172,7 +172,7 @@ async function finishConsent(
     runtime.log.info('no refresh token; restarting consent with prompt=consent', {
       sub: result.sub,
     });
-    const cookieKeys = (await runtime.keyset()).forPurpose('cookie');
+    const cookieKeys = await runtime.keys('cookie');
     return redirect(302, restart.url, {
       'set-cookie': setCookie(
         transactionCookieName(restart.transaction.state),

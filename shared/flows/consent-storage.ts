@@ -32,7 +32,7 @@ export async function storeConsent(
   result: CodeExchangeResult,
   connect: ConnectLink | null = null,
 ): Promise<StoredConsent> {
-  const keys = (await runtime.keyset()).forPurpose('token');
+  const keys = await runtime.keys('token');
   const documents = await runtime.documents();
   const connections = createConnectionRepository(restConnectionBackend(documents));
   const now = runtime.clock.now();

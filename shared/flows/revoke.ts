@@ -59,7 +59,7 @@ export async function revoke(runtime: Runtime, request: HttpRequest): Promise<Ht
     if (outcome === 'not-found') return json(404, { error: 'not_found', sub });
     return json(ACCEPTED_ONLY.has(outcome) ? 202 : 200, { sub, status: outcome });
   }
-  const linkKeys = (await runtime.keyset()).forPurpose('link');
+  const linkKeys = await runtime.keys('link');
   const now = runtime.clock.now();
   if (request.method === 'GET' || request.method === 'HEAD') {
     const link = verifyUnsubscribeLink(linkKeys, request.url.searchParams, now);
@@ -138,7 +138,7 @@ async function mintConnectLink(runtime: Runtime, request: HttpRequest): Promise<
       400,
       `ttlSeconds must be a whole number from 60 to ${CONNECT_LINK_MAX_SECONDS}.`,
     );
-  const keys = (await runtime.keyset()).forPurpose('link');
+  const keys = await runtime.keys('connect');
   const { url, link } = createConnectLink(keys, runtime.config.authorizeUrl, {
     appUserId,
     expiresAtMs: runtime.clock.now() + ttl * 1000,

@@ -5,7 +5,9 @@ import type { Firestore } from '@google-cloud/firestore';
 import { loadConfig, type Config, type ConfigNeeds } from '../settings/config.ts';
 import type { FunctionName } from '../settings/functions.ts';
 import { needsOf } from '../settings/secrets.ts';
-import { parseKeyset, type Keyset } from '../crypto/keyset.ts';
+import { parseKeyset, type KeyPurpose, type Keyset, type PurposeKeys } from '../crypto/keyset.ts';
+import { unwrapKeyset, wrappedKeyset, type KeyWrapper } from '../crypto/wrapped-keyset.ts';
+import type { SecretSource } from '../settings/config.ts';
 import { ConfigError, isOperationError, KEYSET_INVALID } from '../errors.ts';
 import { noopEventPublisher, type EventPublisher } from '../pubsub/events.ts';
 import { createLogger, type Logger, type LogSink } from '../log.ts';
@@ -22,7 +24,13 @@ export interface Runtime {
   readonly log: Logger;
   readonly clock: Clock;
   readonly secrets: SecretStore;
-  keyset(): Promise<Keyset>;
+  /**
+   * One purpose's keys, from that purpose's keyset (unwrapped with Cloud KMS when it is wrapped),
+   * read once per instance (docs/security.md#key-hierarchy).
+   */
+  keys(purpose: KeyPurpose): Promise<PurposeKeys>;
+  /** Cloud KMS calls made by this instance (the bench prints them). */
+  kmsCalls(): number;
   clientSecret(): Promise<string>;
   firestore(): Promise<Firestore>;
   /** Firestore's REST API through Google's light client (callback and revoke). */
@@ -43,6 +51,8 @@ export interface GoogleServices {
   /** Publishes connection events (connected, revoked…) to EVENTS_TOPIC. */
   readonly events?: (config: Config, log: Logger, clock: Clock) => EventPublisher;
   readonly secretManager?: (endpoint: string | undefined) => Promise<SecretAccessor>;
+  /** Cloud KMS, for keysets stored wrapped (shared/secrets/kms.ts). */
+  readonly kms?: (endpoint: string | undefined) => Promise<KeyWrapper>;
   /** Loads and exercises the clients above without contacting anything (code-cache warm-up). */
   readonly warmUp?: (runtime: Runtime) => Promise<unknown>;
 }
@@ -69,7 +79,40 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       secretManagerEndpoint: config.secretManagerEndpoint,
       loadSecretManager: services.secretManager,
     });
-  let keyset: Promise<Keyset> | undefined;
+  const keysets = new Map<string, Promise<Keyset>>();
+  let kms: Promise<KeyWrapper> | undefined;
+  let kmsCalls = 0;
+  const kmsWrapper = (): Promise<KeyWrapper> => {
+    if (services.kms === undefined)
+      return Promise.reject(
+        new ConfigError(['a keyset is wrapped by Cloud KMS, but this function has no KMS access']),
+      );
+    kms ??= services.kms(config.kmsEndpoint);
+    kms.catch(() => (kms = undefined));
+    return kms;
+  };
+  /** A keyset setting read, unwrapped and parsed once; problems name the setting. */
+  const keysetOf = (source: SecretSource): Promise<Keyset> => {
+    let loaded = keysets.get(source.setting);
+    if (!loaded) {
+      loaded = (async () => {
+        try {
+          const stored = await secrets.read(source);
+          const wrapped = wrappedKeyset(stored);
+          if (!wrapped) return parseKeyset(stored);
+          kmsCalls += 1;
+          return parseKeyset(await unwrapKeyset(await kmsWrapper(), wrapped));
+        } catch (error) {
+          if (isOperationError(error, KEYSET_INVALID))
+            throw new ConfigError([`${source.setting}: ${error.message}`]);
+          throw error;
+        }
+      })();
+      keysets.set(source.setting, loaded);
+      loaded.catch(() => keysets.delete(source.setting));
+    }
+    return loaded;
+  };
   let documents: Promise<FirestoreDocuments> | undefined;
   let events: EventPublisher | undefined;
   let firestore: Promise<Firestore> | undefined = options.firestore
@@ -81,20 +124,25 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     log,
     clock: options.clock ?? systemClock,
     secrets,
-    keyset() {
-      keyset ??= (async () => {
-        if (!config.tokenKeyset) throw new ConfigError(['TOKEN_KEYSET: is required']);
-        try {
-          return parseKeyset(await secrets.read(config.tokenKeyset));
-        } catch (error) {
-          if (isOperationError(error, KEYSET_INVALID))
-            throw new ConfigError([`${config.tokenKeyset.setting}: ${error.message}`]);
-          throw error;
-        }
-      })();
-      keyset.catch(() => (keyset = undefined));
-      return keyset;
+    async keys(purpose) {
+      const { own, setting } = purposeSource(config, purpose);
+      const source = own ?? config.tokenKeyset;
+      if (!source) throw new ConfigError([`${setting}: is required`]);
+      const keyset = await keysetOf(source);
+      // A master TOKEN_KEYSET derives every purpose (one local file); a purpose keyset only its own.
+      if (own === undefined && keyset.purpose !== null && keyset.purpose !== purpose)
+        throw new ConfigError([
+          `${setting}: is required (${source.setting} holds ${keyset.purpose} keys only)`,
+        ]);
+      try {
+        return keyset.forPurpose(purpose);
+      } catch (error) {
+        if (isOperationError(error, KEYSET_INVALID))
+          throw new ConfigError([`${source.setting}: ${error.message}`]);
+        throw error;
+      }
     },
+    kmsCalls: () => kmsCalls,
     clientSecret() {
       if (!config.clientSecret) throw new ConfigError(['OAUTH_CLIENT_SECRET: is required']);
       return secrets.read(config.clientSecret);
@@ -125,6 +173,28 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (firestore) await (await firestore).terminate();
     },
   };
+}
+
+const PURPOSE_SETTINGS = {
+  token: ['tokenKeyset', 'TOKEN_KEYSET'],
+  cookie: ['cookieKeyset', 'COOKIE_KEYSET'],
+  link: ['linkKeyset', 'LINK_KEYSET'],
+  connect: ['connectKeyset', 'CONNECT_KEYSET'],
+} as const satisfies Record<KeyPurpose, readonly [keyof Config, string]>;
+
+function purposeSource(
+  config: Config,
+  purpose: KeyPurpose,
+): { own: SecretSource | undefined; setting: string } {
+  const [key, setting] = PURPOSE_SETTINGS[purpose];
+  return { own: config[key], setting };
+}
+
+/** The key purposes a function uses: those whose keyset the settings schema gives it. */
+export function purposesOf(needs: ConfigNeeds): KeyPurpose[] {
+  return (Object.keys(PURPOSE_SETTINGS) as KeyPurpose[]).filter(
+    (purpose) => needs[PURPOSE_SETTINGS[purpose][0]] === true,
+  );
 }
 
 /**
@@ -160,12 +230,17 @@ export function runtimeFromEnvironment(
   if (env.CODE_CACHE_WARM_UP === '1')
     (globalThis as { codeCacheWarmUp?: Promise<unknown> }).codeCacheWarmUp =
       services.warmUp?.(runtime);
-  if (needs.tokenKeyset === true) {
-    runtime.keyset().catch((error: unknown) => {
+  // Every keyset this function uses is read (and unwrapped) at start-up: a missing or wrong key,
+  // or KMS refusing, stops the instance with the setting named, before any request.
+  for (const purpose of purposesOf(needs))
+    runtime.keys(purpose).catch((error: unknown) => {
       if (error instanceof ConfigError) stop(error);
-      runtime.log.error('cannot load the token keyset', { error });
+      runtime.log.error('cannot load a keyset', {
+        purpose,
+        setting: PURPOSE_SETTINGS[purpose][1],
+        error,
+      });
       process.exit(78);
     });
-  }
   return runtime;
 }

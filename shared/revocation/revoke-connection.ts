@@ -62,7 +62,7 @@ export function runtimeRevocationDeps(
   return {
     config: runtime.config,
     connections,
-    tokenKeys: async () => (await runtime.keyset()).forPurpose('token'),
+    tokenKeys: async () => await runtime.keys('token'),
     events: runtime.events(),
     log: runtime.log,
     clock: runtime.clock,

@@ -45,7 +45,7 @@ async function processLeasedUser(
     return inGoogleLane(work, () => completeRevocation(work, held));
 
   work.appUser = held.connection.appUserId;
-  const keys = (await deps.runtime.keyset()).forPurpose('token');
+  const keys = await deps.runtime.keys('token');
   const grant = { held, keys, settings: await run.jobSettings(held.connection) };
   const step = await inGoogleLane(work, async (): Promise<JobsStep | 'halted'> =>
     // The run may have stopped while this user waited for its lane.

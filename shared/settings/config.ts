@@ -35,7 +35,13 @@ export interface Config {
   readonly pubsubEmulatorHost: string | undefined;
   readonly clientId: string;
   readonly clientSecret: SecretSource | undefined;
+  /** One keyset per key purpose; a master TOKEN_KEYSET stands in for the others (local). */
   readonly tokenKeyset: SecretSource | undefined;
+  readonly cookieKeyset: SecretSource | undefined;
+  readonly linkKeyset: SecretSource | undefined;
+  readonly connectKeyset: SecretSource | undefined;
+  /** Cloud KMS endpoint (tests); Google's when undefined. */
+  readonly kmsEndpoint: string | undefined;
   readonly secretManagerEndpoint: string | undefined;
   /** Exactly the redirect URI registered on the OAuth client (Google compares strings). */
   readonly redirectUri: string;
@@ -107,6 +113,10 @@ export function loadConfig(env: Env, scope: FunctionName | ConfigNeeds = {}): Co
     clientId: v.OAUTH_CLIENT_ID,
     clientSecret: v.OAUTH_CLIENT_SECRET,
     tokenKeyset: v.TOKEN_KEYSET,
+    cookieKeyset: v.COOKIE_KEYSET,
+    linkKeyset: v.LINK_KEYSET,
+    connectKeyset: v.CONNECT_KEYSET,
+    kmsEndpoint: v.KMS_ENDPOINT,
     secretManagerEndpoint: v.SECRET_MANAGER_ENDPOINT,
     redirectUri: v.REDIRECT_URI,
     authorizeUrl: v.AUTHORIZE_URL,

@@ -87,7 +87,11 @@ class SettingReader {
       case 'host-port':
         return this.hostPort(spec);
       case 'secret':
-        return this.secret(spec.name, requiredSecrets.has(spec.key));
+        return this.secret(
+          spec.name,
+          requiredSecrets.has(spec.key) &&
+            !(spec.standIn !== undefined && this.given(spec.standIn)),
+        );
     }
   }
 
@@ -213,6 +217,11 @@ class SettingReader {
    * A secret comes from exactly one of: NAME (value injected by --set-secrets), NAME_VERSION (a
    * Secret Manager resource `projects/P/secrets/S/versions/N`, pinned), NAME_FILE (local only).
    */
+  /** Is a secret setting given in any of its three forms? */
+  private given(name: string): boolean {
+    return [name, `${name}_VERSION`, `${name}_FILE`].some((form) => this.raw(form) !== undefined);
+  }
+
   private secret(name: string, required: boolean): SecretSource | undefined {
     const value = this.raw(name);
     const version = this.raw(`${name}_VERSION`);

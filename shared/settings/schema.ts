@@ -56,7 +56,16 @@ export type SettingKind =
    * version, read once per instance) or NAME_FILE (local only). `key` names it in Config and in
    * the functions' needs; `secretId` is the Secret Manager secret the deploy creates.
    */
-  | { readonly kind: 'secret'; readonly key: string; readonly secretId: string };
+  | {
+      readonly kind: 'secret';
+      readonly key: string;
+      readonly secretId: string;
+      /**
+       * A setting whose value may stand in when this one is not given: a master TOKEN_KEYSET
+       * derives every key purpose (one local file). The deploy always sets this one.
+       */
+      readonly standIn?: string;
+    };
 
 interface SettingFacts {
   /** The environment variable. */

@@ -7,6 +7,7 @@
 // 401 UNAUTHENTICATED. Every request is counted and remembered (method, path, query).
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { crc32c } from '../../shared/crypto/crc32c.ts';
 
 export interface SecretManagerRequest {
   readonly method: string;
@@ -92,21 +93,4 @@ export async function startFakeSecretManager(): Promise<FakeSecretManager> {
 function googleError(res: ServerResponse, code: number, status: string, message: string): void {
   res.writeHead(code, { 'content-type': 'application/json; charset=UTF-8' });
   res.end(JSON.stringify({ error: { code, message, status } }));
-}
-
-/** CRC-32C (Castagnoli), as Secret Manager reports `dataCrc32c`. */
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n += 1) {
-    let c = n;
-    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-export function crc32c(data: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of data) crc = CRC32C_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }

@@ -59,15 +59,14 @@ beforeAll(async () => {
   // One real connection, so "nothing written" also means "nothing changed or lost".
   await new UserAgent().connect(app.urls.authorize, { email: 'seeded@example.com' });
   const seededSub = app.standIn.control.grants('seeded@example.com')[0]!.sub;
-  const keyset = await app.runtime.keyset();
   const foreign = parseKeyset(generateKeysetJson('k1'));
   const revokeUrl = app.runtime.config.revokeUrl;
   const mint = (email: string, audience: string) =>
     app.standIn.control.mintServiceAccountIdToken({ email, audience });
   material = {
-    cookieKeys: keyset.forPurpose('cookie'),
+    cookieKeys: await app.runtime.keys('cookie'),
     foreignCookieKeys: foreign.forPurpose('cookie'),
-    linkKeys: keyset.forPurpose('link'),
+    linkKeys: await app.runtime.keys('link'),
     foreignLinkKeys: foreign.forPurpose('link'),
     revokeUrl,
     seededSub,

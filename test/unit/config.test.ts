@@ -70,15 +70,20 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    ['authorize', ['TOKEN_KEYSET']],
-    ['callback', ['OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET']],
-    ['revoke', ['TOKEN_KEYSET']],
+    ['authorize', ['COOKIE_KEYSET', 'CONNECT_KEYSET']],
+    ['callback', ['OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET', 'COOKIE_KEYSET']],
+    ['revoke', ['TOKEN_KEYSET', 'LINK_KEYSET', 'CONNECT_KEYSET']],
     ['dispatcher', ['OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET']],
     ['worker', ['OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET']],
   ] as const)('in %s, requires the secrets the schema gives that function', (fn, secrets) => {
     expect(problemsOf(BASE, fn).map((problem) => problem.split(':')[0])).toEqual(secrets);
     const given = Object.fromEntries(secrets.map((name) => [`${name}_FILE`, `.local/${name}`]));
     expect(problemsOf({ ...BASE, ...given }, fn)).toEqual([]);
+  });
+
+  it('takes a master TOKEN_KEYSET in place of every purpose keyset (one local file)', () => {
+    expect(problemsOf({ ...BASE, TOKEN_KEYSET_FILE: '.local/k' }, 'authorize')).toEqual([]);
+    expect(problemsOf({ ...BASE, TOKEN_KEYSET_FILE: '.local/k' }, 'revoke')).toEqual([]);
   });
 
   // [setting, bad value, what the message says]

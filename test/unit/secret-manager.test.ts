@@ -8,11 +8,8 @@ import { AppError, ConfigError } from '../../shared/errors.ts';
 import { createRuntime, runtimeFromEnvironment } from '../../shared/platform/runtime.ts';
 import { secretManagerAccessor } from '../../shared/secrets/secret-manager.ts';
 import { createSecretStore } from '../../shared/secrets/secret-store.ts';
-import {
-  crc32c,
-  startFakeSecretManager,
-  type FakeSecretManager,
-} from '../fakes/secret-manager-server.ts';
+import { crc32c } from '../../shared/crypto/crc32c.ts';
+import { startFakeSecretManager, type FakeSecretManager } from '../fakes/secret-manager-server.ts';
 
 const VERSION = 'projects/p/secrets/s/versions/3';
 const BASE = {
@@ -126,9 +123,11 @@ describe('runtime start-up', () => {
       services: { secretManager: secretManagerAccessor },
       sink: () => {},
     });
-    const [a, b] = await Promise.all([runtime.keyset(), runtime.keyset()]);
-    expect(a).toBe(b);
+    const [a, b] = await Promise.all([runtime.keys('token'), runtime.keys('cookie')]);
     expect(a.primaryId).toBe('k1');
+    expect(b.primaryId).toBe('k1');
+    // One master keyset, read once, derives both purposes' (different) keys.
+    expect(a.keys.get('k1')).not.toEqual(b.keys.get('k1'));
     expect(server.accessCount(version)).toBe(1);
   });
 
@@ -144,7 +143,7 @@ describe('runtime start-up', () => {
       services: { secretManager: secretManagerAccessor },
       sink: () => {},
     });
-    const error = await runtime.keyset().then(
+    const error = await runtime.keys('token').then(
       () => undefined,
       (caught: unknown) => caught,
     );

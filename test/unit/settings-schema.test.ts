@@ -147,11 +147,12 @@ describe('loadConfig reads the schema and nothing else', () => {
 
 describe('each function needs what the deploy gives it', () => {
   // The least-privilege rule, stated once by hand: only the functions that exchange or refresh
-  // tokens hold the client secret.
+  // tokens hold the client secret, and each holds only the keys of the purposes it uses: the
+  // public, database-less authorize never holds a token key.
   const expected: Readonly<Record<FunctionName, readonly string[]>> = {
-    authorize: ['tokenKeyset'],
-    callback: ['clientSecret', 'tokenKeyset'],
-    revoke: ['tokenKeyset'],
+    authorize: ['cookieKeyset', 'connectKeyset'],
+    callback: ['clientSecret', 'tokenKeyset', 'cookieKeyset'],
+    revoke: ['tokenKeyset', 'linkKeyset', 'connectKeyset'],
     dispatcher: ['clientSecret', 'tokenKeyset'],
     worker: ['clientSecret', 'tokenKeyset'],
   };

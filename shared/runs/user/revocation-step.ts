@@ -20,7 +20,7 @@ export async function completeRevocation(work: UserWork, held: Held): Promise<Us
     {
       config: runtime.config,
       connections: run.connections,
-      tokenKeys: async () => (await runtime.keyset()).forPurpose('token'),
+      tokenKeys: async () => await runtime.keys('token'),
       events: deps.events,
       log: work.log,
       clock: runtime.clock,

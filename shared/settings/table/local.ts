@@ -21,6 +21,14 @@ export const LOCAL_SETTINGS = [
     functions: STORING,
   },
   {
+    name: 'KMS_ENDPOINT',
+    group: 'local',
+    doc: 'Cloud KMS API endpoint (tests point it at a local server); Google when unset.',
+    kind: 'url',
+    setBy: 'local',
+    functions: STORING,
+  },
+  {
     name: 'SECRET_MANAGER_ENDPOINT',
     group: 'local',
     doc: 'Secret Manager API endpoint (tests point it at a local server); Google when unset.',

@@ -1,7 +1,8 @@
-// The 'project' settings: where it runs, the OAuth client, the two secrets.
+// The 'project' settings: where it runs, the OAuth client, the secrets (the client secret and one
+// keyset per key purpose, each held only by the functions that use it: docs/security.md#key-hierarchy).
 // One part of the settings table (../schema.ts).
 import type { SettingSpec } from '../schema.ts';
-import { ALL, STORING } from './function-sets.ts';
+import { STORING } from './function-sets.ts';
 
 export const PROJECT_SETTINGS = [
   {
@@ -50,12 +51,48 @@ export const PROJECT_SETTINGS = [
   {
     name: 'TOKEN_KEYSET',
     group: 'project',
-    doc: 'The token keyset (AES-256-GCM keys by id, one primary); authorize accepts only the value.',
+    doc: 'The keys that seal refresh and access tokens, ideally wrapped by Cloud KMS.',
     kind: 'secret',
     key: 'tokenKeyset',
     secretId: 'consent-vault-token-keyset',
     required: true,
     setBy: 'deploy',
-    functions: ALL,
+    functions: STORING,
+  },
+  {
+    name: 'COOKIE_KEYSET',
+    group: 'project',
+    doc: 'The keys that seal the consent transaction cookie (authorize to callback).',
+    kind: 'secret',
+    key: 'cookieKeyset',
+    secretId: 'consent-vault-cookie-keyset',
+    required: true,
+    standIn: 'TOKEN_KEYSET',
+    setBy: 'deploy',
+    functions: ['authorize', 'callback'],
+  },
+  {
+    name: 'LINK_KEYSET',
+    group: 'project',
+    doc: 'The keys that sign unsubscribe links.',
+    kind: 'secret',
+    key: 'linkKeyset',
+    secretId: 'consent-vault-link-keyset',
+    required: true,
+    standIn: 'TOKEN_KEYSET',
+    setBy: 'deploy',
+    functions: ['revoke'],
+  },
+  {
+    name: 'CONNECT_KEYSET',
+    group: 'project',
+    doc: 'The keys that sign connect links (minted by revoke, checked by authorize).',
+    kind: 'secret',
+    key: 'connectKeyset',
+    secretId: 'consent-vault-connect-keyset',
+    required: true,
+    standIn: 'TOKEN_KEYSET',
+    setBy: 'deploy',
+    functions: ['authorize', 'revoke'],
   },
 ] as const satisfies readonly SettingSpec[];
