@@ -97,7 +97,7 @@ describe('in a real browser', () => {
     const cookies = await context.cookies(app.urls.callback);
     expect(cookies.find((cookie) => isTransactionCookie(cookie.name))).toBeUndefined();
 
-    const keys = (await app.runtime.keyset()).forPurpose('link');
+    const keys = await app.runtime.keys('link');
     const link = createUnsubscribeLink(keys, app.urls.revoke, connected!.sub, Date.now() + 86400e3);
     await page.goto(link);
     await expect

@@ -321,7 +321,7 @@ try {
     harness.standIn.control
       .driveFiles(user.email)
       .filter((file) => !file.trashed && file.name === `export-${day}.csv`);
-  const keys = (await harness.runtime.keyset()).forPurpose('token');
+  const keys = await harness.runtime.keys('token');
   const outcome = (user: SeededUser): LedgerEntry['outcome'] | undefined =>
     entries.get(user.sub)?.outcome;
 

@@ -456,7 +456,7 @@ describe('malformed parameters on all three functions', () => {
   it('a //host or /\\host path never makes the confirm form post to another host', async () => {
     const agent = new UserAgent();
     await agent.connect(app.urls.authorize, { email: 'confirm-path@example.com' });
-    const keys = (await app.runtime.keyset()).forPurpose('link');
+    const keys = await app.runtime.keys('link');
     const link = new URL(
       createUnsubscribeLink(
         keys,

@@ -83,7 +83,7 @@ describe('consent flow', () => {
     expect(doc?.email).toBe('alice@example.com');
     expect(doc?.scopes).toContain(DRIVE);
     expect(doc?.refreshToken).toMatch(/^v1\.k1\./);
-    const keys = (await app.runtime.keyset()).forPurpose('token');
+    const keys = await app.runtime.keys('token');
     const refreshToken = openToken(keys, sub, 'refreshToken', doc!.refreshToken!);
     expect(refreshToken).toMatch(/^1\/\//);
     expect(JSON.stringify(doc)).not.toContain(refreshToken);
@@ -130,7 +130,7 @@ describe('consent flow', () => {
     const agent = new UserAgent();
     await agent.connect(app.urls.authorize, { email: 'dave@example.com' });
     const sub = subOf('dave@example.com');
-    const keys = (await app.runtime.keyset()).forPurpose('token');
+    const keys = await app.runtime.keys('token');
     const before = openToken(keys, sub, 'refreshToken', (await connection(sub))!.refreshToken!);
     await app.db.doc(`connections/${sub}`).update({ refreshToken: null, state: 'needs-reconnect' });
     await agent.connect(app.urls.authorize, { email: 'dave@example.com' });

@@ -188,7 +188,7 @@ describe('Google refusing a revocation for good', () => {
     await new UserAgent().connect(app.urls.authorize, { email });
     const sub = subOf(email);
     const { createUnsubscribeLink } = await import('../../shared/web/unsubscribe-link.ts');
-    const keys = (await app.runtime.keyset()).forPurpose('link');
+    const keys = await app.runtime.keys('link');
     const link = new URL(createUnsubscribeLink(keys, app.urls.revoke, sub, Date.now() + 3600e3));
     app.standIn.control.injectFault('revoke', {
       kind: 'refuse',

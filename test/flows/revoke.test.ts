@@ -106,12 +106,12 @@ async function revocations(sub: string): Promise<Array<Record<string, unknown>>>
 }
 
 async function linkFor(sub: string, expiresAtMs = Date.now() + HOUR): Promise<URL> {
-  const keys = (await app.runtime.keyset()).forPurpose('link');
+  const keys = await app.runtime.keys('link');
   return new URL(createUnsubscribeLink(keys, app.runtime.config.revokeUrl, sub, expiresAtMs));
 }
 
 async function refreshTokenOf(sub: string): Promise<string> {
-  const keys = (await app.runtime.keyset()).forPurpose('token');
+  const keys = await app.runtime.keys('token');
   return openToken(keys, sub, 'refreshToken', (await connection(sub))!.refreshToken!);
 }
 
@@ -166,7 +166,7 @@ describe('unsubscribe link', () => {
     });
     const sub = await connect('cloud-url@example.com');
     const link = createUnsubscribeLink(
-      (await runtime.keyset()).forPurpose('link'),
+      await runtime.keys('link'),
       revokeUrl,
       sub,
       Date.now() + 60_000,
@@ -409,7 +409,7 @@ describe('stored ciphertext that does not open', () => {
     const index = sealed.length - 5;
     const flipped = `${sealed.slice(0, index)}${sealed[index] === 'A' ? 'B' : 'A'}${sealed.slice(index + 1)}`;
     await app.db.doc(`connections/${sub}`).update({ refreshToken: flipped });
-    const keys = (await app.runtime.keyset()).forPurpose('token');
+    const keys = await app.runtime.keys('token');
     expect(() => openToken(keys, sub, 'refreshToken', flipped)).toThrow(decryptFailure);
 
     const response = await postLink(await linkFor(sub));
@@ -425,7 +425,7 @@ describe('stored ciphertext that does not open', () => {
     const subB = await connect('copy-b@example.com');
     const docA = (await connection(subA))!;
     await app.db.doc(`connections/${subB}`).update({ refreshToken: docA.refreshToken });
-    const keys = (await app.runtime.keyset()).forPurpose('token');
+    const keys = await app.runtime.keys('token');
     expect(() => openToken(keys, subB, 'refreshToken', docA.refreshToken!)).toThrow(decryptFailure);
 
     const revokesBefore = proxy.requests.length;

@@ -83,7 +83,7 @@ describe('a scheduled run over Pub/Sub', () => {
     expect(ledger.size).toBe(USERS);
 
     // Refreshed users got a new access token, persisted encrypted with its expiry.
-    const keys = (await harness.runtime.keyset()).forPurpose('token');
+    const keys = await harness.runtime.keys('token');
     const refreshed = await harness.connection(users[0]!.sub);
     expect(refreshed.accessTokenExpiresAt!.toMillis()).toBeGreaterThan(Date.now() + 30 * 60_000);
     expect(openToken(keys, refreshed.sub, 'accessToken', refreshed.accessToken!)).toMatch(

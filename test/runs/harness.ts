@@ -162,7 +162,7 @@ async function seedUsers(
   options: SeedOptions,
 ): Promise<SeededUser[]> {
   const { standIn, runtime, db } = harness;
-  const keys = (await runtime.keyset()).forPurpose('token');
+  const keys = await runtime.keys('token');
   const prefix = options.prefix ?? 'user';
   const users: SeededUser[] = new Array<SeededUser>(count);
   let next = 0;

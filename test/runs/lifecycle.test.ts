@@ -187,7 +187,7 @@ describe('a user who reconnects while a run works on them', () => {
     });
     const stored = await harness.connection(user!.sub);
     expect(stored.state).toBe('active');
-    const keys = (await harness.runtime.keyset()).forPurpose('token');
+    const keys = await harness.runtime.keys('token');
     expect(openToken(keys, user!.sub, 'refreshToken', stored.refreshToken!)).toBe(fresh);
     expect(harness.standIn.control.grants(user!.email)[0]?.liveRefreshTokens).toBe(1);
     expect(eventsFor(user!.sub)).toEqual([]);
