@@ -32,7 +32,7 @@ if (
   );
   process.exit(2);
 }
-const keyset = await cliKeyset(process.env);
+const keyset = await cliKeyset(process.env, 'CONNECT_KEYSET');
 const { url } = createConnectLink(keyset.forPurpose('connect'), values['authorize-url'], {
   appUserId,
   expiresAtMs: Date.now() + minutes * 60_000,

@@ -20,7 +20,7 @@ if (sub === undefined || !isValidSub(sub) || !(days > 0 && days <= 365)) {
   console.error('usage: npm run unsubscribe-link -- <sub> [--revoke-url URL] [--days 1..365]');
   process.exit(2);
 }
-const keyset = await cliKeyset(process.env);
+const keyset = await cliKeyset(process.env, 'LINK_KEYSET');
 console.log(
   createUnsubscribeLink(
     keyset.forPurpose('link'),

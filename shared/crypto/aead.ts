@@ -48,6 +48,12 @@ export function open(keys: PurposeKeys, sealed: string, binding: string): Buffer
   }
 }
 
+/** The key id a sealed value was made with (key rotation counts them), or undefined. */
+export function sealedKeyId(sealed: string): string | undefined {
+  const parts = sealed.split('.');
+  return parts.length === 4 && parts[0] === VERSION ? parts[1] : undefined;
+}
+
 function associatedData(keyId: string, binding: string): Buffer {
   return Buffer.from(`${VERSION}|${keyId}|${binding}`, 'utf8');
 }

@@ -18,7 +18,9 @@ import {
   runOutcomeRecorded,
   holds,
   settingsChanged,
+  tokensResealed,
   type ConsentInput,
+  type Reseal,
   type ConsentRefusal,
   type Decision,
   type ReconnectNeed,
@@ -127,6 +129,8 @@ export interface ConnectionRepository {
     alongside?: readonly SideRecord[],
   ): Promise<Applied<'superseded'>>;
   releaseLease(held: Held): Promise<Applied<'superseded'>>;
+  /** Key rotation: the same tokens, sealed under the new primary key (if still as read). */
+  resealTokens(sub: string, input: Reseal, seen?: Snapshot): Promise<Applied<'changed'>>;
   /** The user's job settings document written (or deleted) with the guard on the connection. */
   changeSettings(
     sub: string,
@@ -212,6 +216,8 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
       apply(held.connection.sub, (current) => leaseReleased(current, held.holder), {
         seen: heldSnapshot(held),
       }),
+    resealTokens: (sub, input, seen) =>
+      apply(sub, (current) => tokensResealed(current, input), seen ? { seen } : {}),
     changeSettings: (sub, { now, record }) =>
       apply(sub, (current) => settingsChanged(current, now), { alongside: [record] }),
     // A revocation also deletes the user's job settings, in the same commit.

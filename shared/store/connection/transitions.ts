@@ -203,6 +203,31 @@ export function settingsChanged(
   return { write: { ...current, settingsUpdatedAt: now } };
 }
 
+export interface Reseal {
+  /** The sealed values as read: re-sealed only if nobody replaced them since. */
+  readonly from: Pick<Connection, 'refreshToken' | 'accessToken'>;
+  /** The same secrets, sealed under the new primary key. */
+  readonly to: Pick<Connection, 'refreshToken' | 'accessToken'>;
+}
+
+/**
+ * Key rotation re-seals a connection's tokens under the new primary key: nothing else changes,
+ * and only if the stored values are still the ones it opened (a consent, a revoke or a run that
+ * stored new tokens meanwhile wins: their values are sealed under the current primary already).
+ */
+export function tokensResealed(
+  current: Connection | undefined,
+  input: Reseal,
+): Decision<'changed'> {
+  if (
+    current === undefined ||
+    current.refreshToken !== input.from.refreshToken ||
+    current.accessToken !== input.from.accessToken
+  )
+    return { refuse: 'changed' };
+  return { write: { ...current, ...input.to } };
+}
+
 /** The run gives the user back unchanged (halted run, transient failure). */
 export function leaseReleased(
   current: Connection | undefined,
