@@ -82,7 +82,9 @@ export function parseKeyset(json: string): Keyset {
       keyIds,
       forPurpose(wanted) {
         if (wanted !== purpose)
-          throw keysetError(`this keyset holds ${String(purpose)} keys only, not ${wanted} keys`);
+          throw keysetError(
+            `this keyset holds ${purpose as KeyPurpose} keys only, not ${wanted} keys`,
+          );
         return own;
       },
     };
@@ -152,6 +154,6 @@ export function dropKeyJson(json: string, keyId: string): string {
   const parsed = JSON.parse(json) as StoredKeyset;
   if (parsed.primary === keyId) throw keysetError(`key "${keyId}" is the primary: rotate first`);
   if (parsed.keys[keyId] === undefined) throw keysetError(`the keyset has no key "${keyId}"`);
-  const { [keyId]: _dropped, ...kept } = parsed.keys;
+  const kept = Object.fromEntries(Object.entries(parsed.keys).filter(([id]) => id !== keyId));
   return JSON.stringify({ ...parsed, keys: kept });
 }

@@ -51,7 +51,7 @@ export async function kmsKeyWrapper(endpoint: string | undefined): Promise<KeyWr
     },
     async decrypt(kmsKey, ciphertext, aad) {
       let plaintext: Buffer;
-      let checksum: unknown;
+      let checksum: string | number | null | undefined;
       try {
         const [answer] = await client.decrypt(
           {
@@ -65,7 +65,7 @@ export async function kmsKeyWrapper(endpoint: string | undefined): Promise<KeyWr
         );
         if (!answer.plaintext) throw new Error('no plaintext');
         plaintext = Buffer.from(answer.plaintext as Uint8Array);
-        checksum = answer.plaintextCrc32c?.value;
+        checksum = answer.plaintextCrc32c?.value as string | number | null | undefined;
       } catch (error) {
         throw failed('decrypt', kmsKey, error);
       }

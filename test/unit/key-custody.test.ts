@@ -168,7 +168,8 @@ describe('a token keyset wrapped by Cloud KMS', () => {
     expect(text).toContain('cannot load a keyset');
     expect(text).toContain('"setting":"TOKEN_KEYSET"');
     expect(text).toContain('Cloud KMS decrypt');
-    expect(text).not.toContain(JSON.parse(stored).wrapped.ciphertext.slice(0, 16));
+    const { ciphertext } = (JSON.parse(stored) as { wrapped: { ciphertext: string } }).wrapped;
+    expect(text).not.toContain(ciphertext.slice(0, 16));
   }, 30_000);
 
   it('a function without KMS access is told so, not handed raw bytes', async () => {
