@@ -1,7 +1,7 @@
 // A versioned keyset: named 256-bit master keys, one of them primary. New values are always
 // written with the primary key; the key id travels with every ciphertext, so adding a new primary
 // never breaks old values (rotate by adding a key and switching `primary`; drop the old key only
-// after every value was re-encrypted, see docs/operations.md#rotate-the-token-keys).
+// after every value was re-encrypted, see docs/operations.md#rotate-the-keys).
 //
 // Every purpose gets its own keys (docs/security.md#key-hierarchy), so a cookie-sealing key can
 // never decrypt a refresh token and a link-signing key is never an encryption key. Two stored
