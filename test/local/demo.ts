@@ -21,9 +21,11 @@ import { publishTick } from '../../shared/runs/trigger.ts';
 import { createFirestore } from '../../shared/store/firestore.ts';
 import type { StoredConnection } from '../../shared/store/connection/document.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { UserAgent } from '../support/user-agent.ts';
-import { LOCAL_SERVICE_CALLER, startLocalStack, type LocalStack } from './stack.ts';
+import { LOCAL_SERVICE_CALLER, ROOT, startLocalStack, type LocalStack } from './stack.ts';
 
 const { values } = parseArgs({
   options: {
@@ -286,6 +288,34 @@ try {
       problems.push(`${email} has two export files for one day`);
   }
   await publisher.close();
+
+  step('The operator rotates the token keys (npm run rotate-keys), then drops the old key');
+  const keysetFile = stack.env.TOKEN_KEYSET_FILE ?? '';
+  const rotateKeys = (...args: string[]) =>
+    spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'infra/node24.mjs'), 'infra/ops/rotate-keys.ts', ...args],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, TOKEN_KEYSET_FILE: keysetFile },
+      },
+    );
+  const keysBefore = parseKeyset(await readFile(keysetFile, 'utf8')).keyIds;
+  const rotation = rotateKeys();
+  console.log(rotation.stdout.replace(/^/gm, '  ').trimEnd());
+  if (rotation.status !== 0) problems.push(`rotate-keys failed: ${rotation.stderr.trim()}`);
+  // The functions load the keyset at start-up: a restart (a redeploy) gives them the new key.
+  await stack.reconfigure({});
+  for (const old of keysBefore) {
+    const dropped = rotateKeys('--drop', old);
+    if (dropped.status !== 0) problems.push(`could not drop ${old}: ${dropped.stderr.trim()}`);
+  }
+  const status = rotateKeys('--status');
+  console.log(status.stdout.replace(/^/gm, '  ').trimEnd());
+  for (const old of keysBefore)
+    if (new RegExp(`^${old} `, 'm').test(status.stdout))
+      problems.push(`values are still sealed under ${old}`);
 
   step('One user unsubscribes through the signed link in an email');
   const keyset = parseKeyset(await readFile(stack.env.TOKEN_KEYSET_FILE ?? '', 'utf8'));
