@@ -15,6 +15,7 @@ import type { SideRecord } from '../store/connection/repository.ts';
 import { appUserWrite, claimConnectLink, readAppUser } from '../store/app-users.ts';
 import { revokeConnection, runtimeRevocationDeps } from '../revocation/revoke-connection.ts';
 import type { ConnectLink } from '../web/connect-link.ts';
+import { riscTokenHash } from '../risc/token-hash.ts';
 
 export type StoredConsent =
   | { readonly kind: 'written'; readonly outcome: 'connected' | 'reconnected' }
@@ -81,6 +82,8 @@ export function consentInput(
       result.refreshToken === undefined
         ? undefined
         : sealToken(keys, result.sub, 'refreshToken', result.refreshToken),
+    refreshTokenHash:
+      result.refreshToken === undefined ? undefined : riscTokenHash(result.refreshToken),
     refreshTokenExpiresAt:
       result.refreshToken === undefined || result.refreshTokenExpiresInSeconds === undefined
         ? null

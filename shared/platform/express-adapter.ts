@@ -21,7 +21,10 @@ export function toHttpRequest(req: Request): HttpRequest {
   const type = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   let form: URLSearchParams | undefined;
   let json: Record<string, unknown> | undefined;
+  let text: string | undefined;
   if (raw !== undefined && raw.length <= MAX_BODY_BYTES) {
+    if (type !== 'application/x-www-form-urlencoded' && type !== 'application/json')
+      text = raw.toString('utf8');
     if (type === 'application/x-www-form-urlencoded')
       form = new URLSearchParams(raw.toString('utf8'));
     if (type === 'application/json') {
@@ -41,6 +44,7 @@ export function toHttpRequest(req: Request): HttpRequest {
     cookies: parseCookies(headers.cookie),
     form,
     json,
+    ...(text === undefined ? {} : { text }),
   };
 }
 

@@ -17,6 +17,8 @@ export type ConnectionEventType =
   | 'settings-needed'
   /** A job failed for good this period (its other jobs went on). */
   | 'job-failed'
+  /** Google's Cross-Account Protection said something about the user (`reason` says what). */
+  | 'security-event'
   | 'run-halted';
 
 export interface ConnectionEvent {

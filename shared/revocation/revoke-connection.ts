@@ -29,7 +29,7 @@ export type RevokeOutcome =
 
 export interface Revoker {
   /** `replaced`: the app user connected another Google account (APP_USER_SECOND_ACCOUNT=replace). */
-  readonly via: 'link' | 'api' | 'scheduled-retry' | 'replaced';
+  readonly via: 'link' | 'api' | 'scheduled-retry' | 'replaced' | 'risc';
   readonly actor: string;
 }
 

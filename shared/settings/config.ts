@@ -24,6 +24,8 @@ export interface GoogleEndpoints {
   readonly apiRoots: ApiRoots;
   /** Accepted `iss` values of Google ID tokens. */
   readonly issuers: readonly string[];
+  /** Cross-Account Protection discovery document. */
+  readonly riscConfigurationUrl: string;
 }
 
 export interface Config {
@@ -138,6 +140,7 @@ export function loadConfig(env: Env, scope: FunctionName | ConfigNeeds = {}): Co
         byApi: apiRootsByName(v.GOOGLE_API_ROOTS, problems),
       },
       issuers: v.GOOGLE_ISSUERS,
+      riscConfigurationUrl: v.RISC_CONFIGURATION_URL,
     },
     transactionTtlSeconds: v.TRANSACTION_TTL_SECONDS,
     logLevel: v.LOG_LEVEL,

@@ -16,6 +16,8 @@ export interface HttpRequest {
   readonly form: URLSearchParams | undefined;
   /** Parsed application/json body (objects only), if any. */
   readonly json: Readonly<Record<string, unknown>> | undefined;
+  /** Any other body as UTF-8 text (a Security Event Token), if any and small enough. */
+  readonly text?: string;
 }
 
 export interface HttpResponse {

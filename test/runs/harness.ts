@@ -278,6 +278,8 @@ async function consentAndStore(
     appUserId: null,
     jobs: {},
     settingsUpdatedAt: null,
+    refreshTokenHash: null,
+    paused: null,
   };
   await connectionRef(db, sub).set(doc);
   return { sub, email };

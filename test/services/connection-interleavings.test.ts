@@ -122,6 +122,7 @@ async function play(steps: readonly Step[]): Promise<void> {
           email: `u${s.user}@example.com`,
           scopes: ['openid'],
           appUserId: null,
+          refreshTokenHash: undefined,
           refreshToken: token && sealToken(keys, subs[s.user]!, 'refreshToken', token),
           refreshTokenExpiresAt: null,
           accessToken: sealToken(keys, subs[s.user]!, 'accessToken', `ya29.${minted}`),

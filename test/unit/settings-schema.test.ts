@@ -155,6 +155,8 @@ describe('each function needs what the deploy gives it', () => {
     revoke: ['tokenKeyset', 'linkKeyset', 'connectKeyset'],
     dispatcher: ['clientSecret', 'tokenKeyset'],
     worker: ['clientSecret', 'tokenKeyset'],
+    // Revokes at Google for a hijacked account: opens the refresh token, never refreshes.
+    risc: ['tokenKeyset'],
   };
 
   it('deploys exactly the functions the schema names', () => {

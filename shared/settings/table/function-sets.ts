@@ -7,7 +7,14 @@ export const ALL: readonly FunctionName[] = [
   'revoke',
   'dispatcher',
   'worker',
+  'risc',
 ];
 /** Functions that talk to Firestore and Pub/Sub. */
-export const STORING: readonly FunctionName[] = ['callback', 'revoke', 'dispatcher', 'worker'];
+export const STORING: readonly FunctionName[] = [
+  'callback',
+  'revoke',
+  'dispatcher',
+  'worker',
+  'risc',
+];
 export const RUNNERS: readonly FunctionName[] = ['dispatcher', 'worker'];

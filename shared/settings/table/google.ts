@@ -50,6 +50,15 @@ export const GOOGLE_SETTINGS = [
     functions: ['callback', 'revoke'],
   },
   {
+    name: 'RISC_CONFIGURATION_URL',
+    group: 'google',
+    doc: 'Cross-Account Protection discovery (its issuer and the keys that sign security events).',
+    kind: 'url',
+    default: 'https://accounts.google.com/.well-known/risc-configuration',
+    setBy: 'operator',
+    functions: ['risc'],
+  },
+  {
     name: 'GOOGLE_CERTS_JWKS_URL',
     group: 'google',
     doc: 'ID-token certificates (JWKS).',

@@ -35,7 +35,7 @@ export const PROJECT_SETTINGS = [
     required: true,
     example: '123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com',
     setBy: 'operator',
-    functions: ['authorize', 'callback', 'dispatcher', 'worker'],
+    functions: ['authorize', 'callback', 'dispatcher', 'worker', 'risc'],
   },
   {
     name: 'OAUTH_CLIENT_SECRET',

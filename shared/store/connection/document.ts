@@ -65,6 +65,11 @@ export interface Connection {
   readonly scopes: readonly string[];
   /** Sealed, or null when none is stored. */
   readonly refreshToken: string | null;
+  /**
+   * base64 SHA-512(SHA-512(refresh token)): how Google's Cross-Account Protection names one
+   * refresh token (`token-revoked`); a one-way digest of a high-entropy secret, never the token.
+   */
+  readonly refreshTokenHash: string | null;
   /** Only for Testing-mode or time-based grants (`refresh_token_expires_in`). */
   readonly refreshTokenExpiresAt: Date | null;
   readonly accessToken: string | null;
@@ -77,8 +82,10 @@ export interface Connection {
   readonly lastRun: { readonly runId: string; readonly outcome: string; readonly at: Date } | null;
   /** Per job (by name): its last outcome, kept across reconnects. */
   readonly jobs: Readonly<Record<string, JobState>>;
-  /** When the app last changed this user's job settings (./settings-document.ts). */
+  /** When the app last changed this user's job settings (../job-settings.ts). */
   readonly settingsUpdatedAt: Date | null;
+  /** Google said the account is disabled (not hijacked): runs skip the user until it is enabled. */
+  readonly paused: { readonly reason: string; readonly at: Date } | null;
   readonly revokePendingSince: Date | null;
   readonly revokeRefusal: RevokeRefusal | null;
   readonly revokedAt: Date | null;
@@ -107,6 +114,7 @@ export function completeConnection(
     appUserId: null,
     scopes: [],
     refreshToken: null,
+    refreshTokenHash: null,
     refreshTokenExpiresAt: null,
     accessToken: null,
     accessTokenExpiresAt: null,
@@ -117,6 +125,7 @@ export function completeConnection(
     lastRun: null,
     jobs: {},
     settingsUpdatedAt: null,
+    paused: null,
     revokePendingSince: null,
     revokeRefusal: null,
     revokedAt: null,

@@ -19,6 +19,10 @@ import {
   holds,
   settingsChanged,
   tokensResealed,
+  securityTokensRevoked,
+  runsPaused,
+  runsResumed,
+  type SecurityRefusal,
   type ConsentInput,
   type Reseal,
   type ConsentRefusal,
@@ -129,6 +133,13 @@ export interface ConnectionRepository {
     alongside?: readonly SideRecord[],
   ): Promise<Applied<'superseded'>>;
   releaseLease(held: Held): Promise<Applied<'superseded'>>;
+  /** Google's security events (shared/risc/): tokens revoked, runs paused or resumed. */
+  markTokensRevokedByGoogle(
+    sub: string,
+    input: { reason: string; now: Date },
+  ): Promise<Applied<SecurityRefusal>>;
+  pauseRuns(sub: string, input: { reason: string; now: Date }): Promise<Applied<SecurityRefusal>>;
+  resumeRuns(sub: string, now: Date): Promise<Applied<SecurityRefusal | 'not-paused'>>;
   /** Key rotation: the same tokens, sealed under the new primary key (if still as read). */
   resealTokens(sub: string, input: Reseal, seen?: Snapshot): Promise<Applied<'changed'>>;
   /** The user's job settings document written (or deleted) with the guard on the connection. */
@@ -216,6 +227,10 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
       apply(held.connection.sub, (current) => leaseReleased(current, held.holder), {
         seen: heldSnapshot(held),
       }),
+    markTokensRevokedByGoogle: (sub, input) =>
+      apply(sub, (current) => securityTokensRevoked(current, input)),
+    pauseRuns: (sub, input) => apply(sub, (current) => runsPaused(current, input)),
+    resumeRuns: (sub, now) => apply(sub, (current) => runsResumed(current, now)),
     resealTokens: (sub, input, seen) =>
       apply(sub, (current) => tokensResealed(current, input), seen ? { seen } : {}),
     changeSettings: (sub, { now, record }) =>

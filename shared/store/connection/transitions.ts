@@ -25,6 +25,8 @@ export interface ConsentInput {
   readonly scopes: readonly string[];
   /** Sealed; undefined when Google sent none (a reconsent without prompt=consent). */
   readonly refreshToken: string | undefined;
+  /** Its Cross-Account Protection digest (./document.ts), with it. */
+  readonly refreshTokenHash: string | undefined;
   readonly refreshTokenExpiresAt: Date | null;
   readonly accessToken: string;
   readonly accessTokenExpiresAt: Date;
@@ -66,6 +68,10 @@ export function consentStored(
       state: 'active',
       scopes: input.scopes,
       refreshToken: input.refreshToken ?? kept,
+      refreshTokenHash:
+        input.refreshToken === undefined
+          ? (current?.refreshTokenHash ?? null)
+          : (input.refreshTokenHash ?? null),
       refreshTokenExpiresAt:
         input.refreshToken === undefined
           ? (current?.refreshTokenExpiresAt ?? null)
@@ -81,6 +87,8 @@ export function consentStored(
       // Job history and the app's settings outlive a reconnect.
       jobs: current?.jobs ?? {},
       settingsUpdatedAt: current?.settingsUpdatedAt ?? null,
+      // A consent proves the account works again.
+      paused: null,
       revokePendingSince: null,
       revokeRefusal: null,
       revokedAt: null,
@@ -98,6 +106,7 @@ export function leaseTaken(
 ): Decision<LeaseRefusal> {
   if (current === undefined || (current.state !== 'active' && current.state !== 'revoke-pending'))
     return { refuse: 'not-runnable' };
+  if (current.state === 'active' && current.paused !== null) return { refuse: 'not-runnable' };
   const held = current.refreshLease;
   if (held && held.holder !== lease.holder && held.until.getTime() > now.getTime())
     return { refuse: 'busy' };
@@ -183,8 +192,70 @@ export function needsReconnect(
     reconnectReason: input.reason,
     accessToken: null,
     accessTokenExpiresAt: null,
-    ...(input.destroyTokens ? { refreshToken: null, refreshTokenExpiresAt: null } : {}),
+    ...(input.destroyTokens
+      ? { refreshToken: null, refreshTokenHash: null, refreshTokenExpiresAt: null }
+      : {}),
   });
+}
+
+export type SecurityRefusal = 'not-connected';
+
+/** A connection Google's security events may still act on: stored, not revoked or revoking. */
+function securable(current: Connection | undefined): current is Connection {
+  return (
+    current !== undefined && (current.state === 'active' || current.state === 'needs-reconnect')
+  );
+}
+
+/**
+ * Google says the user's tokens were revoked (RISC `tokens-revoked`, or `token-revoked` naming
+ * the stored refresh token): the connection needs a reconnect at once, its tokens destroyed, and
+ * a run working on the user loses it. From any state but revoked and revoke-pending.
+ */
+export function securityTokensRevoked(
+  current: Connection | undefined,
+  input: { readonly reason: string; readonly now: Date },
+): Decision<SecurityRefusal> {
+  if (!securable(current)) return { refuse: 'not-connected' };
+  return {
+    write: {
+      ...current,
+      state: 'needs-reconnect',
+      reconnectReason: input.reason,
+      refreshToken: null,
+      refreshTokenHash: null,
+      refreshTokenExpiresAt: null,
+      accessToken: null,
+      accessTokenExpiresAt: null,
+      refreshLease: null,
+      updatedAt: input.now,
+    },
+  };
+}
+
+/** Google disabled the account (not for hijacking): runs skip the user until it is enabled. */
+export function runsPaused(
+  current: Connection | undefined,
+  input: { readonly reason: string; readonly now: Date },
+): Decision<SecurityRefusal> {
+  if (!securable(current)) return { refuse: 'not-connected' };
+  return {
+    write: {
+      ...current,
+      paused: { reason: input.reason, at: input.now },
+      refreshLease: null,
+      updatedAt: input.now,
+    },
+  };
+}
+
+export function runsResumed(
+  current: Connection | undefined,
+  now: Date,
+): Decision<SecurityRefusal | 'not-paused'> {
+  if (!securable(current)) return { refuse: 'not-connected' };
+  if (current.paused === null) return { refuse: 'not-paused' };
+  return { write: { ...current, paused: null, updatedAt: now } };
 }
 
 export type SettingsRefusal = 'missing' | 'revoke-pending' | 'revoked';
