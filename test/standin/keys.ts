@@ -29,7 +29,7 @@ export interface KeySet {
   all: readonly SigningKey[];
 }
 
-async function createSigningKey(): Promise<SigningKey> {
+export async function createSigningKey(): Promise<SigningKey> {
   const { privateKey } = await generateRsa('rsa', { modulusLength: 2048 });
   const publicKey = createPublicKey(privateKey);
   const kid = newKeyId();
@@ -61,8 +61,13 @@ export async function createKeySet(): Promise<KeySet> {
 const encodeJson = (value: unknown): string =>
   Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 
-export function signJwt(key: SigningKey, payload: Record<string, unknown>): string {
-  const signed = `${encodeJson({ alg: 'RS256', kid: key.kid, typ: 'JWT' })}.${encodeJson(payload)}`;
+/** `typ` is `JWT` for ID tokens; Security Event Tokens say `secevent+jwt` (RFC 8417 §2.3). */
+export function signJwt(
+  key: Pick<SigningKey, 'kid' | 'privateKey'>,
+  payload: Record<string, unknown>,
+  typ = 'JWT',
+): string {
+  const signed = `${encodeJson({ alg: 'RS256', kid: key.kid, typ })}.${encodeJson(payload)}`;
   const signature = sign('sha256', Buffer.from(signed), key.privateKey).toString('base64url');
   return `${signed}.${signature}`;
 }
