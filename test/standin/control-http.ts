@@ -1,5 +1,10 @@
 // /__control/* : the control API over HTTP (JSON in, JSON out), for the CLI stand-in and the demo.
-import type { SeedDriveFile, SeedSpreadsheetInput, StandInControl } from './control.ts';
+import type {
+  RiscEventInput,
+  SeedDriveFile,
+  SeedSpreadsheetInput,
+  StandInControl,
+} from './control.ts';
 import type { ScriptedDecision } from './core.ts';
 import type { FaultSpec } from './faults.ts';
 import { jsonReply, type Reply, type RequestContext } from './http.ts';
@@ -120,6 +125,30 @@ function scriptedDecision(body: Body): ScriptedDecision | null {
   return { decision, ...(user ? { user } : {}), ...(grant !== undefined ? { grant } : {}) };
 }
 
+/** The fields of a RISC event; values are checked by the control call (RangeError → 400). */
+function riscEvent(body: Body): RiscEventInput {
+  const optional = (key: string): Record<string, string> => {
+    const v = optStr(body, key);
+    return v === undefined ? {} : { [key]: v };
+  };
+  return {
+    email: str(body, 'email'),
+    type: str(body, 'type') as RiscEventInput['type'],
+    ...optional('clientId'),
+    ...optional('reason'),
+    ...optional('refreshToken'),
+    ...optional('tokenIdentifierAlg'),
+  };
+}
+
+function signOptions(body: Body): Parameters<StandInControl['signSet']>[1] {
+  const key = optStr(body, 'key');
+  if (key !== undefined && key !== 'stand-in' && key !== 'foreign' && key !== 'none')
+    throw new BadControlRequest('key must be stand-in, foreign or none');
+  const kid = optStr(body, 'kid');
+  return { ...(key !== undefined ? { key } : {}), ...(kid !== undefined ? { kid } : {}) };
+}
+
 function route(ctx: RequestContext, control: StandInControl): unknown {
   const action = `${ctx.method} ${ctx.url.pathname.slice(CONTROL_PREFIX.length)}`;
   const query = ctx.url.searchParams;
@@ -213,6 +242,33 @@ function route(ctx: RequestContext, control: StandInControl): unknown {
     }
     case 'POST sheets':
       return control.seedSpreadsheet(seedSpreadsheetInput(readJson(ctx)));
+    case 'POST risc/disable': {
+      const body = readJson(ctx);
+      const reason = optStr(body, 'reason') as 'hijacking' | 'bulk-account' | undefined;
+      return control
+        .disableAccount({ email: str(body, 'email'), ...(reason ? { reason } : {}) })
+        .then((deliveries) => ({ deliveries }));
+    }
+    case 'POST risc/enable':
+      return control
+        .enableAccount({ email: str(readJson(ctx), 'email') })
+        .then((deliveries) => ({ deliveries }));
+    case 'POST risc/emit':
+      return control.emitRiscEvent(riscEvent(readJson(ctx))).then((deliveries) => ({ deliveries }));
+    case 'GET risc/deliveries':
+      return control.riscSettled().then((deliveries) => ({ deliveries }));
+    case 'GET risc/stream':
+      return { stream: control.riscStream() ?? null };
+    case 'POST risc/sign': {
+      const body = readJson(ctx);
+      const payload = body['payload'];
+      if (!isRecord(payload)) throw new BadControlRequest('payload must be an object');
+      return { set: control.signSet(payload, signOptions(body)) };
+    }
+    case 'POST risc/deliver':
+      return control.deliverSet(str(readJson(ctx), 'set')).then((delivery) => ({ delivery }));
+    case 'POST risc/rotate-key':
+      return control.rotateRiscKey();
     case 'POST reset':
       control.reset();
       return {};
@@ -221,9 +277,10 @@ function route(ctx: RequestContext, control: StandInControl): unknown {
   }
 }
 
-export function handleControl(ctx: RequestContext, control: StandInControl): Reply {
+export async function handleControl(ctx: RequestContext, control: StandInControl): Promise<Reply> {
   try {
-    const result = route(ctx, control);
+    // RISC calls answer once their deliveries are done.
+    const result = await route(ctx, control);
     if (result === undefined) return jsonReply(404, { error: 'unknown control call' });
     return jsonReply(200, result, { 'cache-control': 'no-store' });
   } catch (err) {

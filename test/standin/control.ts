@@ -1,11 +1,24 @@
 // The in-process control API. control-http.ts exposes the same calls under /__control/*.
+import type { KeyObject } from 'node:crypto';
 import type { StandInApi } from './apis.ts';
 import type { ScriptedDecision, StandInCore } from './core.ts';
 import { SPREADSHEET_MIME_TYPE, type DriveFileSnapshot } from './drive-store.ts';
 import type { FaultInjector, FaultRate, FaultSpec, PendingFault } from './faults.ts';
 import { mintServiceAccountIdToken } from './id-tokens.ts';
-import { newSpreadsheetId } from './ids.ts';
+import { newSpreadsheetId, subjectFor } from './ids.ts';
+import type { PublicJwk } from './keys.ts';
 import type { RequestLog, RequestLogEntry, StandInStats } from './request-log.ts';
+import {
+  RISC_EVENT_TYPES,
+  RISC_USER_EVENT_NAMES,
+  setPayload,
+  type AccountDisabledReason,
+  type RiscEventName,
+  type RiscUserEventName,
+  type TokenIdentifierAlg,
+} from './risc-events.ts';
+import type { SignSetOptions } from './risc-keys.ts';
+import type { RiscDelivery, RiscTarget } from './risc-stream.ts';
 import { GOOGLE_ENDPOINT_NAMES, type ApiEndpointName, type ClientRegistration } from './types.ts';
 
 export interface GrantSummary {
@@ -36,6 +49,38 @@ export interface SeedDriveFile {
   modifiedTime?: string | Date;
   /** UTF-8 content for downloads; default empty. */
   content?: string;
+}
+
+/** An event about one user, sent to the clients the user granted `email` or `profile`. */
+export interface RiscEventInput {
+  email: string;
+  type: RiscUserEventName;
+  /** Only this client's grant; default every eligible one (token-revoked: the token's client). */
+  clientId?: string;
+  /** account-disabled only. */
+  reason?: AccountDisabledReason;
+  /** token-revoked only: the refresh token the SET names (by hash, or by prefix). */
+  refreshToken?: string;
+  /** token-revoked only; default hash_base64_sha512_sha512. */
+  tokenIdentifierAlg?: TokenIdentifierAlg;
+}
+
+/** The claims of a SET for forging tests; no grant is needed. */
+export interface RiscPayloadInput {
+  clientId: string;
+  type: RiscEventName;
+  /** The user (its `sub` is derived as for grants); not needed for verification, token-revoked. */
+  email?: string;
+  reason?: AccountDisabledReason;
+  state?: string;
+  refreshToken?: string;
+  tokenIdentifierAlg?: TokenIdentifierAlg;
+}
+
+export interface RiscStreamSnapshot {
+  url: string;
+  eventsRequested: string[];
+  enabled: boolean;
 }
 
 export interface StandInControl {
@@ -86,6 +131,33 @@ export interface StandInControl {
   /** Files the user made themselves (in My Drive): drive.file clients never see them. */
   seedDriveFiles(input: { email: string; files: readonly SeedDriveFile[] }): { ids: string[] };
 
+  // Cross-Account Protection. Every emitting call resolves when its deliveries are done (after
+  // any retry) with what was pushed: nothing while no stream is configured, it is disabled, or
+  // it did not request the event type, and nothing for grants without `email`/`profile`.
+  // `revokeUserGrant` sends `tokens-revoked` without waiting: await `riscSettled()`.
+  /** As if Google disabled the account: `account-disabled`; its tokens are refused until enabled. */
+  disableAccount(input: { email: string; reason?: AccountDisabledReason }): Promise<RiscDelivery[]>;
+  /** `account-enabled`; the account's tokens work again. */
+  enableAccount(input: { email: string }): Promise<RiscDelivery[]>;
+  /** Any user event, without changing any state (the account, its tokens). */
+  emitRiscEvent(input: RiscEventInput): Promise<RiscDelivery[]>;
+  /** Every delivery so far, oldest first (including ones still retrying: see riscSettled). */
+  riscDeliveries(): RiscDelivery[];
+  /** Waits for every queued delivery, then returns riscDeliveries(). */
+  riscSettled(): Promise<RiscDelivery[]>;
+  /** The stream as stream:update and stream/status:update left it; undefined before any update. */
+  riscStream(): RiscStreamSnapshot | undefined;
+  /** Claims of a SET as the stand-in would send (fresh jti), to alter and sign with signSet. */
+  riscSetPayload(input: RiscPayloadInput): Record<string, unknown>;
+  /** Signs any claims as a SET: with the published key (default), a foreign one, or none. */
+  signSet(payload: Record<string, unknown>, options?: SignSetOptions): string;
+  /** Pushes a SET as given to the stream's receiver (whatever its status and events). */
+  deliverSet(set: string): Promise<RiscDelivery>;
+  /** The key that signs SETs now, e.g. for a test that signs with its own JWT library. */
+  riscSigningKey(): { kid: string; privateKey: KeyObject; jwk: PublicJwk };
+  /** A new signing key (new kid) from now on; the previous one stays published. */
+  rotateRiscKey(): Promise<{ kid: string; previousKid: string }>;
+
   /** Back to a fresh state: no grants, tokens, files, faults, log; clock offset 0; clients undeleted. */
   reset(): void;
 }
@@ -120,7 +192,13 @@ export function createControl(deps: {
     },
     registerClient: (client) => core.oauth.registerClient(client),
     deleteClient: (clientId) => core.oauth.deleteClient(clientId),
-    revokeUserGrant: (email, clientId) => core.oauth.revokeUserGrants(normalise(email), clientId),
+    revokeUserGrant(email, clientId) {
+      // The grants' scopes decide who hears of it, so they are read before the grants go.
+      const targets = core.risc.targets(normalise(email), clientId);
+      const removed = core.oauth.revokeUserGrants(normalise(email), clientId);
+      void core.risc.emit(targets, { event: 'tokens-revoked' });
+      return removed;
+    },
     changePassword: (email) => core.oauth.changePassword(normalise(email)),
     requireReauth: (email) => core.oauth.requireReauth(normalise(email)),
     grants: (email) =>
@@ -192,8 +270,57 @@ export function createControl(deps: {
       );
       return { ids };
     },
+    // async: a bad input rejects like a failed delivery would, rather than throwing.
+    async disableAccount(input) {
+      const email = requireEmail(input.email);
+      const reason = checkReason(input.reason);
+      core.oauth.setAccountDisabled(email, true);
+      return await core.risc.emit(core.risc.targets(email), {
+        event: 'account-disabled',
+        ...(reason !== undefined ? { reason } : {}),
+      });
+    },
+    async enableAccount(input) {
+      const email = requireEmail(input.email);
+      core.oauth.setAccountDisabled(email, false);
+      return await core.risc.emit(core.risc.targets(email), { event: 'account-enabled' });
+    },
+    async emitRiscEvent(input) {
+      const email = requireEmail(input.email);
+      const event = checkUserEvent(input);
+      return await core.risc.emit(riscTargets(core, email, input), event);
+    },
+    riscDeliveries: () => core.risc.deliveries(),
+    riscSettled: () => core.risc.settled(),
+    riscStream() {
+      const config = core.risc.config();
+      return config && { ...config, enabled: core.risc.enabled() };
+    },
+    riscSetPayload(input) {
+      if (!Object.hasOwn(RISC_EVENT_TYPES, input.type))
+        throw new RangeError(`type must be one of ${Object.keys(RISC_EVENT_TYPES).join(', ')}`);
+      return setPayload({
+        clientId: input.clientId,
+        event: input.type,
+        ...(input.email !== undefined ? { sub: subjectFor(requireEmail(input.email)) } : {}),
+        ...(input.reason !== undefined ? { reason: input.reason } : {}),
+        ...(input.state !== undefined ? { state: input.state } : {}),
+        ...(input.refreshToken !== undefined ? { refreshToken: input.refreshToken } : {}),
+        ...(input.tokenIdentifierAlg !== undefined
+          ? { tokenIdentifierAlg: input.tokenIdentifierAlg }
+          : {}),
+      });
+    },
+    signSet: (payload, options) => core.risc.keys.sign(payload, options),
+    deliverSet: (set) => core.risc.deliverRaw(set),
+    riscSigningKey() {
+      const key = core.risc.keys.signing;
+      return { kid: key.kid, privateKey: key.privateKey, jwk: { ...key.jwk } };
+    },
+    rotateRiscKey: () => core.risc.keys.rotate(),
     reset() {
       core.oauth.reset();
+      core.risc.reset();
       core.drive.reset();
       core.sheets.reset();
       for (const api of deps.apis) api.reset?.();
@@ -204,6 +331,47 @@ export function createControl(deps: {
       latency.ms = deps.initialLatencyMs;
     },
   };
+}
+
+function checkReason(reason: unknown): AccountDisabledReason | undefined {
+  if (reason === undefined || reason === 'hijacking' || reason === 'bulk-account') return reason;
+  throw new RangeError('reason must be hijacking or bulk-account');
+}
+
+/** The event part of a RiscEventInput, checked (the HTTP control route passes any JSON). */
+function checkUserEvent(input: RiscEventInput): Parameters<StandInCore['risc']['emit']>[1] {
+  const type = input.type;
+  if (!RISC_USER_EVENT_NAMES.includes(type))
+    throw new RangeError(`type must be one of ${RISC_USER_EVENT_NAMES.join(', ')}`);
+  const reason = checkReason(input.reason);
+  if (reason !== undefined && type !== 'account-disabled')
+    throw new RangeError('reason is for account-disabled only');
+  if (type !== 'token-revoked') return { event: type, ...(reason ? { reason } : {}) };
+  if (typeof input.refreshToken !== 'string' || input.refreshToken === '')
+    throw new RangeError('token-revoked needs refreshToken');
+  const alg = input.tokenIdentifierAlg;
+  if (alg !== undefined && alg !== 'hash_base64_sha512_sha512' && alg !== 'prefix')
+    throw new RangeError('tokenIdentifierAlg must be hash_base64_sha512_sha512 or prefix');
+  return {
+    event: type,
+    refreshToken: input.refreshToken,
+    ...(alg !== undefined ? { tokenIdentifierAlg: alg } : {}),
+  };
+}
+
+/**
+ * Who hears of a user event: the eligible grants (of `clientId` if given). A token-revoked
+ * without clientId goes to the client whose grant holds that refresh token.
+ */
+function riscTargets(core: StandInCore, email: string, input: RiscEventInput): RiscTarget[] {
+  if (input.type !== 'token-revoked' || input.clientId !== undefined)
+    return core.risc.targets(email, input.clientId);
+  const holder = core.oauth
+    .grantsOf(email)
+    .find((g) => input.refreshToken !== undefined && g.refreshTokens.has(input.refreshToken));
+  if (!holder)
+    throw new RangeError('clientId is needed: no grant of this user holds that refresh token');
+  return core.risc.targets(email, holder.clientId);
 }
 
 function requireEmail(email: unknown): string {

@@ -4,6 +4,8 @@ import { createClock, type Clock } from './clock.ts';
 import { DriveStore } from './drive-store.ts';
 import { createKeySet, type KeySet } from './keys.ts';
 import { OAuthStore } from './oauth-store.ts';
+import { RiscKeys } from './risc-keys.ts';
+import { RiscTransmitter } from './risc-stream.ts';
 import { SheetsStore } from './sheets-store.ts';
 import type { ClientRegistration } from './types.ts';
 
@@ -24,6 +26,8 @@ export interface StandInCore {
   oauth: OAuthStore;
   drive: DriveStore;
   sheets: SheetsStore;
+  /** Cross-Account Protection: the event stream and its signing keys. */
+  risc: RiscTransmitter;
   /** HMAC key for the consent form's hidden request field. */
   consentKey: Buffer;
   scripted: { current: ScriptedDecision | null };
@@ -34,12 +38,15 @@ export async function createCore(options: {
   codeTtlSeconds: number;
 }): Promise<StandInCore> {
   const clock = createClock();
+  const [keys, riscKeys] = await Promise.all([createKeySet(), RiscKeys.create()]);
+  const oauth = new OAuthStore(clock, options.codeTtlSeconds, options.clients);
   return {
     clock,
-    keys: await createKeySet(),
-    oauth: new OAuthStore(clock, options.codeTtlSeconds, options.clients),
+    keys,
+    oauth,
     drive: new DriveStore(clock),
     sheets: new SheetsStore(),
+    risc: new RiscTransmitter(riscKeys, oauth),
     consentKey: randomBytes(32),
     scripted: { current: null },
   };

@@ -120,7 +120,7 @@ export class FaultInjector {
  * APIs: apiFaultReply).
  */
 export function faultReply(endpoint: GoogleEndpointName, spec: FaultSpec): Reply {
-  if (spec.kind === 'refuse' && endpoint === 'sheets')
+  if (spec.kind === 'refuse' && (endpoint === 'sheets' || endpoint === 'risc'))
     return rpcError(spec.status, spec.error, 'Refused by the stand-in');
   if (spec.kind === 'refuse')
     return jsonReply(
@@ -133,6 +133,7 @@ export function faultReply(endpoint: GoogleEndpointName, spec: FaultSpec): Reply
     spec.kind === 'rateLimit' ? { 'retry-after': String(spec.retryAfterSeconds ?? 1) } : {};
   if (endpoint === 'drive') return legacyOutage(status, headers);
   if (endpoint === 'sheets') return rpcOutage('sheets.googleapis.com', status, headers);
+  if (endpoint === 'risc') return rpcOutage('risc.googleapis.com', status, headers);
   if (endpoint === 'auth') {
     const reply = htmlReply(
       status,

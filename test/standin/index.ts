@@ -9,12 +9,16 @@ import { createCore } from './core.ts';
 import { FaultInjector } from './faults.ts';
 import { GOOGLE_ISSUER } from './id-tokens.ts';
 import { RequestLog } from './request-log.ts';
+import { RISC_ISSUER } from './risc-events.ts';
 import { BUILT_IN_PATHS, createStandInServer } from './server.ts';
 import type { StandInEndpoints, StandInOptions } from './types.ts';
 
 export type {
   StandInControl,
   GrantSummary,
+  RiscEventInput,
+  RiscPayloadInput,
+  RiscStreamSnapshot,
   SeedDriveFile,
   SeedSpreadsheetInput,
 } from './control.ts';
@@ -31,6 +35,19 @@ export type {
   StandInOptions,
 } from './types.ts';
 export { GOOGLE_ISSUER } from './id-tokens.ts';
+
+// Cross-Account Protection: what a receiver's tests need to build and check SETs.
+export {
+  RISC_EVENT_TYPES,
+  RISC_ISSUER,
+  refreshTokenHash,
+  type AccountDisabledReason,
+  type RiscEventName,
+  type RiscUserEventName,
+  type TokenIdentifierAlg,
+} from './risc-events.ts';
+export type { SignSetOptions } from './risc-keys.ts';
+export type { RiscDelivery } from './risc-stream.ts';
 
 // What a plug-in API needs: its types, the caller, and replies in Google's two error shapes.
 export type { ApiCaller, ApiErrorShape, StandInApi } from './apis.ts';
@@ -99,6 +116,7 @@ export async function startGoogleStandIn(options: StandInOptions): Promise<Googl
     control,
     close: async () => {
       clearInterval(sweep);
+      core.risc.close();
       await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
@@ -119,5 +137,9 @@ export function endpointsFor(url: string): StandInEndpoints {
     discoveryUrl: `${url}/.well-known/openid-configuration`,
     apiRoot: `${url}/`,
     issuer: GOOGLE_ISSUER,
+    riscIssuer: RISC_ISSUER,
+    riscConfigurationUrl: `${url}/.well-known/risc-configuration`,
+    riscJwksUrl: `${url}/oauth2/v3/risc-certs`,
+    riscApiRoot: `${url}/risc/`,
   };
 }

@@ -93,6 +93,8 @@ export class OAuthStore {
   readonly #refreshTokens = new Map<string, RefreshTokenRecord>();
   readonly #secrets = new Set<string>();
   readonly #reauthRequired = new Set<string>();
+  /** Accounts Google disabled (RISC account-disabled): their tokens are refused until enabled. */
+  readonly #disabled = new Set<string>();
   readonly #clock: Clock;
   readonly #codeTtlMs: number;
 
@@ -267,6 +269,8 @@ export class OAuthStore {
       return { ok: false, reason: 'dead' };
     }
     if (record.grant.clientId !== clientId) return { ok: false, reason: 'other_client' };
+    // Kept, not dropped: enabling the account again makes it work again.
+    if (this.#disabled.has(record.grant.email)) return { ok: false, reason: 'dead' };
     return { ok: true, record };
   }
 
@@ -283,6 +287,7 @@ export class OAuthStore {
       return undefined;
     }
     if (this.clients.get(record.grant.clientId)?.deleted) return undefined;
+    if (this.#disabled.has(record.grant.email)) return undefined;
     return record;
   }
 
@@ -315,6 +320,12 @@ export class OAuthStore {
       }
     }
     return killed;
+  }
+
+  /** While disabled, the account's refresh and access tokens are refused (invalid_grant, 401). */
+  setAccountDisabled(email: string, disabled: boolean): void {
+    if (disabled) this.#disabled.add(email);
+    else this.#disabled.delete(email);
   }
 
   requireReauth(email: string): void {
@@ -361,6 +372,7 @@ export class OAuthStore {
     this.#accessTokens.clear();
     this.#refreshTokens.clear();
     this.#reauthRequired.clear();
+    this.#disabled.clear();
     this.#secrets.clear();
     for (const client of this.clients.values()) {
       client.deleted = false;

@@ -21,6 +21,14 @@ import { faultReply, type FaultInjector, type FaultSpec } from './faults.ts';
 import { jsonReply, type Reply, type RequestContext } from './http.ts';
 import type { RequestLog } from './request-log.ts';
 import { REVOKE_PATH, handleRevoke } from './revoke.ts';
+import {
+  RISC_API_PREFIX,
+  RISC_CONFIGURATION_PATH,
+  RISC_JWKS_PATH,
+  handleRiscApi,
+  handleRiscConfiguration,
+  handleRiscJwks,
+} from './risc-api.ts';
 import { SHEETS_PREFIX, handleSheets } from './sheets.ts';
 import { TOKEN_PATH, handleToken } from './token.ts';
 import { TOKENINFO_PATH, USERINFO_PATH, handleTokenInfo, handleUserInfo } from './tokeninfo.ts';
@@ -54,6 +62,9 @@ export const BUILT_IN_PATHS: readonly string[] = [
   DRIVE_PREFIX,
   UPLOAD_PREFIX,
   SHEETS_PREFIX,
+  RISC_CONFIGURATION_PATH,
+  RISC_JWKS_PATH,
+  RISC_API_PREFIX,
   CONTROL_PREFIX,
 ];
 
@@ -104,6 +115,15 @@ function routeFor(path: string, deps: ServerDeps): Route | undefined {
         methods: ['GET'],
         handle: () => handleDiscovery(deps.endpoints()),
       };
+    // RISC discovery and keys count as discovery and certs (same hosts and families at Google).
+    case RISC_CONFIGURATION_PATH:
+      return {
+        endpoint: 'discovery',
+        methods: ['GET'],
+        handle: () => handleRiscConfiguration(deps.endpoints()),
+      };
+    case RISC_JWKS_PATH:
+      return { endpoint: 'certs', methods: ['GET'], handle: () => handleRiscJwks(core) };
   }
   if (path.startsWith(DRIVE_PREFIX) || path.startsWith(UPLOAD_PREFIX)) {
     return {
@@ -118,6 +138,13 @@ function routeFor(path: string, deps: ServerDeps): Route | undefined {
       endpoint: 'sheets',
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
       handle: (ctx) => handleSheets(ctx, core),
+    };
+  }
+  if (path.startsWith(RISC_API_PREFIX)) {
+    return {
+      endpoint: 'risc',
+      methods: ['GET', 'POST'],
+      handle: (ctx) => handleRiscApi(ctx, core),
     };
   }
   const api = deps.apis.find((a) => path.startsWith(a.prefix));

@@ -35,7 +35,8 @@ export type GoogleEndpointName =
   | 'certs'
   | 'discovery'
   | 'drive'
-  | 'sheets';
+  | 'sheets'
+  | 'risc';
 
 /**
  * A built-in endpoint or the `name` of a plug-in API. The intersection keeps the built-in names
@@ -55,6 +56,7 @@ export const GOOGLE_ENDPOINT_NAMES: readonly GoogleEndpointName[] = [
   'discovery',
   'drive',
   'sheets',
+  'risc',
 ];
 
 export interface StandInEndpoints {
@@ -70,4 +72,12 @@ export interface StandInEndpoints {
   apiRoot: string;
   /** The `iss` of every ID token and of the `iss` redirect parameter. */
   issuer: string;
+  /** `iss` of Security Event Tokens: `issuer` with a trailing slash, as Google's. */
+  riscIssuer: string;
+  /** The RISC discovery document (Google: accounts.google.com/.well-known/risc-configuration). */
+  riscConfigurationUrl: string;
+  /** The JWKS of the SET signing keys, as the discovery document's `jwks_uri` names it. */
+  riscJwksUrl: string;
+  /** Ends with '/'; stands for https://risc.googleapis.com/ (`v1beta/stream:update`, …). */
+  riscApiRoot: string;
 }
