@@ -54,7 +54,12 @@ export function riscDiscovery(
       if (typeof document.issuer !== 'string' || typeof document.jwks_uri !== 'string')
         throw new Error('RISC discovery lacks issuer or jwks_uri');
       const discovery = { issuer: document.issuer, jwksUri: document.jwks_uri };
-      return { discovery, keys: createRemoteJWKSet(new URL(discovery.jwksUri)) };
+      // An unknown kid refetches the keys (Google rotates them), at most once a second: forged
+      // kids cannot make us hammer Google's JWKS.
+      return {
+        discovery,
+        keys: createRemoteJWKSet(new URL(discovery.jwksUri), { cooldownDuration: 1000 }),
+      };
     })();
     loaded.catch(() => (loaded = undefined));
     return loaded;

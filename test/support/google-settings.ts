@@ -11,5 +11,6 @@ export function googleEndpointSettings(endpoints: StandInEndpoints): Record<stri
     GOOGLE_CERTS_PEM_URL: endpoints.certsPemUrl,
     GOOGLE_CERTS_JWKS_URL: endpoints.certsJwksUrl,
     GOOGLE_API_ROOT: endpoints.apiRoot,
+    RISC_CONFIGURATION_URL: endpoints.riscConfigurationUrl,
   };
 }
