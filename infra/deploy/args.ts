@@ -25,6 +25,10 @@ export interface DeployOptions {
   readonly indexesFile: string;
   /** Root of the Firebase Rules REST API (overridable for tests and private endpoints). */
   readonly rulesApi: string;
+  /** Wrap the token keyset with Cloud KMS (off only with --no-kms, the weaker choice). */
+  readonly kms: boolean;
+  /** Location of the key ring that holds the wrapping key. */
+  readonly kmsLocation: string;
 }
 
 export type ParseResult =
@@ -50,6 +54,8 @@ export const USAGE = `Usage: npm run deploy -- --project PROJECT --region REGION
   --rules PATH               Firestore rules (default firestore.rules)
   --indexes PATH             Firestore indexes (default firestore.indexes.json)
   --rules-api URL            Firebase Rules API root (default https://firebaserules.googleapis.com)
+  --kms-location LOC         location of the Cloud KMS key ring that wraps the token keyset (default: --region)
+  --no-kms                   store the token keyset unwrapped (weaker: no Cloud KMS key guards it)
   --help                     this text
 `;
 
@@ -67,12 +73,14 @@ const VALUE_FLAGS = [
   'rules',
   'indexes',
   'rules-api',
+  'kms-location',
 ] as const;
 const BOOLEAN_FLAGS = [
   'dry-run',
   'assume-empty',
   'skip-build',
   'rotate-client-secret',
+  'no-kms',
   'help',
 ] as const;
 
@@ -166,6 +174,11 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (rotateClientSecret && clientSecretFile === undefined)
     problems.push('--rotate-client-secret needs --client-secret-file');
 
+  // Before the verdict: location() reports a malformed value as a problem.
+  const schedulerLocation = location('scheduler-location');
+  const firestoreLocation = location('firestore-location');
+  const kmsLocation = location('kms-location');
+
   if (problems.length > 0) return { ok: false, help: false, problems };
   return {
     ok: true,
@@ -180,13 +193,15 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       rotateClientSecret,
       schedule,
       timeZone,
-      schedulerLocation: location('scheduler-location'),
-      firestoreLocation: location('firestore-location'),
+      schedulerLocation,
+      firestoreLocation,
       minInstances,
       distDir: values.get('dist') ?? 'dist',
       rulesFile: values.get('rules') ?? 'firestore.rules',
       indexesFile: values.get('indexes') ?? 'firestore.indexes.json',
       rulesApi: rulesApi.replace(/\/+$/, ''),
+      kms: !booleans.has('no-kms'),
+      kmsLocation,
     },
   };
 }

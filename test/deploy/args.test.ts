@@ -27,7 +27,16 @@ describe('parseArgs', () => {
         rulesFile: 'firestore.rules',
         indexesFile: 'firestore.indexes.json',
         rulesApi: 'https://firebaserules.googleapis.com',
+        kms: true,
+        kmsLocation: 'europe-west1',
       },
+    });
+  });
+
+  it('takes --no-kms and a --kms-location of its own', () => {
+    expect(parseArgs([...BASE, '--no-kms', '--kms-location', 'global'])).toMatchObject({
+      ok: true,
+      options: { kms: false, kmsLocation: 'global' },
     });
   });
 
@@ -81,6 +90,9 @@ describe('parseArgs', () => {
     [[...BASE, '--bogus'], 'unknown flag --bogus'],
     [[...BASE, 'extra'], 'unexpected argument at position 5'],
     [[...BASE, '--region', 'us-east1'], '--region is given twice'],
+    [[...BASE, '--kms-location', 'Europe West'], '--kms-location is not a valid location'],
+    [[...BASE, '--scheduler-location=eu_west'], '--scheduler-location is not a valid location'],
+    [[...BASE, '--no-kms=yes'], '--no-kms takes no value'],
   ])('rejects %j', (argv, problem) => {
     const result = parseArgs(argv);
     expect(result.ok).toBe(false);
@@ -127,6 +139,12 @@ describe('parseEnvFile', () => {
     ['OAUTH_CLIENT_SECRET_FILE=/tmp/s', 'OAUTH_CLIENT_SECRET_FILE is a secret'],
     ['TOKEN_KEYSET={"primary":"k1"}', 'TOKEN_KEYSET is a secret'],
     ['TOKEN_KEYSET_VERSION=projects/p/secrets/s/versions/1', 'TOKEN_KEYSET_VERSION is a secret'],
+    ['COOKIE_KEYSET={"purpose":"cookie"}', 'COOKIE_KEYSET is a secret'],
+    ['LINK_KEYSET_FILE=/tmp/link.json', 'LINK_KEYSET_FILE is a secret'],
+    [
+      'CONNECT_KEYSET_VERSION=projects/p/secrets/s/versions/1',
+      'CONNECT_KEYSET_VERSION is a secret',
+    ],
     ['SMTP_PASSWORD=hunter2', 'looks like a secret'],
     ['FIRESTORE_EMULATOR_HOST=127.0.0.1:8080', 'emulator'],
     ['GOOGLE_CLOUD_PROJECT=other', 'set by the deploy'],
