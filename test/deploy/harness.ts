@@ -8,7 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { runCollected, type GcloudResult } from '../../infra/deploy/gcloud.ts';
 import { startRulesServer } from './fake-gcloud/rules-server.ts';
 import type { FakeRulesServer } from './fake-gcloud/rules-server.ts';
-import { emptyProject, readLog, readState, writeState } from './fake-gcloud/state.ts';
+import {
+  emptyProject,
+  readLog,
+  readSecretData,
+  readState,
+  writeSecretData,
+  writeState,
+} from './fake-gcloud/state.ts';
 import type { FakeState, LogEntry } from './fake-gcloud/state.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -45,6 +52,8 @@ export class Sandbox {
   readonly dir: string;
   readonly stateFile: string;
   readonly logFile: string;
+  /** Secret Manager's payloads, apart from the project file (fake-gcloud/state.ts SecretData). */
+  readonly secretDataFile: string;
   readonly clientSecret: string;
   readonly clientSecretFile: string;
   private rules: FakeRulesServer | undefined;
@@ -53,6 +62,7 @@ export class Sandbox {
     this.dir = dir;
     this.stateFile = path.join(dir, 'project.json');
     this.logFile = path.join(dir, 'calls.log');
+    this.secretDataFile = path.join(dir, 'secret-data.json');
     this.clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
     this.clientSecretFile = path.join(dir, 'client-secret.txt');
   }
@@ -105,6 +115,7 @@ export class Sandbox {
         PATH: `${FAKE_BIN}${path.delimiter}${process.env.PATH ?? ''}`,
         FAKE_GCLOUD_STATE: this.stateFile,
         FAKE_GCLOUD_LOG: this.logFile,
+        FAKE_GCLOUD_SECRET_DATA: this.secretDataFile,
         FAKE_GCLOUD_NODE: process.execPath,
         // Each gcloud call starts a Node process; the compile cache makes that several times faster.
         NODE_COMPILE_CACHE: path.join(tmpdir(), 'cv-deploy-test-compile-cache'),
@@ -119,6 +130,18 @@ export class Sandbox {
 
   setState(state: FakeState): void {
     writeState(this.stateFile, state);
+  }
+
+  /** What Secret Manager holds in that version; undefined when nothing was stored. */
+  payload(secret: string, version: number): string | undefined {
+    const data = readSecretData(this.secretDataFile)[`${secret}/${version}`];
+    return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
+  }
+
+  setPayload(secret: string, version: number, value: string): void {
+    const all = readSecretData(this.secretDataFile);
+    all[`${secret}/${version}`] = Buffer.from(value, 'utf8').toString('base64');
+    writeSecretData(this.secretDataFile, all);
   }
 
   log(): LogEntry[] {

@@ -3,12 +3,36 @@
 // project in FAKE_GCLOUD_STATE in gcloud's JSON shapes, and applies create/update/bind calls to
 // it. Like the real thing it refuses what would fail on Google Cloud: a disabled API, a missing
 // resource, a grant to a service account that does not exist, a deploy of an unbuilt folder.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { addMember, appendLog, readState, writeState } from './state.ts';
+import { fakeKmsEncrypt } from './fake-kms.ts';
+import {
+  addMember,
+  appendLog,
+  readSecretData,
+  readState,
+  writeSecretData,
+  writeState,
+} from './state.ts';
 import type { FakePolicy, FakeState } from './state.ts';
 
-const READ_ONLY_VERBS = new Set(['describe', 'list', 'get-iam-policy', 'print-access-token']);
+const READ_ONLY_VERBS = new Set([
+  'describe',
+  'list',
+  'get-iam-policy',
+  'print-access-token',
+  'access',
+]);
+
+/** Secret payloads live beside the project (state.ts SecretData); unset, they are not kept. */
+const SECRET_DATA = process.env.FAKE_GCLOUD_SECRET_DATA ?? '';
+
+function storePayload(secret: string, version: number, data: string): void {
+  if (SECRET_DATA === '') return;
+  const all = readSecretData(SECRET_DATA);
+  all[`${secret}/${version}`] = Buffer.from(data, 'utf8').toString('base64');
+  writeSecretData(SECRET_DATA, all);
+}
 
 class Exit extends Error {
   readonly exitCode: number;
@@ -101,6 +125,7 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
     eventarc: 'eventarc.googleapis.com',
     scheduler: 'cloudscheduler.googleapis.com',
     iam: 'iam.googleapis.com',
+    kms: 'cloudkms.googleapis.com',
   };
   const required = api[group];
   if (required !== undefined && !state.services.includes(required))
@@ -131,6 +156,12 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
     const member = need('member');
     saExists(member);
     addMember(policy, need('role'), member);
+  };
+  const unbind = (policy: FakePolicy): void => {
+    const member = need('member');
+    const binding = policy.bindings.find((b) => b.role === need('role'));
+    if (!binding?.members.includes(member)) throw notFound('Policy binding');
+    binding.members = binding.members.filter((m) => m !== member);
   };
 
   switch (command) {
@@ -190,6 +221,29 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
   }
 
   if (group === 'secrets') {
+    if (verb === 'versions' && (rest[1] === 'access' || rest[1] === 'disable')) {
+      // VERSION --secret=SECRET, as gcloud takes them.
+      const [, action, number = ''] = rest;
+      const secretName = need('secret');
+      const secret = state.secrets[secretName];
+      if (!secret) throw notFound(`Secret [${secretName}]`);
+      const version = secret.versions.find((v) => String(v.number) === number);
+      const full = `projects/${state.projectNumber}/secrets/${secretName}/versions/${number}`;
+      if (!version) throw notFound(`Secret Version [${full}]`);
+      if (action === 'disable') {
+        version.state = 'DISABLED';
+        return undefined;
+      }
+      if (version.state !== 'ENABLED')
+        throw fail(`FAILED_PRECONDITION: ${full} is in ${version.state} state.`);
+      const data = readSecretData(SECRET_DATA)[`${secretName}/${number}`];
+      if (data === undefined) throw fail(`fake gcloud: no payload kept for ${full}`);
+      // gcloud shows payload.data in the URL-safe base64 alphabet.
+      return json({
+        name: full,
+        payload: { data: Buffer.from(data, 'base64').toString('base64url') },
+      });
+    }
     if (verb === 'versions') {
       const [, action = '', secretName = ''] = rest;
       const secret = state.secrets[secretName];
@@ -204,10 +258,9 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
       if (action === 'add') {
         if (flag('data-file') !== '-' || stdin === '')
           throw fail('fake gcloud: secret data must come on stdin');
-        secret.versions.push({
-          number: Math.max(0, ...secret.versions.map((v) => v.number)) + 1,
-          state: 'ENABLED',
-        });
+        const number = Math.max(0, ...secret.versions.map((v) => v.number)) + 1;
+        secret.versions.push({ number, state: 'ENABLED' });
+        storePayload(secretName, number, stdin);
         return undefined;
       }
     }
@@ -220,6 +273,7 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
         versions: [{ number: 1, state: 'ENABLED' }],
         policy: { bindings: [] },
       };
+      storePayload(name, 1, stdin);
       return undefined;
     }
     if (!secret) throw notFound(`Secret [projects/${state.projectNumber}/secrets/${name}]`);
@@ -229,6 +283,89 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
     if (verb === 'add-iam-policy-binding') {
       bind(secret.policy);
       return json(secret.policy);
+    }
+    if (verb === 'remove-iam-policy-binding') {
+      unbind(secret.policy);
+      return json(secret.policy);
+    }
+  }
+
+  if (group === 'kms') {
+    const location = need('location');
+    state.kms ??= { keyRings: {} };
+    if (verb === 'keyrings') {
+      const [, action = '', ringId = ''] = rest;
+      const id = `locations/${location}/keyRings/${ringId}`;
+      if (action === 'create') {
+        if (state.kms.keyRings[id]) throw fail('ALREADY_EXISTS: KeyRing exists');
+        state.kms.keyRings[id] = { keys: {} };
+        return undefined;
+      }
+      if (!state.kms.keyRings[id]) throw notFound(`KeyRing projects/${p}/${id}`);
+      if (action === 'describe') return json({ name: `projects/${p}/${id}`, createTime: 'x' });
+    }
+    const ringId = `locations/${location}/keyRings/${need('keyring')}`;
+    const ring = state.kms.keyRings[ringId];
+    if (!ring) throw notFound(`KeyRing projects/${p}/${ringId}`);
+    if (verb === 'encrypt') {
+      const keyName = `projects/${p}/${ringId}/cryptoKeys/${need('key')}`;
+      if (!ring.keys[need('key')]) throw notFound(`CryptoKey ${keyName}`);
+      if (need('plaintext-file') !== '-' || stdin === '')
+        throw fail('fake gcloud: the plaintext must come on stdin');
+      const aadFile = need('additional-authenticated-data-file');
+      const ciphertext = fakeKmsEncrypt(keyName, Buffer.from(stdin, 'utf8'), readFileSync(aadFile));
+      const out = need('ciphertext-file');
+      if (out === '-') process.stdout.write(ciphertext);
+      else writeFileSync(out, ciphertext);
+      return undefined;
+    }
+    if (verb === 'keys') {
+      const [, action = '', keyId = ''] = rest;
+      const key = ring.keys[keyId];
+      const schedule = (): { rotationPeriod?: string; nextRotationTime?: string } => {
+        const period = flag('rotation-period');
+        const next = flag('next-rotation-time');
+        if (period === undefined) return {};
+        const match = /^(\d+)([smhd])$/.exec(period);
+        if (!match) throw new Exit(2, `ERROR: argument --rotation-period: bad value ${period}`);
+        const unit = { s: 1, m: 60, h: 3600, d: 86400 }[match[2] as 's' | 'm' | 'h' | 'd'];
+        const relative = /^\+P(\d+)D$/.exec(next ?? '');
+        if (next === undefined || (relative === null && Number.isNaN(Date.parse(next))))
+          throw fail('fake gcloud: a rotation period needs --next-rotation-time');
+        const at = relative
+          ? new Date(Date.now() + Number(relative[1]) * 86_400_000).toISOString()
+          : new Date(next).toISOString();
+        return { rotationPeriod: `${Number(match[1]) * unit}s`, nextRotationTime: at };
+      };
+      if (action === 'create') {
+        if (key) throw fail('ALREADY_EXISTS: CryptoKey exists');
+        if (need('purpose') !== 'encryption') throw fail('fake gcloud: encryption keys only');
+        ring.keys[keyId] = { purpose: 'ENCRYPT_DECRYPT', ...schedule(), policy: { bindings: [] } };
+        return undefined;
+      }
+      const keyName = `projects/${p}/${ringId}/cryptoKeys/${keyId}`;
+      if (!key) throw notFound(`CryptoKey ${keyName}`);
+      switch (action) {
+        case 'describe':
+          return json({
+            name: keyName,
+            purpose: key.purpose,
+            rotationPeriod: key.rotationPeriod,
+            nextRotationTime: key.nextRotationTime,
+            primary: { name: `${keyName}/cryptoKeyVersions/1`, state: 'ENABLED' },
+          });
+        case 'update':
+          Object.assign(key, schedule());
+          return undefined;
+        case 'get-iam-policy':
+          return json(key.policy);
+        case 'add-iam-policy-binding':
+          bind(key.policy);
+          return json(key.policy);
+        case 'remove-iam-policy-binding':
+          unbind(key.policy);
+          return json(key.policy);
+      }
     }
   }
 

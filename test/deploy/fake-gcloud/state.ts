@@ -48,6 +48,13 @@ export interface FakeSubscription {
   policy: FakePolicy;
 }
 
+export interface FakeCryptoKey {
+  purpose: string;
+  rotationPeriod?: string;
+  nextRotationTime?: string;
+  policy: FakePolicy;
+}
+
 export interface FakeState {
   projectId: string;
   projectNumber: string;
@@ -57,6 +64,8 @@ export interface FakeState {
   projectPolicy: FakePolicy;
   serviceAccounts: Record<string, { displayName: string }>;
   secrets: Record<string, { versions: { number: number; state: string }[]; policy: FakePolicy }>;
+  /** Key rings by `locations/L/keyRings/R`, their keys by id. */
+  kms: { keyRings: Record<string, { keys: Record<string, FakeCryptoKey> }> };
   topics: Record<string, { policy: FakePolicy }>;
   subscriptions: Record<string, FakeSubscription>;
   databases: Record<
@@ -115,6 +124,7 @@ export function emptyProject(projectId: string, projectNumber = '123456789012'):
     },
     serviceAccounts: {},
     secrets: {},
+    kms: { keyRings: {} },
     topics: {},
     subscriptions: {},
     databases: {},
@@ -133,6 +143,25 @@ export function readState(file: string): FakeState {
 
 export function writeState(file: string, state: FakeState): void {
   writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+}
+
+/**
+ * Secret Manager's payloads, by `SECRET/VERSION`, base64: a file of their own beside the project,
+ * so that the tests can check that no secret value reaches the project file, the arguments or
+ * the output, and still read what the deploy stored.
+ */
+export type SecretData = Record<string, string>;
+
+export function readSecretData(file: string): SecretData {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SecretData;
+  } catch {
+    return {};
+  }
+}
+
+export function writeSecretData(file: string, data: SecretData): void {
+  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
 }
 
 export function appendLog(file: string, entry: LogEntry): void {
