@@ -10,14 +10,15 @@ import { buildDesired } from './desired.ts';
 import { parseEnvFile } from './env-file.ts';
 import { GcloudError, runChecked } from './gcloud.ts';
 import type { Gcloud } from './gcloud.ts';
-import { generateKeyset } from './keyset.ts';
+import { InputError } from './input-error.ts';
 import { observe } from './observe.ts';
 import { buildPlan, isReady } from './plan.ts';
-import type { SecretInput, Step } from './plan.ts';
-import { formatPlan, formatStep, formatSummary } from './report.ts';
+import type { Step } from './plan.ts';
+import { formatPlan, formatStep, formatSummary, shellQuote } from './report.ts';
 import { FUNCTIONS } from './resources.ts';
 import { rulesApi, RulesApiError } from './rules-api.ts';
 import type { RulesApi } from './rules-api.ts';
+import { SecretInputs } from './secret-inputs.ts';
 import { hashDirectory, missingBuildFiles } from './source-hash.ts';
 import { emptyState } from './state.ts';
 import type { ProjectState } from './state.ts';
@@ -60,10 +61,6 @@ export async function runDeploy(argv: readonly string[], deps: CliDeps): Promise
     }
     throw error;
   }
-}
-
-class InputError extends Error {
-  readonly code = 'input_invalid';
 }
 
 async function deploy(options: DeployOptions, deps: CliDeps): Promise<number> {
@@ -145,7 +142,13 @@ async function deploy(options: DeployOptions, deps: CliDeps): Promise<number> {
     return 1;
   }
 
-  const inputs = new SecretInputs(options, deps);
+  const inputs = new SecretInputs({
+    gcloud: deps.gcloud,
+    project: options.project,
+    clientSecretFile: options.clientSecretFile,
+    readStdin: deps.readStdin,
+    show: (args) => deps.out(['gcloud', ...args].map(shellQuote).join(' ')),
+  });
   for (let pass = 1; plan.steps.length > 0; pass++) {
     if (pass >= MAX_PASSES || !plan.steps.some(isReady)) {
       deps.err(`deploy: the project still differs after ${pass - 1} pass(es):`);
@@ -182,7 +185,7 @@ async function apply(
     await rules.release(step.database, step.source);
     return;
   }
-  const stdin = step.stdin === undefined ? undefined : inputs.get(step.stdin);
+  const stdin = step.stdin === undefined ? undefined : await inputs.get(step.stdin);
   // A service account just created can take a few seconds to be visible to IAM.
   const retriable = step.args.some((arg) => arg.endsWith('-policy-binding'));
   for (let attempt = 1; ; attempt++) {
@@ -194,38 +197,6 @@ async function apply(
       deps.err(`  retrying in a moment (${error.message})`);
       await sleep((deps.retryDelayMs ?? 5000) * attempt);
     }
-  }
-}
-
-/** Secret data for stdin, produced only when a step needs it and never printed. */
-class SecretInputs {
-  private readonly options: DeployOptions;
-  private readonly deps: CliDeps;
-  private readonly values = new Map<SecretInput, Buffer>();
-
-  constructor(options: DeployOptions, deps: CliDeps) {
-    this.options = options;
-    this.deps = deps;
-  }
-
-  get(input: SecretInput): Buffer {
-    let value = this.values.get(input);
-    if (value === undefined) {
-      value = input === 'token-keyset' ? generateKeyset() : this.readClientSecret();
-      this.values.set(input, value);
-    }
-    return value;
-  }
-
-  private readClientSecret(): Buffer {
-    const file = this.options.clientSecretFile;
-    if (file === undefined)
-      throw new InputError('the client secret is needed: pass --client-secret-file');
-    const raw = file === '-' ? this.deps.readStdin() : readFileSync(file);
-    // A trailing newline from `echo` or an editor is not part of the secret.
-    const value = Buffer.from(raw.toString('utf8').replace(/\r?\n$/, ''), 'utf8');
-    if (value.length === 0) throw new InputError('the client secret is empty');
-    return value;
   }
 }
 

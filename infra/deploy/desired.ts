@@ -9,6 +9,7 @@ import { jobRequirements, type ConsentScope } from './jobs.ts';
 import {
   FUNCTIONS,
   functionAccountId,
+  KMS,
   SCHEDULER_ACCOUNT_ID,
   TTL_COLLECTION_GROUPS,
   TTL_FIELD,
@@ -23,6 +24,16 @@ export interface DesiredFunction {
   readonly sourceHash: string | undefined;
   readonly minInstances: number;
   readonly serviceAccount: string;
+}
+
+/** A Cloud KMS key: its full name (what a wrapped keyset records) and the parts gcloud takes. */
+export interface KmsKey {
+  readonly project: string;
+  readonly location: string;
+  readonly keyRing: string;
+  readonly key: string;
+  /** projects/P/locations/L/keyRings/R/cryptoKeys/K */
+  readonly name: string;
 }
 
 export interface Desired {
@@ -61,6 +72,8 @@ export interface Desired {
     readonly supplied: boolean;
     readonly rotate: boolean;
   };
+  /** The key that wraps the token keyset; `wrap` is false with --no-kms (the weaker choice). */
+  readonly kms: KmsKey & { readonly wrap: boolean };
 }
 
 export interface DesiredInputs {
@@ -115,7 +128,10 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
   const overrides = parseFieldOverrides(inputs.indexesJson, problems);
   if (problems.length > 0) return { ok: false, problems };
 
-  const { apis, consentScopes } = jobRequirements(config);
+  const jobs = jobRequirements(config);
+  // Cloud KMS is a platform API only while it wraps the token keyset (never disabled, though).
+  const apis = options.kms ? jobs.apis : jobs.apis.filter((api) => api !== KMS.api);
+  const kmsLocation = options.kmsLocation;
 
   const functions = FUNCTIONS.map((spec): DesiredFunction => ({
     spec,
@@ -134,7 +150,7 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
       firestoreLocation: options.firestoreLocation,
       database: config.firestoreDatabase,
       apis,
-      consentScopes,
+      consentScopes: jobs.consentScopes,
       topics: {
         tick: config.pubsub.tickTopic,
         work: config.pubsub.workTopic,
@@ -165,6 +181,14 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
       clientSecret: {
         supplied: options.clientSecretFile !== undefined,
         rotate: options.rotateClientSecret,
+      },
+      kms: {
+        wrap: options.kms,
+        project,
+        location: kmsLocation,
+        keyRing: KMS.keyRing,
+        key: KMS.key,
+        name: `projects/${project}/locations/${kmsLocation}/keyRings/${KMS.keyRing}/cryptoKeys/${KMS.key}`,
       },
     },
   };

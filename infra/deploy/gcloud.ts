@@ -97,3 +97,23 @@ export async function runChecked(
 function lastLines(text: string): string {
   return text.trim().split('\n').slice(-3).join(' | ').slice(0, 600);
 }
+
+/**
+ * The data of one secret version, in memory only: `secrets versions access --format=json` gives
+ * it as `payload.data`, base64 in the URL-safe alphabet, which Buffer's decoder reads too
+ * (https://cloud.google.com/sdk/gcloud/reference/secrets/versions/access). Never printed.
+ */
+export async function accessSecretVersion(
+  gcloud: Gcloud,
+  project: string,
+  secret: string,
+  version: number,
+): Promise<string> {
+  const args = ['secrets', 'versions', 'access', String(version), `--secret=${secret}`];
+  const answer = (await describe(gcloud, [...args, `--project=${project}`])) as
+    { payload?: { data?: unknown } } | undefined;
+  const data = answer?.payload?.data;
+  if (typeof data !== 'string')
+    throw new GcloudError(args, { code: 0, stdout: '', stderr: 'no payload in the answer' });
+  return Buffer.from(data, 'base64').toString('utf8');
+}

@@ -1,16 +1,18 @@
 // Reads the project state with read-only gcloud commands (describe, list, get-iam-policy) and
 // the Rules API. Resources of a disabled API count as absent: asking would only fail.
 import type { Desired } from './desired.ts';
-import { describe } from './gcloud.ts';
+import { accessSecretVersion, describe } from './gcloud.ts';
 import type { Gcloud } from './gcloud.ts';
+import { classifyKeyset } from './keyset.ts';
 import type { RulesApi } from './rules-api.ts';
-import { SECRETS } from './resources.ts';
-import { emptyState } from './state.ts';
+import { KMS, SECRETS } from './resources.ts';
+import { emptyState, newestEnabled } from './state.ts';
 import type {
   Binding,
   CompositeIndex,
   FunctionState,
   IamPolicy,
+  KmsState,
   ProjectState,
   SecretState,
   SubscriptionState,
@@ -54,13 +56,14 @@ export async function observe(
     };
   };
 
-  const [projectPolicy, accounts, secrets, topics, deadLetterSub, firestore, functions, job] =
+  const [projectPolicy, accounts, secrets, kms, topics, deadLetterSub, firestore, functions, job] =
     await Promise.all([
       get(['projects', 'get-iam-policy', desired.project]).then(policyOf),
       enabled('iam.googleapis.com')
         ? get(['iam', 'service-accounts', 'list']).then(asArray)
         : Promise.resolve([]),
       enabled('secretmanager.googleapis.com') ? observeSecrets() : Promise.resolve({}),
+      enabled(KMS.api) ? observeKms() : Promise.resolve(emptyState().kms),
       enabled('pubsub.googleapis.com') ? observeTopics() : Promise.resolve({}),
       enabled('pubsub.googleapis.com')
         ? subscriptionState(desired.deadLetterSubscription)
@@ -90,6 +93,7 @@ export async function observe(
       ]),
     ),
     secrets,
+    kms,
     topics,
     subscriptions,
     firestore: firestore ?? emptyState().firestore,
@@ -106,16 +110,45 @@ export async function observe(
           get(['secrets', 'versions', 'list', name]).then(asArray),
           get(['secrets', 'get-iam-policy', name]).then(policyOf),
         ]);
-        result[name] = {
+        const state: SecretState = {
           versions: versions.map((version) => ({
             number: Number((str(version.name) ?? '').split('/').pop()),
             state: str(version.state) ?? '',
           })),
           policy,
         };
+        // The token keyset's newest version is read to tell the old model's master keyset from
+        // a purpose keyset, raw or wrapped; only what it is stays, never the value.
+        const newest = name === SECRETS[KMS.wraps].name ? newestEnabled(state) : undefined;
+        result[name] =
+          newest === undefined
+            ? state
+            : {
+                ...state,
+                content: classifyKeyset(
+                  await accessSecretVersion(g, desired.project, name, newest),
+                ),
+              };
       }),
     );
     return result;
+  }
+
+  async function observeKms(): Promise<KmsState> {
+    const { location, keyRing, key } = desired.kms;
+    const where = [`--keyring=${keyRing}`, `--location=${location}`];
+    const ring = await get(['kms', 'keyrings', 'describe', keyRing, `--location=${location}`]);
+    if (ring === undefined) return emptyState().kms;
+    const found = (await get(['kms', 'keys', 'describe', key, ...where])) as Json | undefined;
+    if (found === undefined) return { keyRing: true, key: undefined };
+    return {
+      keyRing: true,
+      key: {
+        purpose: str(found.purpose) ?? '',
+        rotationPeriod: str(found.rotationPeriod),
+        policy: policyOf(await get(['kms', 'keys', 'get-iam-policy', key, ...where])),
+      },
+    };
   }
 
   async function observeTopics(): Promise<Record<string, { policy: IamPolicy }>> {

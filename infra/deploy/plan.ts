@@ -3,14 +3,35 @@
 // only because the state lacks something, so planning against the state a run produced yields
 // an empty plan (a second run changes nothing).
 import { createHash } from 'node:crypto';
-import type { Desired, DesiredFunction } from './desired.ts';
+import type { KeyPurpose } from '../../shared/crypto/keyset.ts';
+import type { Desired, DesiredFunction, KmsKey } from './desired.ts';
+import { planKeys, retireReplaced } from './plan-keys.ts';
 import { DELIVERY, PLATFORM_ENV, PUBLIC_MEMBERS, ROLES, SECRETS, SPEC_LABEL } from './resources.ts';
 import type { SecretKey } from './resources.ts';
-import { hasMember } from './state.ts';
+import { hasMember, membersWith } from './state.ts';
 import type { CompositeIndex, FunctionState, IamPolicy, ProjectState } from './state.ts';
 
+/** Where a keyset sent to gcloud comes from; secret-inputs.ts makes it in memory, at apply time. */
+export type KeysetSource =
+  | { readonly kind: 'generated' }
+  /** One purpose's keys of the master keyset in that version (purposeKeysetJson: a migration). */
+  | { readonly kind: 'split'; readonly secret: string; readonly version: number }
+  /** The raw purpose keyset in that version, as it is (to wrap it). */
+  | { readonly kind: 'stored'; readonly secret: string; readonly version: number };
+
 /** Data that goes to gcloud on standard input; the plan names it and never holds it. */
-export type SecretInput = 'client-secret' | 'token-keyset';
+export type SecretInput =
+  | { readonly kind: 'client-secret' }
+  | {
+      readonly kind: 'keyset';
+      readonly purpose: KeyPurpose;
+      readonly source: KeysetSource;
+      /**
+       * Wrapped with this key first (`gcloud kms encrypt`, kms.ts): what reaches the secret is
+       * {"wrapped":{"kmsKey","purpose","ciphertext"}}, never the keyset itself.
+       */
+      readonly wrapWith?: KmsKey;
+    };
 
 export interface GcloudStep {
   readonly kind: 'gcloud';
@@ -52,9 +73,18 @@ export function buildPlan(desired: Desired, state: ProjectState): Plan {
   return new Planner(desired, state).build();
 }
 
-class Planner {
-  private readonly desired: Desired;
-  private readonly state: ProjectState;
+/** What a part of the planner (plan-keys.ts) sees and may add to. */
+export interface PlanContext {
+  readonly desired: Desired;
+  readonly state: ProjectState;
+  gcloud(title: string, args: string[], extra?: Partial<GcloudStep>): void;
+  problem(text: string): void;
+  note(text: string): void;
+}
+
+class Planner implements PlanContext {
+  readonly desired: Desired;
+  readonly state: ProjectState;
   private readonly steps: Step[] = [];
   private readonly problems: string[] = [];
   private readonly notes: string[] = [];
@@ -69,15 +99,25 @@ class Planner {
   build(): Plan {
     this.apis();
     this.serviceAccounts();
-    const versions = this.secrets();
+    const keys = planKeys(this);
     this.firestore();
     this.pubsub();
     this.projectGrants();
-    const deploying = this.functions(versions);
+    const deploying = this.functions(keys.versions);
+    // Only once every function pins the versions that replaced them.
+    retireReplaced(this, keys.replaced);
     this.invokers(deploying);
     this.triggerSubscriptions();
     this.scheduler();
     return { steps: this.steps, problems: this.problems, notes: this.notes };
+  }
+
+  problem(text: string): void {
+    this.problems.push(text);
+  }
+
+  note(text: string): void {
+    this.notes.push(text);
   }
 
   /**
@@ -86,7 +126,7 @@ class Planner {
    * the project it knows by then, which is the operator's default project when `--project` comes
    * later (`scheduler jobs create pubsub --topic`, issue 16; test/deploy/real-gcloud.test.ts).
    */
-  private gcloud(title: string, args: string[], extra: Partial<GcloudStep> = {}): void {
+  gcloud(title: string, args: string[], extra: Partial<GcloudStep> = {}): void {
     const flag = args.findIndex((arg) => arg.startsWith('--'));
     const at = flag === -1 ? args.length : flag;
     this.steps.push({
@@ -151,74 +191,6 @@ class Planner {
           `--display-name=${displayName}`,
         ]);
     }
-  }
-
-  /** Creates missing secrets and grants accessors; returns the version each function pins. */
-  private secrets(): Record<SecretKey, string | undefined> {
-    const versions: Record<SecretKey, string | undefined> = {
-      clientSecret: undefined,
-      tokenKeyset: undefined,
-    };
-    for (const key of ['clientSecret', 'tokenKeyset'] as const) {
-      const { name } = SECRETS[key];
-      const input: SecretInput = key === 'clientSecret' ? 'client-secret' : 'token-keyset';
-      const existing = this.state.secrets[name];
-      const supplied = key === 'tokenKeyset' || this.desired.clientSecret.supplied;
-      if (existing === undefined) {
-        if (!supplied)
-          this.problems.push(
-            `secret ${name} does not exist: pass --client-secret-file PATH (or - for standard input)`,
-          );
-        this.gcloud(
-          `Create secret ${name}${key === 'tokenKeyset' ? ' from a newly generated keyset' : ''}`,
-          ['secrets', 'create', name, '--replication-policy=automatic', '--data-file=-'],
-          { stdin: input },
-        );
-        versions[key] = '1';
-      } else {
-        const all = existing.versions.map((version) => version.number);
-        const enabled = existing.versions
-          .filter((version) => version.state === 'ENABLED')
-          .map((version) => version.number);
-        const rotate = key === 'clientSecret' && this.desired.clientSecret.rotate;
-        if (rotate || (enabled.length === 0 && key === 'clientSecret' && supplied)) {
-          this.gcloud(
-            `Add a version to secret ${name}`,
-            ['secrets', 'versions', 'add', name, '--data-file=-'],
-            {
-              stdin: input,
-            },
-          );
-          versions[key] = String(Math.max(0, ...all) + 1);
-        } else if (enabled.length === 0) {
-          // Never replace a keyset silently: stored tokens sealed with it would become unreadable.
-          this.problems.push(
-            `secret ${name} has no enabled version: enable one${key === 'clientSecret' ? ' or pass --client-secret-file' : ''}`,
-          );
-        } else {
-          versions[key] = String(Math.max(...enabled));
-          if (key === 'clientSecret' && supplied)
-            this.notes.push(
-              `secret ${name} exists: --client-secret-file was not used (add --rotate-client-secret to add a version)`,
-            );
-        }
-      }
-      const accessors = this.desired.functions
-        .filter((fn) => fn.spec.secrets.includes(key))
-        .map((fn) => `serviceAccount:${fn.serviceAccount}`);
-      const policy = existing?.policy ?? { bindings: [] };
-      for (const member of accessors)
-        if (!hasMember(policy, ROLES.secretAccessor, member))
-          this.gcloud(`Let ${member.slice(15)} read secret ${name}`, [
-            'secrets',
-            'add-iam-policy-binding',
-            name,
-            `--member=${member}`,
-            `--role=${ROLES.secretAccessor}`,
-          ]);
-      this.noteExtraMembers(`secret ${name}`, policy, ROLES.secretAccessor, accessors);
-    }
-    return versions;
   }
 
   private firestore(): void {
@@ -377,7 +349,7 @@ class Planner {
   }
 
   /** Returns the names of the functions deployed by this plan. */
-  private functions(versions: Record<SecretKey, string | undefined>): Set<string> {
+  private functions(versions: Readonly<Record<SecretKey, string | undefined>>): Set<string> {
     const deploying = new Set<string>();
     for (const fn of this.desired.functions) {
       const secrets = fn.spec.secrets.map((key) => ({
@@ -569,10 +541,9 @@ class Planner {
     role: string,
     wanted: readonly string[],
   ): void {
-    const extra = policy.bindings
-      .filter((binding) => binding.role === role)
-      .flatMap((binding) => binding.members)
-      .filter((member) => !wanted.includes(member) && !PUBLIC_MEMBERS.includes(member));
+    const extra = membersWith(policy, role).filter(
+      (member) => !wanted.includes(member) && !PUBLIC_MEMBERS.includes(member),
+    );
     if (extra.length > 0)
       this.notes.push(
         `${what}: ${role} also held by ${extra.join(', ')} (not granted by this deploy)`,

@@ -2,14 +2,24 @@
 // Pure formatting; nothing here can see a secret value (steps only name their stdin).
 import type { Desired } from './desired.ts';
 import type { ConsentScope } from './jobs.ts';
+import { encryptArgs } from './kms.ts';
 import type { Plan, SecretInput, Step } from './plan.ts';
+import { KEYSETS, KMS, SECRETS } from './resources.ts';
+import type { KeysetKey } from './resources.ts';
 import { releaseName } from './rules-api.ts';
 import type { ProjectState } from './state.ts';
 
-const STDIN_LABEL: Readonly<Record<SecretInput, string>> = {
-  'client-secret': 'the OAuth client secret from --client-secret-file',
-  'token-keyset': 'a token keyset generated in memory',
-};
+function stdinLabel(input: SecretInput): string {
+  if (input.kind === 'client-secret') return 'the OAuth client secret from --client-secret-file';
+  const { purpose, source } = input;
+  const keyset =
+    source.kind === 'generated'
+      ? `a ${purpose} keyset generated in memory`
+      : source.kind === 'split'
+        ? `the ${purpose} keys split from the master keyset in ${source.secret} version ${source.version}`
+        : `the ${purpose} keyset read from ${source.secret} version ${source.version}`;
+  return input.wrapWith ? `{"wrapped":…}: ${keyset}, encrypted by Cloud KMS` : keyset;
+}
 
 /** POSIX shell quoting, so that printed commands can be pasted as they are. */
 export function shellQuote(arg: string): string {
@@ -27,7 +37,15 @@ export function formatStep(step: Step, rulesApi: string, project: string): strin
   }
   const lines = [`# ${step.title}${step.pending ? ` (after ${step.pending} exists)` : ''}`];
   const command = ['gcloud', ...step.args].map(shellQuote).join(' ');
-  lines.push(step.stdin ? `${command}  # stdin: ${STDIN_LABEL[step.stdin]}` : command);
+  if (step.stdin?.kind === 'keyset' && step.stdin.wrapWith) {
+    // Run by the deploy itself when the step runs (kms.ts), its output kept in memory.
+    const encrypt = encryptArgs(step.stdin.wrapWith, { ciphertext: 'TMP/ct', aad: 'TMP/aad' });
+    lines.push(
+      `#   first the keyset on stdin to: gcloud ${encrypt.map(shellQuote).join(' ')}`,
+      `#   (TMP: a private temporary folder; TMP/aad holds consent-vault/keyset/${step.stdin.purpose})`,
+    );
+  }
+  lines.push(step.stdin ? `${command}  # stdin: ${stdinLabel(step.stdin)}` : command);
   return lines;
 }
 
@@ -56,15 +74,46 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
     '',
     ...formatConsentScreen(desired.consentScopes),
     '',
+    ...formatKeys(desired, state),
+    '',
     'Manual steps left:',
     `  1. Add the redirect URI above to the OAuth client ${desired.env['OAUTH_CLIENT_ID'] ?? ''} (Google compares it character for character).`,
     `  2. Register the scopes above on the OAuth consent screen and set it to "In production": in "Testing", refresh tokens die after 7 days.${needsReview(desired.consentScopes) ? ' With a WARNING scope above, Google must verify the app first.' : ''}`,
     `  3. Custom domain: if REDIRECT_URI/AUTHORIZE_URL/REVOKE_URL point elsewhere, map that domain to the functions yourself.`,
     `  4. Subscribe whatever consumes ${desired.topics.events} (the deploy creates the topic only), and watch ${desired.deadLetterSubscription} for dead letters.`,
-    '  5. Rotate the token keyset by hand (add a key, switch "primary", add a secret version, redeploy); the deploy never replaces an existing keyset.',
+    `  5. Rotate a keyset by hand (add a key, switch "primary", add a secret version, redeploy); the deploy never replaces an existing keyset. Cloud KMS rotates the wrapping key itself every ${KMS.rotationPeriod}.`,
     '  6. Projects created before April 2021: grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the scheduler service account.',
   ];
   return lines.join('\n');
+}
+
+/** Which function holds which keyset, and how the token keyset is guarded. */
+function formatKeys(desired: Desired, state: ProjectState | undefined): string[] {
+  const holders = (key: KeysetKey): string =>
+    desired.functions
+      .filter((fn) => fn.spec.secrets.includes(key))
+      .map((fn) => fn.spec.name)
+      .join(', ');
+  const keys = Object.keys(KEYSETS) as KeysetKey[];
+  const width = Math.max(...keys.map((key) => SECRETS[key].env.length));
+  const token = SECRETS[KMS.wraps].name;
+  const stored = state?.secrets[token]?.content;
+  const lines = [
+    'Keys: one keyset per purpose, each readable only by the functions that use it:',
+    ...keys.map(
+      (key) =>
+        `  ${SECRETS[key].env.padEnd(width)}  ${SECRETS[key].name.padEnd(29)}  ${holders(key)}`,
+    ),
+  ];
+  if (desired.kms.wrap || stored?.format === 'wrapped')
+    lines.push(
+      `The token keyset is wrapped by Cloud KMS key ${stored?.format === 'wrapped' ? stored.kmsKey : desired.kms.name} (rotated every ${KMS.rotationPeriod}); only ${holders(KMS.wraps)} may decrypt with it.`,
+    );
+  else
+    lines.push(
+      `WARNING: --no-kms: the token keyset is stored unwrapped, the weaker choice: whoever can read secret ${token} can open every stored token. Deploy without --no-kms to wrap it with Cloud KMS (docs/deploy.md#keys).`,
+    );
+  return lines;
 }
 
 // Google decides from these classes whether the consent screen needs its review; an app asking for

@@ -2,6 +2,7 @@
 // how big each one is. Data only; desired.ts fills in names from the settings, plan.ts compares.
 // Which secrets exist and which function holds which come from the settings schema
 // (shared/settings/schema.ts), the same table loadConfig requires them from at start-up.
+import type { KeyPurpose } from '../../shared/crypto/keyset.ts';
 import type { FunctionName } from '../../shared/settings/functions.ts';
 import { SECRET_SETTINGS, secretKeysOf, type SecretKey } from '../../shared/settings/secrets.ts';
 
@@ -123,6 +124,41 @@ export const SECRETS = Object.fromEntries(
   SECRET_SETTINGS.map((spec) => [spec.key, { name: spec.secretId, env: spec.name }]),
 ) as Readonly<Record<SecretKey, { readonly name: string; readonly env: string }>>;
 
+/**
+ * The keyset secrets and the key purpose each holds (shared/crypto/keyset.ts). `satisfies` makes
+ * a keyset secret added to the schema without a purpose here fail to compile.
+ */
+export const KEYSETS = {
+  tokenKeyset: 'token',
+  cookieKeyset: 'cookie',
+  linkKeyset: 'link',
+  connectKeyset: 'connect',
+} as const satisfies Record<Exclude<SecretKey, 'clientSecret'>, KeyPurpose>;
+export type KeysetKey = keyof typeof KEYSETS;
+
+/**
+ * The Cloud KMS key that wraps the token keyset (envelope encryption, shared/crypto/
+ * wrapped-keyset.ts): a leaked secret version alone opens no token. Symmetric keys rotate
+ * automatically; 90 days is the rotation Google's guidance and CIS GCP 1.10 ask for
+ * (https://cloud.google.com/kms/docs/key-rotation). Old key versions stay enabled, so a keyset
+ * wrapped before a rotation still unwraps.
+ */
+export const KMS = {
+  api: 'cloudkms.googleapis.com',
+  keyRing: 'consent-vault',
+  key: 'token-keyset',
+  /** gcloud's INTEGER[UNIT] form, and the same period in the API's seconds. */
+  rotationPeriod: '90d',
+  rotationSeconds: 90 * 24 * 3600,
+  /**
+   * The first rotation, one period after creation: gcloud reads an ISO 8601 duration as that
+   * long from now (`gcloud topic datetimes`), which keeps the plan free of a clock.
+   */
+  firstRotation: '+P90D',
+  /** The secret it wraps. */
+  wraps: 'tokenKeyset',
+} as const;
+
 /** Account id of a function's runtime service account (one per function: privileges differ). */
 export function functionAccountId(name: FunctionName): string {
   return `consent-vault-${name}`;
@@ -146,6 +182,8 @@ export const APIS: readonly string[] = [
   'firestore.googleapis.com',
   'firebaserules.googleapis.com',
   'secretmanager.googleapis.com',
+  // Only with the token keyset wrapped (the default; desired.ts drops it for --no-kms).
+  KMS.api,
   'cloudscheduler.googleapis.com',
   'iam.googleapis.com',
   'logging.googleapis.com',
@@ -178,6 +216,7 @@ export const ROLES = {
   publisher: 'roles/pubsub.publisher',
   subscriber: 'roles/pubsub.subscriber',
   invoker: 'roles/run.invoker',
+  kmsDecrypter: 'roles/cloudkms.cryptoKeyDecrypter',
 } as const;
 
 export const PUBLIC_MEMBERS: readonly string[] = ['allUsers', 'allAuthenticatedUsers'];

@@ -16,9 +16,36 @@ export interface SecretVersion {
   readonly state: string;
 }
 
+/**
+ * What a keyset secret's newest enabled version holds, never the value: observe.ts reads the
+ * token keyset to tell a master keyset (the old model, to be split) from a purpose keyset, raw
+ * or wrapped by Cloud KMS (infra/deploy/keyset.ts).
+ */
+export type StoredKeyset =
+  | { readonly format: 'master' }
+  | { readonly format: 'purpose'; readonly purpose: string }
+  | { readonly format: 'wrapped'; readonly purpose: string; readonly kmsKey: string }
+  | { readonly format: 'invalid'; readonly reason: string };
+
 export interface SecretState {
   readonly versions: readonly SecretVersion[];
   readonly policy: IamPolicy;
+  /** Read for the token keyset only; undefined when not read. */
+  readonly content?: StoredKeyset;
+}
+
+/** The deploy's one key ring and key (resources.ts KMS), in the desired location. */
+export interface KmsState {
+  readonly keyRing: boolean;
+  readonly key:
+    | {
+        /** ENCRYPT_DECRYPT for a symmetric encryption key. */
+        readonly purpose: string;
+        /** The API's duration, e.g. "7776000s"; undefined without a rotation schedule. */
+        readonly rotationPeriod: string | undefined;
+        readonly policy: IamPolicy;
+      }
+    | undefined;
 }
 
 export interface SecretEnvState {
@@ -98,6 +125,7 @@ export interface ProjectState {
   /** By email. */
   readonly serviceAccounts: Readonly<Record<string, { readonly displayName: string }>>;
   readonly secrets: Readonly<Record<string, SecretState>>;
+  readonly kms: KmsState;
   /** By topic id. */
   readonly topics: Readonly<Record<string, { readonly policy: IamPolicy }>>;
   /** By subscription id. */
@@ -114,6 +142,7 @@ export function emptyState(): ProjectState {
     projectPolicy: { bindings: [] },
     serviceAccounts: {},
     secrets: {},
+    kms: { keyRing: false, key: undefined },
     topics: {},
     subscriptions: {},
     firestore: {
@@ -126,6 +155,18 @@ export function emptyState(): ProjectState {
     functions: {},
     schedulerJob: undefined,
   };
+}
+
+/** The newest enabled version: the one the functions pin. */
+export function newestEnabled(secret: SecretState | undefined): number | undefined {
+  const enabled = (secret?.versions ?? [])
+    .filter((v) => v.state === 'ENABLED')
+    .map((v) => v.number);
+  return enabled.length === 0 ? undefined : Math.max(...enabled);
+}
+
+export function membersWith(policy: IamPolicy, role: string): string[] {
+  return policy.bindings.filter((binding) => binding.role === role).flatMap((b) => b.members);
 }
 
 export function hasMember(policy: IamPolicy, role: string, member: string): boolean {

@@ -3,7 +3,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseKeyset } from '../../shared/crypto/keyset.ts';
+import { generateKeysetJson, parseKeyset, purposeKeysetJson } from '../../shared/crypto/keyset.ts';
+import { keysetAad } from '../../shared/crypto/wrapped-keyset.ts';
+import { fakeKmsDecrypt } from './fake-gcloud/fake-kms.ts';
 import { emptyProject } from './fake-gcloud/state.ts';
 import type { FakeState, LogEntry } from './fake-gcloud/state.ts';
 import { flagOf, FUNCTION_NAMES, mutations, PROJECT, ROOT, Sandbox } from './harness.ts';
@@ -14,6 +16,9 @@ const PUBLIC = ['authorize', 'callback', 'revoke'];
 const email = (name: string): string => `consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`;
 const sa = (name: string): string => `serviceAccount:${email(name)}`;
 const AGENT = 'serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com';
+/** Written out: the schema's TOKEN_KEYSET functions must be exactly these. */
+const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker'];
+const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset`;
 
 function membersOf(policy: FakeState['projectPolicy'], role: string): string[] {
   return policy.bindings
@@ -75,7 +80,10 @@ describe('deploy CLI against a fake project', () => {
       const commands = dry.stdout.split('\n').filter((line) => line.startsWith('gcloud '));
       for (const name of FUNCTION_NAMES)
         expect(commands.some((c) => c.startsWith(`gcloud functions deploy ${name} `))).toBe(true);
-      expect(commands.filter((c) => c.startsWith('gcloud secrets create '))).toHaveLength(2);
+      expect(commands.filter((c) => c.startsWith('gcloud secrets create '))).toHaveLength(5);
+      expect(commands).toContain(
+        `gcloud kms keys create token-keyset --project=${PROJECT} --keyring=consent-vault --location=europe-west1 --purpose=encryption --rotation-period=90d --next-rotation-time=+P90D`,
+      );
       expect(commands.filter((c) => c.startsWith('gcloud pubsub topics create '))).toHaveLength(4);
       expect(commands.some((c) => c.startsWith('gcloud services enable '))).toBe(true);
       expect(commands.some((c) => c.startsWith('gcloud firestore databases create '))).toBe(true);
@@ -125,6 +133,9 @@ describe('deploy CLI against a fake project', () => {
         [...FUNCTION_NAMES, 'scheduler'].map(email).sort(),
       );
       expect(Object.keys(state.secrets).sort()).toEqual([
+        'consent-vault-connect-keyset',
+        'consent-vault-cookie-keyset',
+        'consent-vault-link-keyset',
         'consent-vault-oauth-client-secret',
         'consent-vault-token-keyset',
       ]);
@@ -220,12 +231,19 @@ describe('deploy CLI against a fake project', () => {
           'roles/secretmanager.secretAccessor',
         ),
       ).toEqual(['callback', 'dispatcher', 'worker'].map(sa).sort());
-      expect(
-        membersOf(
-          policy(secrets['consent-vault-token-keyset']),
-          'roles/secretmanager.secretAccessor',
-        ),
-      ).toEqual([...FUNCTION_NAMES].map(sa).sort());
+      const readers: Record<string, string[]> = {
+        token: TOKEN_FUNCTIONS,
+        cookie: ['authorize', 'callback'],
+        link: ['revoke'],
+        connect: ['authorize', 'revoke'],
+      };
+      for (const [purpose, names] of Object.entries(readers)) {
+        const secretPolicy = policy(secrets[`consent-vault-${purpose}-keyset`]);
+        expect(rolesOf(secretPolicy), purpose).toEqual(['roles/secretmanager.secretAccessor']);
+        expect(membersOf(secretPolicy, 'roles/secretmanager.secretAccessor'), purpose).toEqual(
+          names.map(sa).sort(),
+        );
+      }
       const topics = afterFirst.topics;
       expect(membersOf(policy(topics['consent-vault-work']), 'roles/pubsub.publisher')).toEqual([
         sa('dispatcher'),
@@ -252,18 +270,29 @@ describe('deploy CLI against a fake project', () => {
     });
 
     it('sends secret values only on stdin: never in an argument, the output or the project', () => {
-      const secretCreates = firstLog.filter(
-        (e) => e.args[0] === 'secrets' && e.args[1] === 'create',
+      const withStdin = firstLog.filter((e) => e.stdin !== '' && e.tool === 'gcloud');
+      const create = (name: string) =>
+        withStdin.find((e) => e.args.slice(0, 3).join(' ') === `secrets create ${name}`);
+      expect(create('consent-vault-oauth-client-secret')?.stdin).toBe(sandbox.clientSecret);
+      // The token keyset went to gcloud kms encrypt only; its secret got the wrapped envelope.
+      const encrypt = withStdin.filter((e) => e.args[0] === 'kms' && e.args[1] === 'encrypt');
+      expect(encrypt).toHaveLength(1);
+      const tokenKeyset = encrypt[0]?.stdin ?? '';
+      expect(parseKeyset(tokenKeyset).purpose).toBe('token');
+      expect(create('consent-vault-token-keyset')?.stdin).toBe(
+        sandbox.payload('consent-vault-token-keyset', 1),
       );
-      const clientSecret = secretCreates.find(
-        (e) => e.args[2] === 'consent-vault-oauth-client-secret',
+      const keysets = [
+        tokenKeyset,
+        ...['cookie', 'link', 'connect'].map(
+          (purpose) => create(`consent-vault-${purpose}-keyset`)?.stdin ?? '',
+        ),
+      ];
+      const keyBytes = keysets.flatMap((keyset) =>
+        Object.values((JSON.parse(keyset) as { keys: Record<string, string> }).keys),
       );
-      const keysetCreate = secretCreates.find((e) => e.args[2] === 'consent-vault-token-keyset');
-      expect(clientSecret?.stdin).toBe(sandbox.clientSecret);
-      const keyset = keysetCreate?.stdin ?? '';
-      // A valid keyset for shared/crypto: one 32-byte primary key.
-      expect(parseKeyset(keyset).primaryId).toBe('k1');
-      const keyBytes = (JSON.parse(keyset) as { keys: { k1: string } }).keys.k1;
+      // Four keysets of one fresh key each, all different.
+      expect(new Set(keyBytes).size).toBe(4);
 
       const everyArg = [dryLog, firstLog, secondLog]
         .flat()
@@ -271,7 +300,7 @@ describe('deploy CLI against a fake project', () => {
         .join('\n');
       const everyOutput = [dry, first, second].map((r) => r.stdout + r.stderr).join('\n');
       const project = readFileSync(sandbox.stateFile, 'utf8');
-      for (const secret of [sandbox.clientSecret, keyset, keyBytes]) {
+      for (const secret of [sandbox.clientSecret, ...keysets, ...keyBytes]) {
         expect(everyArg).not.toContain(secret);
         expect(everyOutput).not.toContain(secret);
         expect(project).not.toContain(secret);
@@ -280,8 +309,79 @@ describe('deploy CLI against a fake project', () => {
       const token = afterFirst.accessToken;
       expect(everyArg).not.toContain(token);
       expect(everyOutput).not.toContain(token);
-      // No other gcloud call received stdin.
-      expect(firstLog.filter((e) => e.stdin !== '' && e.tool === 'gcloud')).toHaveLength(2);
+      // No other gcloud call received stdin: five secrets and the one encrypt.
+      expect(withStdin).toHaveLength(6);
+    });
+
+    it('wraps the token keyset with the new KMS key, bound to the token purpose', () => {
+      const ring = afterFirst.kms.keyRings['locations/europe-west1/keyRings/consent-vault'];
+      expect(ring?.keys['token-keyset']).toMatchObject({
+        purpose: 'ENCRYPT_DECRYPT',
+        rotationPeriod: '7776000s',
+      });
+      const stored = JSON.parse(sandbox.payload('consent-vault-token-keyset', 1) ?? '{}') as {
+        wrapped?: { kmsKey: string; purpose: string; ciphertext: string };
+      };
+      expect(stored.wrapped?.kmsKey).toBe(KMS_KEY);
+      expect(stored.wrapped?.purpose).toBe('token');
+      const ciphertext = Buffer.from(stored.wrapped?.ciphertext ?? '', 'base64');
+      const opened = fakeKmsDecrypt(KMS_KEY, ciphertext, keysetAad('token')).toString('utf8');
+      expect(parseKeyset(opened).purpose).toBe('token');
+      // The AAD binds it to its purpose: it does not open as another purpose's keyset.
+      expect(() => fakeKmsDecrypt(KMS_KEY, ciphertext, keysetAad('cookie'))).toThrow();
+      // The deploy printed the encrypt it ran (no value in it).
+      expect(first.stdout).toMatch(
+        /^gcloud kms encrypt --project=demo-consent-vault --location=europe-west1 --keyring=consent-vault --key=token-keyset --plaintext-file=- --ciphertext-file=\S+ --additional-authenticated-data-file=\S+$/m,
+      );
+      expect(first.stdout).toContain(`The token keyset is wrapped by Cloud KMS key ${KMS_KEY}`);
+    });
+
+    it('lets exactly the four token functions decrypt with the key', () => {
+      const ring = afterFirst.kms.keyRings['locations/europe-west1/keyRings/consent-vault'];
+      const keyPolicy = ring?.keys['token-keyset']?.policy ?? { bindings: [] };
+      expect(rolesOf(keyPolicy)).toEqual(['roles/cloudkms.cryptoKeyDecrypter']);
+      expect(membersOf(keyPolicy, 'roles/cloudkms.cryptoKeyDecrypter')).toEqual(
+        TOKEN_FUNCTIONS.map(sa).sort(),
+      );
+    });
+
+    it('gives authorize COOKIE_KEYSET and CONNECT_KEYSET only: no token key, no KMS role', () => {
+      const deploy = mutations(firstLog).find((a) => a[1] === 'deploy' && a[2] === 'authorize');
+      const mounted = (flagOf(deploy ?? [], 'set-secrets') ?? '')
+        .split(',')
+        .map((item) => item.split('=')[0]);
+      expect(mounted).toEqual(['COOKIE_KEYSET', 'CONNECT_KEYSET']);
+      expect(
+        afterFirst.functions['authorize']?.serviceConfig.secretEnvironmentVariables.map(
+          (s) => s.secret,
+        ),
+      ).toEqual(['consent-vault-cookie-keyset', 'consent-vault-connect-keyset']);
+      // Every binding in the project that names authorize's account.
+      const policies: [string, FakeState['projectPolicy']][] = [
+        ['project', afterFirst.projectPolicy],
+        ...Object.entries(afterFirst.secrets).map(
+          ([n, s]): [string, FakeState['projectPolicy']] => [`secret ${n}`, s.policy],
+        ),
+        ...Object.entries(afterFirst.kms.keyRings).flatMap(([ring, r]) =>
+          Object.entries(r.keys).map(([k, key]): [string, FakeState['projectPolicy']] => [
+            `key ${ring}/${k}`,
+            key.policy,
+          ]),
+        ),
+        ...Object.entries(afterFirst.topics).map(([n, t]): [string, FakeState['projectPolicy']] => [
+          `topic ${n}`,
+          t.policy,
+        ]),
+      ];
+      const held = policies.flatMap(([what, p]) =>
+        p.bindings
+          .filter((b) => b.members.includes(sa('authorize')))
+          .map((b) => `${what} ${b.role}`),
+      );
+      expect(held.sort()).toEqual([
+        'secret consent-vault-connect-keyset roles/secretmanager.secretAccessor',
+        'secret consent-vault-cookie-keyset roles/secretmanager.secretAccessor',
+      ]);
     });
 
     it('pins numeric secret versions on every function', () => {
@@ -340,6 +440,96 @@ describe('deploy CLI against a fake project', () => {
       TIMEOUT,
     );
   });
+});
+
+describe('deploy CLI and the key custody', () => {
+  const TOKEN = 'consent-vault-token-keyset';
+
+  it(
+    '--no-kms stores a raw token keyset, touches no Cloud KMS and names the choice weaker',
+    async () => {
+      const sandbox = await Sandbox.create();
+      try {
+        const result = await sandbox.run(
+          sandbox.args(['--no-kms', '--client-secret-file', sandbox.clientSecretFile]),
+        );
+        expect(result.code, result.stderr).toBe(0);
+        expect(sandbox.log().filter((e) => e.args[0] === 'kms')).toEqual([]);
+        expect(sandbox.state().services).not.toContain('cloudkms.googleapis.com');
+        expect(parseKeyset(sandbox.payload(TOKEN, 1) ?? '').purpose).toBe('token');
+        expect(result.stdout).toContain(
+          'WARNING: --no-kms: the token keyset is stored unwrapped, the weaker choice',
+        );
+      } finally {
+        await sandbox.close();
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'splits the master keyset of a one-keyset project into the four purpose keysets',
+    async () => {
+      const project = emptyProject(PROJECT);
+      project.services.push('secretmanager.googleapis.com');
+      // The one-keyset model: one master TOKEN_KEYSET, read by every function.
+      project.secrets[TOKEN] = {
+        versions: [{ number: 1, state: 'ENABLED' }],
+        policy: {
+          bindings: [
+            { role: 'roles/secretmanager.secretAccessor', members: FUNCTION_NAMES.map(sa) },
+          ],
+        },
+      };
+      const sandbox = await Sandbox.create(project);
+      try {
+        const master = generateKeysetJson('k1');
+        sandbox.setPayload(TOKEN, 1, master);
+        const result = await sandbox.run(
+          sandbox.args(['--client-secret-file', sandbox.clientSecretFile]),
+        );
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stdout).toContain(
+          `note: migration: secret ${TOKEN} version 1 holds a master keyset`,
+        );
+        // Exactly the keys the master derived: every sealed value stays readable.
+        for (const purpose of ['cookie', 'link', 'connect'] as const)
+          expect(sandbox.payload(`consent-vault-${purpose}-keyset`, 1), purpose).toBe(
+            purposeKeysetJson(master, purpose),
+          );
+        const stored = JSON.parse(sandbox.payload(TOKEN, 2) ?? '{}') as {
+          wrapped?: { ciphertext: string };
+        };
+        const ciphertext = Buffer.from(stored.wrapped?.ciphertext ?? '', 'base64');
+        expect(fakeKmsDecrypt(KMS_KEY, ciphertext, keysetAad('token')).toString('utf8')).toBe(
+          purposeKeysetJson(master, 'token'),
+        );
+        const state = sandbox.state();
+        // The master opens every purpose unwrapped: disabled once nothing pins it.
+        expect(state.secrets[TOKEN]?.versions).toEqual([
+          { number: 1, state: 'DISABLED' },
+          { number: 2, state: 'ENABLED' },
+        ]);
+        expect(
+          membersOf(
+            state.secrets[TOKEN]?.policy ?? { bindings: [] },
+            'roles/secretmanager.secretAccessor',
+          ),
+        ).toEqual(TOKEN_FUNCTIONS.map(sa).sort());
+        for (const name of TOKEN_FUNCTIONS)
+          expect(
+            state.functions[name]?.serviceConfig.secretEnvironmentVariables.find(
+              (s) => s.key === 'TOKEN_KEYSET',
+            )?.version,
+            name,
+          ).toBe('2');
+        expect(result.stdout).toContain('The project matches the repository.');
+      } finally {
+        await sandbox.close();
+      }
+    },
+    TIMEOUT,
+  );
 });
 
 describe('deploy CLI refusals and secret input', () => {

@@ -7,7 +7,7 @@ import type { Desired } from '../../infra/deploy/desired.ts';
 import { buildPlan, envVarsArg, isReady, pubsubAgent } from '../../infra/deploy/plan.ts';
 import type { GcloudStep, Plan } from '../../infra/deploy/plan.ts';
 import { formatSummary } from '../../infra/deploy/report.ts';
-import { APIS, SPEC_LABEL, TTL_COLLECTION_GROUPS } from '../../infra/deploy/resources.ts';
+import { APIS, SECRETS, SPEC_LABEL, TTL_COLLECTION_GROUPS } from '../../infra/deploy/resources.ts';
 import { emptyState } from '../../infra/deploy/state.ts';
 import type { FunctionState, ProjectState } from '../../infra/deploy/state.ts';
 
@@ -34,6 +34,10 @@ const AGENT = pubsubAgent(NUMBER);
 const PUBLIC = ['authorize', 'callback', 'revoke'];
 const sa = (name: string): string =>
   `serviceAccount:consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`;
+/** The functions that open tokens, written out: the schema's TOKEN_KEYSET functions must match. */
+const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker'];
+const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset`;
+const KMS_WHERE = `--project=${PROJECT} --keyring=consent-vault --location=europe-west1`;
 
 function desiredFor(
   extraArgs: string[] = [],
@@ -72,6 +76,11 @@ function desiredFor(
   return built.desired;
 }
 
+function kmsKeyOf(desired: Desired) {
+  const { project, location, keyRing, key, name } = desired.kms;
+  return { project, location, keyRing, key, name };
+}
+
 function gcloudSteps(plan: Plan): GcloudStep[] {
   return plan.steps.filter((step): step is GcloudStep => step.kind === 'gcloud');
 }
@@ -100,15 +109,11 @@ function converged(desired: Desired): ProjectState {
       labels: { [SPEC_LABEL]: labels.get(name) ?? '' },
       serviceAccount: fn.serviceAccount,
       environment: { ...desired.env, LOG_EXECUTION_ID: 'true' },
-      secrets: fn.spec.secrets.map((key) =>
-        key === 'clientSecret'
-          ? {
-              key: 'OAUTH_CLIENT_SECRET',
-              secret: 'consent-vault-oauth-client-secret',
-              version: '1',
-            }
-          : { key: 'TOKEN_KEYSET', secret: 'consent-vault-token-keyset', version: '1' },
-      ),
+      secrets: fn.spec.secrets.map((key) => ({
+        key: SECRETS[key].env,
+        secret: SECRETS[key].name,
+        version: '1',
+      })),
       triggerSubscription: fn.spec.trigger === 'http' ? undefined : `eventarc-${name}-sub`,
       runPolicy: binding('roles/run.invoker', [
         fn.spec.public ? 'allUsers' : `serviceAccount:${desired.schedulerAccount}`,
@@ -156,10 +161,28 @@ function converged(desired: Desired): ProjectState {
       },
       'consent-vault-token-keyset': {
         versions: [{ number: 1, state: 'ENABLED' }],
-        policy: binding(
-          'roles/secretmanager.secretAccessor',
-          ['authorize', 'callback', 'revoke', 'dispatcher', 'worker'].map(sa),
-        ),
+        policy: binding('roles/secretmanager.secretAccessor', TOKEN_FUNCTIONS.map(sa)),
+        content: { format: 'wrapped', purpose: 'token', kmsKey: KMS_KEY },
+      },
+      'consent-vault-cookie-keyset': {
+        versions: [{ number: 1, state: 'ENABLED' }],
+        policy: binding('roles/secretmanager.secretAccessor', ['authorize', 'callback'].map(sa)),
+      },
+      'consent-vault-link-keyset': {
+        versions: [{ number: 1, state: 'ENABLED' }],
+        policy: binding('roles/secretmanager.secretAccessor', [sa('revoke')]),
+      },
+      'consent-vault-connect-keyset': {
+        versions: [{ number: 1, state: 'ENABLED' }],
+        policy: binding('roles/secretmanager.secretAccessor', ['authorize', 'revoke'].map(sa)),
+      },
+    },
+    kms: {
+      keyRing: true,
+      key: {
+        purpose: 'ENCRYPT_DECRYPT',
+        rotationPeriod: '7776000s',
+        policy: binding('roles/cloudkms.cryptoKeyDecrypter', TOKEN_FUNCTIONS.map(sa)),
       },
     },
     topics: {
@@ -219,7 +242,8 @@ describe('buildPlan on an empty project', () => {
   it('creates every resource', () => {
     expect(plan.problems).toEqual([]);
     expect(commands.filter((c) => c.startsWith('iam service-accounts create'))).toHaveLength(6);
-    expect(commands.filter((c) => c.startsWith('secrets create'))).toHaveLength(2);
+    expect(commands.filter((c) => c.startsWith('secrets create'))).toHaveLength(5);
+    expect(commands.filter((c) => c.startsWith('kms '))).toHaveLength(2 + TOKEN_FUNCTIONS.length);
     expect(commands.filter((c) => c.startsWith('pubsub topics create'))).toHaveLength(4);
     expect(commands.filter((c) => c.startsWith('functions deploy'))).toHaveLength(5);
     expect(commands.filter((c) => c.startsWith('firestore fields ttls update'))).toHaveLength(
@@ -240,10 +264,27 @@ describe('buildPlan on an empty project', () => {
     const creates = gcloudSteps(plan).filter(
       (s) => s.args[0] === 'secrets' && s.args[1] === 'create',
     );
+    const generated = { kind: 'generated' };
     expect(creates.map((s) => [s.args[2], s.stdin, flag(s.args, 'data-file')])).toEqual([
-      ['consent-vault-oauth-client-secret', 'client-secret', '-'],
-      ['consent-vault-token-keyset', 'token-keyset', '-'],
+      ['consent-vault-oauth-client-secret', { kind: 'client-secret' }, '-'],
+      ...['cookie', 'link', 'connect'].map((purpose) => [
+        `consent-vault-${purpose}-keyset`,
+        { kind: 'keyset', purpose, source: generated },
+        '-',
+      ]),
+      // Last: the token keyset, wrapped by the key the plan creates before it.
+      [
+        'consent-vault-token-keyset',
+        { kind: 'keyset', purpose: 'token', source: generated, wrapWith: kmsKeyOf(desired) },
+        '-',
+      ],
     ]);
+    const keyCreated = commands.findIndex((c) => c.startsWith('kms keys create'));
+    const tokenCreated = commands.findIndex((c) =>
+      c.startsWith('secrets create consent-vault-token-keyset'),
+    );
+    expect(keyCreated).toBeGreaterThan(-1);
+    expect(keyCreated).toBeLessThan(tokenCreated);
   });
 
   it('grants project-level only roles/datastore.user, and only to the Firestore functions', () => {
@@ -264,7 +305,10 @@ describe('buildPlan on an empty project', () => {
         return `${s.args.slice(0, verbAt).join(' ')} ${s.args[verbAt + 1] ?? ''} ${flag(s.args, 'role') ?? 'roles/run.invoker'} ${flag(s.args, 'member') ?? ''}`;
       })
       .sort();
-    const tokenReaders = ['authorize', 'callback', 'dispatcher', 'revoke', 'worker'];
+    const readers = (keyset: string, names: string[]): string[] =>
+      names.map(
+        (n) => `secrets consent-vault-${keyset}-keyset roles/secretmanager.secretAccessor ${sa(n)}`,
+      );
     expect(grants).toEqual(
       [
         ...['dispatcher', 'worker'].map(
@@ -282,8 +326,12 @@ describe('buildPlan on an empty project', () => {
           (n) =>
             `secrets consent-vault-oauth-client-secret roles/secretmanager.secretAccessor ${sa(n)}`,
         ),
-        ...tokenReaders.map(
-          (n) => `secrets consent-vault-token-keyset roles/secretmanager.secretAccessor ${sa(n)}`,
+        ...readers('token', TOKEN_FUNCTIONS),
+        ...readers('cookie', ['authorize', 'callback']),
+        ...readers('link', ['revoke']),
+        ...readers('connect', ['authorize', 'revoke']),
+        ...TOKEN_FUNCTIONS.map(
+          (n) => `kms keys token-keyset roles/cloudkms.cryptoKeyDecrypter ${sa(n)}`,
         ),
       ].sort(),
     );
@@ -324,14 +372,19 @@ describe('buildPlan on an empty project', () => {
         .filter((s) => s.args[1] === 'deploy')
         .map((s): [string, string | undefined] => [s.args[2] ?? '', flag(s.args, 'set-secrets')]),
     );
-    const keyset = `TOKEN_KEYSET=projects/${PROJECT}/secrets/consent-vault-token-keyset:1`;
-    const both = `OAUTH_CLIENT_SECRET=projects/${PROJECT}/secrets/consent-vault-oauth-client-secret:1,${keyset}`;
+    const mount = (...names: string[]): string =>
+      names
+        .map((name) => {
+          const id = name === 'OAUTH_CLIENT_SECRET' ? 'oauth-client-secret' : name.toLowerCase();
+          return `${name}=projects/${PROJECT}/secrets/consent-vault-${id.replace('_', '-')}:1`;
+        })
+        .join(',');
     expect(secrets).toEqual({
-      authorize: keyset,
-      callback: both,
-      revoke: keyset,
-      dispatcher: both,
-      worker: both,
+      authorize: mount('COOKIE_KEYSET', 'CONNECT_KEYSET'),
+      callback: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET', 'COOKIE_KEYSET'),
+      revoke: mount('TOKEN_KEYSET', 'LINK_KEYSET', 'CONNECT_KEYSET'),
+      dispatcher: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET'),
+      worker: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET'),
     });
   });
 
@@ -460,7 +513,7 @@ describe('buildPlan on a converged project', () => {
       'add',
       'consent-vault-oauth-client-secret',
     ]);
-    expect(steps[0]?.stdin).toBe('client-secret');
+    expect(steps[0]?.stdin).toEqual({ kind: 'client-secret' });
     expect(flag(steps[1]?.args ?? [], 'set-secrets')).toContain(
       'consent-vault-oauth-client-secret:2',
     );
@@ -479,7 +532,7 @@ describe('buildPlan on a converged project', () => {
       },
     });
     expect(plan.problems.join()).toContain('consent-vault-token-keyset has no enabled version');
-    expect(gcloudSteps(plan).some((s) => s.stdin === 'token-keyset')).toBe(false);
+    expect(gcloudSteps(plan).some((s) => s.stdin?.kind === 'keyset')).toBe(false);
   });
 
   it('refuses a Datastore-mode database', () => {
@@ -528,6 +581,270 @@ describe('buildPlan on a converged project', () => {
     expect(commandsOf(plan)).toEqual([
       `pubsub subscriptions update eventarc-worker-sub --project=${PROJECT} --dead-letter-topic=projects/${PROJECT}/topics/consent-vault-dead-letter --max-delivery-attempts=5 --min-retry-delay=10s --max-retry-delay=600s`,
     ]);
+  });
+});
+
+describe('key custody: one keyset per purpose, the token keyset wrapped by Cloud KMS', () => {
+  const desired = desiredFor();
+  const empty = { ...emptyState(), projectNumber: NUMBER };
+  const plan = buildPlan(desired, empty);
+  const authorize = sa('authorize');
+  const roleOf = (step: GcloudStep): string | undefined => flag(step.args, 'role');
+
+  it('derives the decrypters from the schema: exactly the functions that hold TOKEN_KEYSET', () => {
+    const tokenHolders = desired.functions
+      .filter((fn) => fn.spec.secrets.includes('tokenKeyset'))
+      .map((fn) => fn.spec.name);
+    expect(tokenHolders).toEqual(TOKEN_FUNCTIONS);
+  });
+
+  it('creates the key ring and the 90-day key, then lets only the token functions decrypt', () => {
+    expect(commandsOf(plan).filter((c) => c.startsWith('kms '))).toEqual([
+      `kms keyrings create consent-vault --project=${PROJECT} --location=europe-west1`,
+      `kms keys create token-keyset ${KMS_WHERE} --purpose=encryption --rotation-period=90d --next-rotation-time=+P90D`,
+      ...TOKEN_FUNCTIONS.map(
+        (n) =>
+          `kms keys add-iam-policy-binding token-keyset ${KMS_WHERE} --member=${sa(n)} --role=roles/cloudkms.cryptoKeyDecrypter`,
+      ),
+    ]);
+    expect(desired.apis).toContain('cloudkms.googleapis.com');
+  });
+
+  it('mounts only COOKIE_KEYSET and CONNECT_KEYSET on authorize, and grants it nothing else', () => {
+    const deploy = gcloudSteps(plan).find(
+      (s) => s.args[1] === 'deploy' && s.args[2] === 'authorize',
+    );
+    const mounted = (flag(deploy?.args ?? [], 'set-secrets') ?? '')
+      .split(',')
+      .map((m) => m.split('=')[0]);
+    expect(mounted).toEqual(['COOKIE_KEYSET', 'CONNECT_KEYSET']);
+    const toAuthorize = gcloudSteps(plan).filter((s) => flag(s.args, 'member') === authorize);
+    expect(toAuthorize.map((s) => `${s.args[0]} ${s.args[2]} ${roleOf(s)}`).sort()).toEqual([
+      'secrets consent-vault-connect-keyset roles/secretmanager.secretAccessor',
+      'secrets consent-vault-cookie-keyset roles/secretmanager.secretAccessor',
+    ]);
+    expect(toAuthorize.some((s) => s.args[0] === 'kms')).toBe(false);
+  });
+
+  it('takes the token keyset away from an authorize that held it under the one-keyset model', () => {
+    const state = converged(desired);
+    const token = state.secrets['consent-vault-token-keyset'];
+    const key = state.kms.key;
+    if (!token || !key) throw new Error('missing');
+    const other = 'user:auditor@example.com';
+    const before = {
+      ...state,
+      secrets: {
+        ...state.secrets,
+        'consent-vault-token-keyset': {
+          ...token,
+          policy: {
+            bindings: [
+              {
+                role: 'roles/secretmanager.secretAccessor',
+                members: [...TOKEN_FUNCTIONS.map(sa), authorize, other],
+              },
+            ],
+          },
+        },
+      },
+      kms: {
+        ...state.kms,
+        key: {
+          ...key,
+          policy: {
+            bindings: [
+              {
+                role: 'roles/cloudkms.cryptoKeyDecrypter',
+                members: [...TOKEN_FUNCTIONS.map(sa), authorize],
+              },
+            ],
+          },
+        },
+      },
+    };
+    const next = buildPlan(desired, before);
+    expect(commandsOf(next)).toEqual([
+      `kms keys remove-iam-policy-binding token-keyset ${KMS_WHERE} --member=${authorize} --role=roles/cloudkms.cryptoKeyDecrypter`,
+      `secrets remove-iam-policy-binding consent-vault-token-keyset --project=${PROJECT} --member=${authorize} --role=roles/secretmanager.secretAccessor`,
+    ]);
+    // Someone else's access is the operator's to judge: noted, left alone.
+    expect(next.notes).toContain(
+      `secret consent-vault-token-keyset: roles/secretmanager.secretAccessor also held by ${other} (not granted by this deploy)`,
+    );
+  });
+
+  it('a converged project plans nothing (the wrapped keyset, the key and its grants observed)', () => {
+    const next = buildPlan(desired, converged(desired));
+    expect(next.steps).toEqual([]);
+    expect(next.notes.filter((note) => /keyset|KMS/.test(note))).toEqual([]);
+  });
+
+  it('sets the rotation of a key that lost it, and refuses a key of another purpose', () => {
+    const state = converged(desired);
+    const key = state.kms.key;
+    if (!key) throw new Error('missing');
+    const unrotated = buildPlan(desired, {
+      ...state,
+      kms: { keyRing: true, key: { ...key, rotationPeriod: undefined } },
+    });
+    expect(commandsOf(unrotated)).toEqual([
+      `kms keys update token-keyset ${KMS_WHERE} --rotation-period=90d --next-rotation-time=+P90D`,
+    ]);
+    const signing = buildPlan(desired, {
+      ...state,
+      kms: { keyRing: true, key: { ...key, purpose: 'ASYMMETRIC_SIGN' } },
+    });
+    expect(signing.problems).toEqual([
+      `Cloud KMS key ${KMS_KEY} has purpose ASYMMETRIC_SIGN; the token keyset needs a symmetric encryption key`,
+    ]);
+  });
+
+  it('refuses a token keyset wrapped by another key (another --kms-location)', () => {
+    const next = buildPlan(desiredFor(['--kms-location', 'europe-west4']), converged(desired));
+    expect(next.problems).toEqual([
+      `secret consent-vault-token-keyset is wrapped by Cloud KMS key ${KMS_KEY}, not ${KMS_KEY.replace('europe-west1', 'europe-west4')}: pass the --kms-location it was made with`,
+    ]);
+  });
+
+  it('wraps a raw token keyset left by --no-kms, then disables the raw version', () => {
+    const state = converged(desired);
+    const token = state.secrets['consent-vault-token-keyset'];
+    if (!token) throw new Error('missing');
+    const next = buildPlan(desired, {
+      ...state,
+      secrets: {
+        ...state.secrets,
+        'consent-vault-token-keyset': {
+          ...token,
+          content: { format: 'purpose', purpose: 'token' },
+        },
+      },
+    });
+    const steps = gcloudSteps(next);
+    expect(steps[0]?.args.slice(0, 4).join(' ')).toBe(
+      'secrets versions add consent-vault-token-keyset',
+    );
+    expect(steps[0]?.stdin).toEqual({
+      kind: 'keyset',
+      purpose: 'token',
+      source: { kind: 'stored', secret: 'consent-vault-token-keyset', version: 1 },
+      wrapWith: kmsKeyOf(desired),
+    });
+    const deploys = steps.filter((s) => s.args[1] === 'deploy').map((s) => s.args[2]);
+    expect(deploys).toEqual(TOKEN_FUNCTIONS);
+    expect(steps.at(-1)?.args.join(' ')).toBe(
+      `secrets versions disable 1 --project=${PROJECT} --secret=consent-vault-token-keyset`,
+    );
+  });
+});
+
+describe('--no-kms: a raw token keyset, reported as the weaker choice', () => {
+  const desired = desiredFor(['--no-kms']);
+  const plan = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
+
+  it('creates no key ring, key or KMS grant, and enables no Cloud KMS', () => {
+    expect(commandsOf(plan).filter((c) => c.startsWith('kms '))).toEqual([]);
+    expect(desired.apis).not.toContain('cloudkms.googleapis.com');
+    const token = gcloudSteps(plan).find((s) => s.args[2] === 'consent-vault-token-keyset');
+    expect(token?.stdin).toEqual({
+      kind: 'keyset',
+      purpose: 'token',
+      source: { kind: 'generated' },
+    });
+  });
+
+  it('names the choice weaker in the summary; the default names the wrapping key', () => {
+    expect(formatSummary(desired, undefined)).toContain(
+      'WARNING: --no-kms: the token keyset is stored unwrapped, the weaker choice',
+    );
+    const wrapped = formatSummary(desiredFor(), undefined);
+    expect(wrapped).not.toContain('WARNING: --no-kms');
+    expect(wrapped).toContain(
+      `The token keyset is wrapped by Cloud KMS key ${KMS_KEY} (rotated every 90d); only callback, revoke, dispatcher, worker may decrypt with it.`,
+    );
+  });
+
+  it('never unwraps a keyset already wrapped, and keeps its decrypt grants', () => {
+    const state = converged(desiredFor());
+    const next = buildPlan(desired, state);
+    expect(next.problems).toEqual([]);
+    expect(commandsOf(next).filter((c) => !c.startsWith('functions deploy'))).toEqual([]);
+    expect(next.notes).toContain(
+      `secret consent-vault-token-keyset stays wrapped by Cloud KMS key ${KMS_KEY}: --no-kms never unwraps a keyset`,
+    );
+  });
+});
+
+describe('migration from the one master keyset', () => {
+  const desired = desiredFor();
+  const state = converged(desired);
+  const master: ProjectState = {
+    ...state,
+    secrets: {
+      'consent-vault-oauth-client-secret': state.secrets['consent-vault-oauth-client-secret']!,
+      'consent-vault-token-keyset': {
+        versions: [{ number: 1, state: 'ENABLED' }],
+        policy: {
+          bindings: [
+            {
+              role: 'roles/secretmanager.secretAccessor',
+              members: ['authorize', ...TOKEN_FUNCTIONS].map(sa),
+            },
+          ],
+        },
+        content: { format: 'master' },
+      },
+    },
+  };
+  const plan = buildPlan(desired, master);
+  const steps = gcloudSteps(plan);
+  const split = { kind: 'split', secret: 'consent-vault-token-keyset', version: 1 };
+
+  it('splits the cookie, link and connect keysets from the master, the token one last, wrapped', () => {
+    const keysets = steps.filter((s) => s.stdin?.kind === 'keyset');
+    expect(keysets.map((s) => [s.args.slice(0, 4).join(' '), s.stdin])).toEqual([
+      ...['cookie', 'link', 'connect'].map((purpose) => [
+        `secrets create consent-vault-${purpose}-keyset --project=${PROJECT}`,
+        { kind: 'keyset', purpose, source: split },
+      ]),
+      [
+        'secrets versions add consent-vault-token-keyset',
+        { kind: 'keyset', purpose: 'token', source: split, wrapWith: kmsKeyOf(desired) },
+      ],
+    ]);
+    expect(plan.notes.join('\n')).toContain(
+      'migration: secret consent-vault-token-keyset version 1 holds a master keyset',
+    );
+  });
+
+  it('pins the new token version, takes the token keyset from authorize, then disables the master', () => {
+    const deploys = steps.filter((s) => s.args[1] === 'deploy');
+    for (const step of deploys.filter((s) => TOKEN_FUNCTIONS.includes(s.args[2] ?? '')))
+      expect(flag(step.args, 'set-secrets')).toContain('consent-vault-token-keyset:2');
+    expect(commandsOf(plan)).toContain(
+      `secrets remove-iam-policy-binding consent-vault-token-keyset --project=${PROJECT} --member=${sa('authorize')} --role=roles/secretmanager.secretAccessor`,
+    );
+    const disable = steps.findIndex(
+      (s) => s.args.slice(0, 3).join(' ') === 'secrets versions disable',
+    );
+    expect(steps[disable]?.args).toEqual([
+      'secrets',
+      'versions',
+      'disable',
+      '1',
+      `--project=${PROJECT}`,
+      '--secret=consent-vault-token-keyset',
+    ]);
+    const lastDeploy = steps.findLastIndex((s) => s.args[1] === 'deploy');
+    expect(disable).toBeGreaterThan(lastDeploy);
+  });
+
+  it('with --no-kms, stores the split token keyset raw', () => {
+    const raw = gcloudSteps(buildPlan(desiredFor(['--no-kms']), master)).find(
+      (s) => s.args[2] === 'add' && s.args[3] === 'consent-vault-token-keyset',
+    );
+    expect(raw?.stdin).toEqual({ kind: 'keyset', purpose: 'token', source: split });
   });
 });
 

@@ -9,11 +9,12 @@
 //      default project. This observes gcloud's own resolution of each short name (issue 16: the
 //      Scheduler job's --topic went to the default project's topic).
 // Nothing reaches the network: HTTPS goes to a closed local port, the stand-in is on loopback.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgs } from '../../infra/deploy/args.ts';
 import { shellQuote } from '../../infra/deploy/report.ts';
+import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { addMember } from './fake-gcloud/state.ts';
 import type { FakeState } from './fake-gcloud/state.ts';
 import { PROJECT, ROOT, Sandbox } from './harness.ts';
@@ -42,7 +43,12 @@ const UPDATE_FORMS = [
   'functions add-invoker-policy-binding authorize',
   'functions remove-invoker-policy-binding worker',
   'pubsub subscriptions update',
+  'secrets remove-iam-policy-binding consent-vault-token-keyset',
+  'secrets versions disable',
+  'kms keys update',
+  'kms keys remove-iam-policy-binding',
 ];
+const TOKEN_KEYSET = 'consent-vault-token-keyset';
 
 interface Command {
   /** Where the command comes from, for the failure message. */
@@ -89,7 +95,35 @@ function drifted(deployed: FakeState): FakeState {
   delete subscription.retryPolicy;
   subscription.policy = { bindings: [] };
   for (const job of Object.values(state.schedulerJobs)) job.schedule = '0 5 * * *';
+  // Key custody undone by hand: authorize given the token keyset and its key, the key's rotation
+  // dropped, and an unwrapped token keyset as the newest version (its payload: see the caller).
+  const authorize = `serviceAccount:consent-vault-authorize@${PROJECT}.iam.gserviceaccount.com`;
+  const token = state.secrets[TOKEN_KEYSET];
+  const key =
+    state.kms.keyRings['locations/europe-west1/keyRings/consent-vault']?.keys['token-keyset'];
+  if (!token || !key) throw new Error('the first deploy left no token keyset or KMS key');
+  addMember(token.policy, 'roles/secretmanager.secretAccessor', authorize);
+  token.versions.push({ number: 2, state: 'ENABLED' });
+  addMember(key.policy, 'roles/cloudkms.cryptoKeyDecrypter', authorize);
+  delete key.rotationPeriod;
   return state;
+}
+
+/**
+ * `kms encrypt` names the deploy's temporary files, gone once its run ended: the additional
+ * authenticated data is put back in the sandbox, so that gcloud gets as far as it would have.
+ */
+function withFiles(args: readonly string[], dir: string): string[] {
+  if (args[0] !== 'kms' || args[1] !== 'encrypt') return [...args];
+  const aad = path.join(dir, 'kms-aad');
+  writeFileSync(aad, 'consent-vault/keyset/token');
+  return args.map((arg) =>
+    arg.startsWith('--additional-authenticated-data-file=')
+      ? `--additional-authenticated-data-file=${aad}`
+      : arg.startsWith('--ciphertext-file=')
+        ? `--ciphertext-file=${path.join(dir, 'kms-ciphertext')}`
+        : arg,
+  );
 }
 
 function buildConfig() {
@@ -167,11 +201,16 @@ describe('the deploy against the real gcloud', () => {
       return box
         .log()
         .filter((entry) => entry.mutating && entry.tool === 'gcloud')
-        .map((entry) => ({ source, args: entry.args, stdin: entry.stdin !== '' }));
+        .map((entry) => ({
+          source,
+          args: withFiles(entry.args, box.dir),
+          stdin: entry.stdin !== '',
+        }));
     };
     const secret = ['--client-secret-file', box.clientSecretFile];
     const empty = await collect('empty project', box.args(secret));
     const changed = drifted(box.state());
+    box.setPayload(TOKEN_KEYSET, 2, generateKeysetJson('k1', 'token'));
     // The client secret's only version disabled by hand: the deploy adds one from the file.
     // (Not --rotate-client-secret: that adds a version on every pass and never converges.)
     const disabled = structuredClone(changed);

@@ -1,10 +1,14 @@
-// The gcloud runner's describe semantics and the Rules API client, with injected fakes.
+// The gcloud runner's describe semantics, the keyset classification and the KMS wrap, and the
+// Rules API client, with injected fakes.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describe as describeResource, GcloudError } from '../../infra/deploy/gcloud.ts';
 import type { Gcloud, GcloudResult } from '../../infra/deploy/gcloud.ts';
-import { generateKeyset } from '../../infra/deploy/keyset.ts';
+import { classifyKeyset } from '../../infra/deploy/keyset.ts';
+import { wrapWithGcloud } from '../../infra/deploy/kms.ts';
 import { releaseName, rulesApi } from '../../infra/deploy/rules-api.ts';
-import { parseKeyset } from '../../shared/crypto/keyset.ts';
+import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 
 function gcloudAnswering(result: GcloudResult, calls: (readonly string[])[] = []): Gcloud {
   return {
@@ -48,12 +52,83 @@ describe('describe', () => {
   });
 });
 
-describe('generateKeyset', () => {
-  it('makes a keyset shared/crypto accepts, from fresh random bytes each time', () => {
-    const a = generateKeyset().toString('utf8');
-    const b = generateKeyset().toString('utf8');
-    expect(parseKeyset(a).primaryId).toBe('k1');
-    expect(a).not.toBe(b);
+describe('classifyKeyset', () => {
+  const KMS_KEY =
+    'projects/p/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset';
+
+  it('tells a master keyset from a purpose keyset and a wrapped one', () => {
+    expect(classifyKeyset(generateKeysetJson('k1'))).toEqual({ format: 'master' });
+    expect(classifyKeyset(generateKeysetJson('k1', 'link'))).toEqual({
+      format: 'purpose',
+      purpose: 'link',
+    });
+    const wrapped = JSON.stringify({
+      wrapped: { kmsKey: KMS_KEY, purpose: 'token', ciphertext: 'AAAA' },
+    });
+    expect(classifyKeyset(wrapped)).toEqual({
+      format: 'wrapped',
+      purpose: 'token',
+      kmsKey: KMS_KEY,
+    });
+  });
+
+  it('names what is wrong with anything else, without the key bytes', () => {
+    const keyset = generateKeysetJson('k1', 'token');
+    const key = (JSON.parse(keyset) as { keys: { k1: string } }).keys.k1;
+    const broken = keyset.replace('"primary":"k1"', '"primary":"k9"');
+    const result = classifyKeyset(broken);
+    expect(result).toMatchObject({ format: 'invalid' });
+    expect(JSON.stringify(result)).not.toContain(key);
+    expect(classifyKeyset('not json')).toMatchObject({ format: 'invalid' });
+    expect(classifyKeyset('{"wrapped":{"kmsKey":"k"}}')).toMatchObject({ format: 'invalid' });
+  });
+});
+
+describe('wrapWithGcloud', () => {
+  const key = {
+    project: 'p',
+    location: 'europe-west1',
+    keyRing: 'consent-vault',
+    key: 'token-keyset',
+    name: 'projects/p/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset',
+  };
+
+  it('sends the keyset on stdin only and stores the ciphertext gcloud wrote, with its purpose', async () => {
+    const keyset = generateKeysetJson('k1', 'token');
+    const seen: { args: readonly string[]; stdin: string; aad: string; dir: string }[] = [];
+    const gcloud: Gcloud = {
+      run: (args, stdin) => {
+        const file = (name: string): string =>
+          args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? '';
+        seen.push({
+          args,
+          stdin: stdin?.toString('utf8') ?? '',
+          aad: readFileSync(file('additional-authenticated-data-file'), 'utf8'),
+          dir: path.dirname(file('ciphertext-file')),
+        });
+        writeFileSync(file('ciphertext-file'), Buffer.from([0, 255, 7]));
+        return Promise.resolve({ code: 0, stdout: '', stderr: '' });
+      },
+    };
+    const shown: (readonly string[])[] = [];
+    const wrapped = await wrapWithGcloud(gcloud, key, keyset, (args) => shown.push(args));
+    expect(JSON.parse(wrapped)).toEqual({
+      wrapped: { kmsKey: key.name, purpose: 'token', ciphertext: 'AP8H' },
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.stdin).toBe(keyset);
+    expect(seen[0]?.aad).toBe('consent-vault/keyset/token');
+    expect(seen[0]?.args.join(' ')).not.toContain(keyset);
+    expect(shown).toEqual([seen[0]?.args]);
+    // The temporary folder is gone.
+    expect(existsSync(seen[0]?.dir ?? '')).toBe(false);
+  });
+
+  it('refuses a master keyset: only a purpose keyset is wrapped', async () => {
+    const gcloud: Gcloud = { run: () => Promise.reject(new Error('not called')) };
+    await expect(
+      wrapWithGcloud(gcloud, key, generateKeysetJson('k1'), () => undefined),
+    ).rejects.toThrow('only a purpose keyset is wrapped');
   });
 });
 

@@ -18,6 +18,7 @@ export const STAND_IN_APIS = [
   'artifactregistry',
   'cloudbuild',
   'cloudfunctions',
+  'cloudkms',
   'cloudresourcemanager',
   'cloudscheduler',
   'eventarc',
