@@ -165,7 +165,7 @@ async function act(runtime: Runtime, db: Firestore, event: SecurityEvent): Promi
       return 'applied';
     }
     case 'verification':
-      runtime.log.info('RISC verification event', { state: event.state });
+      runtime.log.info('RISC verification event', { verificationState: event.state });
       return 'applied';
     default:
       runtime.log.warn('security event of an unknown type; ignored', {

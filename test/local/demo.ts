@@ -129,8 +129,19 @@ try {
 
   const leavers = emails.slice(0, removed);
   step(`${removed} users remove the app's access in their Google Account`);
-  for (const email of leavers) standIn.control.revokeUserGrant(email);
-  console.log(`  ${leavers.join(', ')}`);
+  // Google's Cross-Account Protection pushes tokens-revoked to the risc function at once.
+  for (const email of leavers) {
+    const sub = standIn.control.grants(email)[0]?.sub ?? '';
+    const removedAt = Date.now();
+    standIn.control.revokeUserGrant(email);
+    const delivery = (await standIn.control.riscSettled()).at(-1);
+    const state = (await db.doc(`connections/${sub}`).get()).get('state') as string | undefined;
+    console.log(
+      `  ${email}: Google sent tokens-revoked → risc answered ${delivery?.status}; connection ${state} after ${Date.now() - removedAt} ms`,
+    );
+    if (state !== 'needs-reconnect')
+      problems.push(`${email} was not disconnected by the security event`);
+  }
 
   const publisher = pubsubPublisher({
     projectId: stack.env.GOOGLE_CLOUD_PROJECT ?? '',

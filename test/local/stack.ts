@@ -15,6 +15,7 @@ import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
 import { startPage } from '../../shared/web/pages.ts';
 import { configuredJobs } from '../../shared/oauth/authorization.ts';
 import { buildFunctions } from '../../infra/build.ts';
+import { RISC_AUDIENCE, riscApi } from '../../infra/ops/risc-stream.ts';
 import { loadConfig } from '../../shared/settings/config.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { wirePushSubscriptions, type PubSubWiring } from '../support/pubsub-wiring.ts';
@@ -214,8 +215,23 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
         },
       );
     }
-    // The operator CLIs (trigger, report, connections) find the local stack through this file.
-    await writeFile(stateFile, `${JSON.stringify({ env: publicSettings(env), urls }, null, 2)}\n`);
+    // Google's Cross-Account Protection pushes to the risc function, as `npm run risc -- register`
+    // sets it up on a project.
+    if (urls.risc)
+      await riscApi(
+        standIn.endpoints.riscApiRoot,
+        standIn.control.mintServiceAccountIdToken({
+          email: 'risc-admin@local.iam.gserviceaccount.com',
+          audience: RISC_AUDIENCE,
+        }),
+      ).register(urls.risc);
+    // The operator CLIs (trigger, report, connections, risc) find the local stack through this file.
+    const cliSettings = {
+      ...publicSettings(env),
+      STAND_IN_URL: standIn.url,
+      RISC_API_ROOT: standIn.endpoints.riscApiRoot,
+    };
+    await writeFile(stateFile, `${JSON.stringify({ env: cliSettings, urls }, null, 2)}\n`);
 
     const page = startPage({
       appName: env.APP_NAME ?? '',

@@ -3,7 +3,9 @@
 // serves a real HTTP endpoint over the Firestore emulator. A user who removes the app's access at
 // Google is disconnected within the push; a hijacked account is revoked; a disabled one is paused
 // until enabled. Every malformed or forged token is answered 400 and writes nothing.
+import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processBatch } from '../../shared/runs/batch.ts';
@@ -13,6 +15,7 @@ import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { riscHandler } from '../../shared/risc/receiver.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
 import { parseCookies } from '../../shared/web/http.ts';
+import { ROOT } from '../local/stack.ts';
 import { expectNoWrites } from '../support/app.ts';
 import {
   CLIENT_ID,
@@ -252,5 +255,41 @@ describe('Cross-Account Protection', () => {
     });
     expect(delivery?.status).toBe(202);
     expect((await harness.connection(user.sub)).state).toBe('needs-reconnect');
+  });
+
+  it('npm run risc manages the stream: status shows the receiver, verify sends a verification event', async () => {
+    // Asynchronously: the stand-in and the receiver answer from this very process.
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [path.join(ROOT, 'infra/node24.mjs'), 'infra/ops/risc.ts', ...args],
+          {
+            cwd: ROOT,
+            encoding: 'utf8',
+            env: {
+              ...process.env,
+              STAND_IN_URL: harness.standIn.url,
+              RISC_API_ROOT: harness.standIn.endpoints.riscApiRoot,
+            },
+          },
+          (error, stdout, stderr) =>
+            resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    const status = await cli('status');
+    expect(status.status, status.stderr).toBe(0);
+    expect(status.stdout).toContain(receiverUrl);
+    const verify = await cli('verify', '--state', 'operator-check-1');
+    expect(verify.status, verify.stderr).toBe(0);
+    const deliveries = await harness.standIn.control.riscSettled();
+    expect(deliveries.at(-1)).toMatchObject({ event: 'verification', status: 202 });
+    expect(harness.logs).toContainEqual(
+      expect.objectContaining({
+        message: 'RISC verification event',
+        verificationState: 'operator-check-1',
+      }),
+    );
+    expect((await cli('register')).status).toBe(2);
   });
 });
