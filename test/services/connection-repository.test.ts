@@ -5,6 +5,7 @@
 // newer decision; it reads again and decides again.
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import { randomBytes } from 'node:crypto';
+import { riscTokenHash } from '../../shared/risc/token-hash.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeysetJson, parseKeyset } from '../../shared/crypto/keyset.ts';
 import { consentInput } from '../../shared/flows/consent-storage.ts';
@@ -113,6 +114,9 @@ describe.each(['rest', 'grpc'] as const)('over %s', (transport) => {
       jobs: {},
       settingsUpdatedAt: null,
       appUserId: null,
+      paused: null,
+      // Google's Cross-Account Protection digest of the refresh token, never the token.
+      refreshTokenHash: riscTokenHash(result.refreshToken!),
       revokePendingSince: null,
       revokeRefusal: null,
       revokedAt: null,
@@ -233,6 +237,8 @@ describe.each(['rest', 'grpc'] as const)('over %s', (transport) => {
       jobs: {},
       settingsUpdatedAt: null,
       appUserId: null,
+      paused: null,
+      refreshTokenHash: null,
       revokePendingSince: Timestamp.fromMillis(NOW + 1000),
       revokeRefusal: null,
       revokedAt: null,
