@@ -2,6 +2,7 @@
 // which receiver Google pushes security events to, and which events. Authenticated by a JWT that
 // a service account with `roles/riscconfigs.admin` signs itself, with the RISC service as its
 // audience (google-auth-library's JWTAccess). Locally, the Google stand-in plays the API.
+import { readFile } from 'node:fs/promises';
 import { JWTAccess } from 'google-auth-library';
 
 export const RISC_AUDIENCE =
@@ -63,4 +64,30 @@ export function riscApi(apiRoot: string, bearer: string): RiscApi {
     },
     verify: (state) => call('POST', 'v1beta/stream:verify', { state }),
   };
+}
+
+/**
+ * The bearer the operator tools use: a self-signed JWT of RISC_SERVICE_ACCOUNT_KEY_FILE's service
+ * account, or against the local stack (STAND_IN_URL) one the stand-in mints; undefined without either.
+ */
+export async function operatorBearer(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string | undefined> {
+  if (env.RISC_SERVICE_ACCOUNT_KEY_FILE)
+    return serviceAccountBearer(
+      JSON.parse(await readFile(env.RISC_SERVICE_ACCOUNT_KEY_FILE, 'utf8')) as {
+        client_email: string;
+        private_key: string;
+      },
+    );
+  if (!env.STAND_IN_URL) return undefined;
+  const answer = await fetch(new URL('/__control/service-account-id-token', env.STAND_IN_URL), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: 'risc-admin@local.iam.gserviceaccount.com',
+      audience: RISC_AUDIENCE,
+    }),
+  });
+  return ((await answer.json()) as { idToken: string }).idToken;
 }

@@ -5,10 +5,9 @@
 // receiver logs. Credentials: a service account key with roles/riscconfigs.admin in
 // RISC_SERVICE_ACCOUNT_KEY_FILE. Against the local stack (`npm start`), the Google stand-in plays
 // the RISC API and mints the token itself.
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { cliEnv } from './cli-env.ts';
-import { RISC_API_ROOT, RISC_AUDIENCE, riscApi, serviceAccountBearer } from './risc-stream.ts';
+import { operatorBearer, RISC_API_ROOT, riscApi } from './risc-stream.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,37 +22,19 @@ if (
   process.exit(2);
 }
 const env = cliEnv();
-const api = riscApi(env.RISC_API_ROOT ?? RISC_API_ROOT, await bearer());
+const bearer = await operatorBearer(env);
+if (bearer === undefined) {
+  console.error(
+    'risc: set RISC_SERVICE_ACCOUNT_KEY_FILE (a key of a service account with roles/riscconfigs.admin)',
+  );
+  process.exit(2);
+}
+const api = riscApi(env.RISC_API_ROOT ?? RISC_API_ROOT, bearer);
 if (command === 'register') console.log(JSON.stringify(await api.register(values.url!), null, 2));
 else if (command === 'status') console.log(JSON.stringify(await api.status(), null, 2));
 else {
   await api.verify(values.state);
   console.log(
     `verification event requested with state "${values.state}": the risc function logs it`,
-  );
-}
-
-async function bearer(): Promise<string> {
-  if (env.RISC_SERVICE_ACCOUNT_KEY_FILE)
-    return serviceAccountBearer(
-      JSON.parse(await readFile(env.RISC_SERVICE_ACCOUNT_KEY_FILE, 'utf8')) as {
-        client_email: string;
-        private_key: string;
-      },
-    );
-  if (env.STAND_IN_URL) {
-    // The local stack: the stand-in mints the service account's token as Google would sign it.
-    const answer = await fetch(new URL('/__control/service-account-id-token', env.STAND_IN_URL), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        email: 'risc-admin@local.iam.gserviceaccount.com',
-        audience: RISC_AUDIENCE,
-      }),
-    });
-    return ((await answer.json()) as { idToken: string }).idToken;
-  }
-  throw new Error(
-    'set RISC_SERVICE_ACCOUNT_KEY_FILE (a key of a service account with roles/riscconfigs.admin)',
   );
 }

@@ -291,5 +291,36 @@ describe('Cross-Account Protection', () => {
       }),
     );
     expect((await cli('register')).status).toBe(2);
+
+    // The operator's one view: keys in use, the stream, the last events and paused users.
+    const pausedUser = await oneUser('paused');
+    await harness.standIn.control.disableAccount({
+      email: pausedUser.email,
+      reason: 'bulk-account',
+    });
+    const overview = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [path.join(ROOT, 'infra/node24.mjs'), 'infra/ops/security-status.ts'],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            GOOGLE_CLOUD_PROJECT: harness.projectId,
+            FIRESTORE_EMULATOR_HOST: harness.env.FIRESTORE_EMULATOR_HOST,
+            TOKEN_KEYSET: harness.env.TOKEN_KEYSET,
+            STAND_IN_URL: harness.standIn.url,
+            RISC_API_ROOT: harness.standIn.endpoints.riscApiRoot,
+          },
+        },
+        (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout)),
+      );
+    });
+    expect(overview).toMatch(/k1 +primary +\d+/);
+    expect(overview).toContain(receiverUrl);
+    expect(overview).toMatch(/verification +- +applied/);
+    expect(overview).toMatch(/tokens-revoked +\d+ +applied/);
+    expect(overview).toContain('1 connection(s) paused');
   });
 });
