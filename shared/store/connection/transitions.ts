@@ -177,6 +177,15 @@ export function runOutcomeRecorded(
   );
 }
 
+/** What a connection whose grant is dead keeps of its tokens: nothing. */
+const NO_TOKENS = {
+  refreshToken: null,
+  refreshTokenHash: null,
+  refreshTokenExpiresAt: null,
+  accessToken: null,
+  accessTokenExpiresAt: null,
+} as const satisfies Partial<Connection>;
+
 export interface ReconnectNeed extends RunOutcome {
   readonly reason: string;
   /** A dead refresh token is destroyed; a missing scope keeps the grant for a re-consent. */
@@ -190,11 +199,7 @@ export function needsReconnect(
   return runEnded(current, input, {
     state: 'needs-reconnect',
     reconnectReason: input.reason,
-    accessToken: null,
-    accessTokenExpiresAt: null,
-    ...(input.destroyTokens
-      ? { refreshToken: null, refreshTokenHash: null, refreshTokenExpiresAt: null }
-      : {}),
+    ...(input.destroyTokens ? NO_TOKENS : { accessToken: null, accessTokenExpiresAt: null }),
   });
 }
 
@@ -220,13 +225,9 @@ export function securityTokensRevoked(
   return {
     write: {
       ...current,
+      ...NO_TOKENS,
       state: 'needs-reconnect',
       reconnectReason: input.reason,
-      refreshToken: null,
-      refreshTokenHash: null,
-      refreshTokenExpiresAt: null,
-      accessToken: null,
-      accessTokenExpiresAt: null,
       refreshLease: null,
       updatedAt: input.now,
     },
