@@ -201,6 +201,16 @@ function route(ctx: RequestContext, control: StandInControl): unknown {
       return {};
     case 'GET users/grants':
       return { grants: control.grants(query.get('email') ?? '') };
+    case 'GET dpop/nonce':
+      return { nonce: control.dpopNonce() };
+    case 'POST dpop/nonce-required': {
+      const required = readJson(ctx)['required'];
+      if (typeof required !== 'boolean') throw new BadControlRequest('required must be a boolean');
+      control.setDpopNonceRequired(required);
+      return { required, nonce: control.dpopNonce() };
+    }
+    case 'POST dpop/rotate-nonce':
+      return { nonce: control.rotateDpopNonce() };
     case 'GET faults':
       return { faults: control.pendingFaults() };
     case 'POST faults': {

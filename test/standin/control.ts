@@ -26,6 +26,8 @@ export interface GrantSummary {
   sub: string;
   scopes: string[];
   liveRefreshTokens: number;
+  /** DPoP key thumbprints (RFC 7638) the live refresh tokens are bound to, oldest token first. */
+  boundJkts: string[];
 }
 
 export interface SeedSpreadsheetInput {
@@ -104,6 +106,13 @@ export interface StandInControl {
   requireReauth(email: string): void;
   grants(email: string): GrantSummary[];
 
+  /** While true, a DPoP proof without the current nonce gets 400 use_dpop_nonce (until reset). */
+  setDpopNonceRequired(required: boolean): void;
+  /** The nonce the token endpoint sends as DPoP-Nonce and expects in proofs. */
+  dpopNonce(): string;
+  /** A new nonce; proofs with the previous one get use_dpop_nonce. Returns the new nonce. */
+  rotateDpopNonce(): string;
+
   /** `endpoint`: a built-in name or a plug-in API's name (RangeError for any other). */
   injectFault(endpoint: ApiEndpointName, fault: FaultSpec): void;
   clearFaults(endpoint?: ApiEndpointName): void;
@@ -158,7 +167,10 @@ export interface StandInControl {
   /** A new signing key (new kid) from now on; the previous one stays published. */
   rotateRiscKey(): Promise<{ kid: string; previousKid: string }>;
 
-  /** Back to a fresh state: no grants, tokens, files, faults, log; clock offset 0; clients undeleted. */
+  /**
+   * Back to a fresh state: no grants, tokens, files, faults, log, DPoP nonce requirement or seen
+   * proof ids; clock offset 0; clients undeleted.
+   */
   reset(): void;
 }
 
@@ -207,7 +219,16 @@ export function createControl(deps: {
         sub: g.sub,
         scopes: [...g.scopes],
         liveRefreshTokens: g.refreshTokens.size,
+        boundJkts: [
+          ...new Set([...g.refreshTokens.values()].flatMap((t) => (t.jkt ? [t.jkt] : []))),
+        ],
       })),
+    setDpopNonceRequired(required) {
+      if (typeof required !== 'boolean') throw new RangeError('required must be a boolean');
+      core.dpop.nonceRequired = required;
+    },
+    dpopNonce: () => core.dpop.nonce,
+    rotateDpopNonce: () => core.dpop.rotateNonce(),
     injectFault: (endpoint, fault) => faults.add(known(endpoint), fault),
     clearFaults: (endpoint) => faults.clear(endpoint === undefined ? undefined : known(endpoint)),
     endpointNames: () => [...names],
@@ -320,6 +341,7 @@ export function createControl(deps: {
     rotateRiscKey: () => core.risc.keys.rotate(),
     reset() {
       core.oauth.reset();
+      core.dpop.reset();
       core.risc.reset();
       core.drive.reset();
       core.sheets.reset();

@@ -1,6 +1,7 @@
 // The state every handler works on, built once per stand-in and passed explicitly.
 import { randomBytes } from 'node:crypto';
 import { createClock, type Clock } from './clock.ts';
+import { DpopState } from './dpop-check.ts';
 import { DriveStore } from './drive-store.ts';
 import { createKeySet, type KeySet } from './keys.ts';
 import { OAuthStore } from './oauth-store.ts';
@@ -24,6 +25,8 @@ export interface StandInCore {
   clock: Clock;
   keys: KeySet;
   oauth: OAuthStore;
+  /** DPoP at the token endpoint: the nonce and the proof ids already seen. */
+  dpop: DpopState;
   drive: DriveStore;
   sheets: SheetsStore;
   /** Cross-Account Protection: the event stream and its signing keys. */
@@ -44,6 +47,7 @@ export async function createCore(options: {
     clock,
     keys,
     oauth,
+    dpop: new DpopState(clock),
     drive: new DriveStore(clock),
     sheets: new SheetsStore(),
     risc: new RiscTransmitter(riscKeys, oauth),

@@ -36,6 +36,17 @@ export type {
 } from './types.ts';
 export { GOOGLE_ISSUER } from './id-tokens.ts';
 
+// DPoP (RFC 9449): a client key pair, proofs for the token endpoint, RFC 7638 thumbprints.
+export {
+  dpopProof,
+  jwkThumbprint,
+  newDpopKey,
+  type DpopKey,
+  type DpopProofInput,
+  type EcPublicJwk,
+} from './dpop.ts';
+export { DPOP_IAT_WINDOW_S } from './dpop-check.ts';
+
 // Cross-Account Protection: what a receiver's tests need to build and check SETs.
 export {
   RISC_EVENT_TYPES,

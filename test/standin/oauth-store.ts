@@ -41,6 +41,8 @@ export interface RefreshTokenRecord {
   lastUsedAt: number;
   /** Absolute clock time for Testing-mode clients, else null. */
   expiresAt: number | null;
+  /** JWK thumbprint of the DPoP key it is bound to (RFC 9449), if the exchange sent a proof. */
+  jkt: string | undefined;
 }
 
 export interface AccessTokenRecord {
@@ -192,8 +194,11 @@ export class OAuthStore {
     record.minted = [];
   }
 
-  /** Marks the code used and mints its tokens. */
-  redeemCode(record: AuthCodeRecord): {
+  /** Marks the code used and mints its tokens; the refresh token is bound to `jkt` if given. */
+  redeemCode(
+    record: AuthCodeRecord,
+    jkt?: string,
+  ): {
     access: AccessTokenRecord;
     refresh: RefreshTokenRecord | undefined;
   } {
@@ -203,7 +208,7 @@ export class OAuthStore {
     record.minted.push(access.token);
     let refresh: RefreshTokenRecord | undefined;
     if (record.issueRefreshToken) {
-      refresh = this.#mintRefreshToken(record.grant, record.scopes);
+      refresh = this.#mintRefreshToken(record.grant, record.scopes, jkt);
       record.minted.push(refresh.token);
     }
     return { access, refresh };
@@ -234,7 +239,11 @@ export class OAuthStore {
     return record;
   }
 
-  #mintRefreshToken(grant: Grant, scopes: readonly string[]): RefreshTokenRecord {
+  #mintRefreshToken(
+    grant: Grant,
+    scopes: readonly string[],
+    jkt: string | undefined,
+  ): RefreshTokenRecord {
     const client = this.clients.get(grant.clientId);
     const now = this.#clock.now();
     const token = newRefreshToken();
@@ -244,6 +253,7 @@ export class OAuthStore {
       scopes,
       lastUsedAt: now,
       expiresAt: client?.testingMode ? now + 7 * 86_400_000 : null,
+      jkt,
     };
     this.#refreshTokens.set(token, record);
     grant.refreshTokens.set(token, record);

@@ -1,5 +1,6 @@
 // POST /token: client authentication, authorization_code and refresh_token grants, with the
-// error table of docs/google-behaviours.md#token-errors.
+// error table of docs/google-behaviours.md#token-errors, and DPoP-bound refresh tokens
+// (docs/google-behaviours.md#dpop-at-the-token-endpoint).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StandInCore } from './core.ts';
 import { formParams, oauthError, oauthJson, type Reply, type RequestContext } from './http.ts';
@@ -25,16 +26,34 @@ export function handleToken(ctx: RequestContext, core: StandInCore): Reply {
   ctx.meta.grantType = grantType;
   const auth = authenticateClient(ctx, form, core);
   if (!auth.ok) return auth.reply;
+  // Checked before the grant, so a refused proof consumes no code.
+  const proof = core.dpop.check(ctx, requestUri(ctx));
+  if (!proof.ok) return proof.reply;
+  return core.dpop.withNonce(answerGrant(grantType, form, auth.client, core, proof.jkt));
+}
+
+function answerGrant(
+  grantType: string,
+  form: URLSearchParams,
+  client: ClientRecord,
+  core: StandInCore,
+  jkt: string | undefined,
+): Reply {
   switch (grantType) {
     case 'authorization_code':
-      return exchangeCode(form, auth.client, core);
+      return exchangeCode(form, client, core, jkt);
     case 'refresh_token':
-      return refreshGrant(form, auth.client, core);
+      return refreshGrant(form, client, core, jkt);
     case '':
       return oauthError(400, 'unsupported_grant_type', 'Invalid grant_type: ');
     default:
       return oauthError(400, 'unsupported_grant_type', `Invalid grant_type: ${grantType}`);
   }
+}
+
+/** The URI this request was sent to, for a DPoP proof's htu (the stand-in speaks plain HTTP). */
+function requestUri(ctx: RequestContext): string {
+  return `http://${ctx.headers.host ?? ''}${TOKEN_PATH}`;
 }
 
 type ClientAuth = { ok: true; client: ClientRecord } | { ok: false; reply: Reply };
@@ -81,7 +100,12 @@ function authenticateClient(
   return { ok: true, client };
 }
 
-function exchangeCode(form: URLSearchParams, client: ClientRecord, core: StandInCore): Reply {
+function exchangeCode(
+  form: URLSearchParams,
+  client: ClientRecord,
+  core: StandInCore,
+  jkt: string | undefined,
+): Reply {
   const code = form.get('code');
   if (!code) return oauthError(400, 'invalid_request', 'Missing required parameter: code');
   if (!isWellFormedAuthCode(code)) return oauthError(400, 'invalid_grant', 'Malformed auth code.');
@@ -99,7 +123,8 @@ function exchangeCode(form: URLSearchParams, client: ClientRecord, core: StandIn
   const pkceError = checkCodeVerifier(record, form.get('code_verifier') ?? undefined);
   if (pkceError) return oauthError(400, 'invalid_grant', pkceError);
 
-  const { access, refresh } = core.oauth.redeemCode(record);
+  // A proof binds the refresh token to its key; the access token stays a Bearer token.
+  const { access, refresh } = core.oauth.redeemCode(record, jkt);
   const body: Record<string, string | number> = {
     access_token: access.token,
     expires_in: core.oauth.tokenShape.accessTokenLifetimeS,
@@ -151,7 +176,12 @@ function checkCodeVerifier(record: AuthCodeRecord, verifier: string | undefined)
   return constantTimeEqual(derived, record.codeChallenge) ? null : 'Invalid code verifier.';
 }
 
-function refreshGrant(form: URLSearchParams, client: ClientRecord, core: StandInCore): Reply {
+function refreshGrant(
+  form: URLSearchParams,
+  client: ClientRecord,
+  core: StandInCore,
+  jkt: string | undefined,
+): Reply {
   const token = form.get('refresh_token');
   if (!token)
     return oauthError(400, 'invalid_request', 'Missing required parameter: refresh_token');
@@ -162,6 +192,11 @@ function refreshGrant(form: URLSearchParams, client: ClientRecord, core: StandIn
       : oauthError(400, 'invalid_grant', EXPIRED_OR_REVOKED);
   }
   const record = found.record;
+  // Before reauth: a thief without the key must not use up the one-shot requirement.
+  if (record.jkt !== undefined && jkt === undefined)
+    return oauthError(400, 'invalid_grant', 'DPoP proof required');
+  if (record.jkt !== undefined && jkt !== record.jkt)
+    return oauthError(400, 'invalid_grant', 'DPoP proof key does not match the bound key.');
   if (core.oauth.takeReauthRequirement(record.grant.email)) {
     return oauthError(400, 'invalid_grant', 'reauth related error (invalid_rapt)', {
       error_uri: RAPT_ERROR_URI,
