@@ -53,7 +53,8 @@ export interface Desired {
   readonly schedulerAccount: string;
   /** Environment of every function (non-secret). */
   readonly env: Readonly<Record<string, string>>;
-  readonly urls: Readonly<Record<'authorize' | 'callback' | 'revoke', string>>;
+  /** The HTTP functions' own URLs (risc's is what `npm run risc -- register` takes). */
+  readonly urls: Readonly<Record<'authorize' | 'callback' | 'revoke' | 'risc', string>>;
   readonly redirectUri: string;
   readonly schedulerJob: {
     readonly name: string;
@@ -105,6 +106,7 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
     authorize: functionUrl(region, project, 'authorize'),
     callback: functionUrl(region, project, 'callback'),
     revoke: functionUrl(region, project, 'revoke'),
+    risc: functionUrl(region, project, 'risc'),
   };
   // The functions' own URLs, unless the env file overrides them (custom domain).
   const env: Record<string, string> = {

@@ -4,7 +4,7 @@ import type { Desired } from './desired.ts';
 import type { ConsentScope } from './jobs.ts';
 import { encryptArgs } from './kms.ts';
 import type { Plan, SecretInput, Step } from './plan.ts';
-import { KEYSETS, KMS, SECRETS } from './resources.ts';
+import { KEYSETS, KMS, RISC_ADMIN_ACCOUNT_ID, SECRETS } from './resources.ts';
 import type { KeysetKey } from './resources.ts';
 import { releaseName } from './rules-api.ts';
 import type { ProjectState } from './state.ts';
@@ -65,7 +65,7 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
     'Function URLs:',
     ...desired.functions.map(({ spec }) =>
       spec.trigger === 'http'
-        ? `  ${spec.name.padEnd(10)} ${url(spec.name, desired.urls[spec.name as 'authorize'])}${spec.public ? '  (public)' : ''}`
+        ? `  ${spec.name.padEnd(10)} ${url(spec.name, desired.urls[spec.name as keyof Desired['urls']])}${spec.public ? '  (public)' : ''}`
         : `  ${spec.name.padEnd(10)} (Pub/Sub trigger on ${desired.topics[spec.trigger]}, private)`,
     ),
     '',
@@ -81,10 +81,54 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
     `  2. Register the scopes above on the OAuth consent screen and set it to "In production": in "Testing", refresh tokens die after 7 days.${needsReview(desired.consentScopes) ? ' With a WARNING scope above, Google must verify the app first.' : ''}`,
     `  3. Custom domain: if REDIRECT_URI/AUTHORIZE_URL/REVOKE_URL point elsewhere, map that domain to the functions yourself.`,
     `  4. Subscribe whatever consumes ${desired.topics.events} (the deploy creates the topic only), and watch ${desired.deadLetterSubscription} for dead letters.`,
-    `  5. Rotate a keyset by hand (add a key, switch "primary", add a secret version, redeploy); the deploy never replaces an existing keyset. Cloud KMS rotates the wrapping key itself every ${KMS.rotationPeriod}.`,
-    '  6. Projects created before April 2021: grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the scheduler service account.',
+    ...formatRiscStep(desired, url('risc', desired.urls.risc)),
+    `  6. Rotate a keyset by hand (add a key, switch "primary", add a secret version, redeploy); the deploy never replaces an existing keyset. Cloud KMS rotates the wrapping key itself every ${KMS.rotationPeriod}.`,
+    '  7. Projects created before April 2021: grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the scheduler service account.',
   ];
   return lines.join('\n');
+}
+
+/**
+ * Cross-Account Protection's stream is registered through the RISC API with a JWT that a service
+ * account holding roles/riscconfigs.admin signs with its own key (infra/ops/risc.ts). The deploy
+ * neither creates that account nor a key for it: a key is a long-lived credential the deploy
+ * would have to hand out, and the account is needed once. It prints the commands instead.
+ */
+function formatRiscStep(desired: Desired, riscUrl: string): string[] {
+  const { project } = desired;
+  const account = `${RISC_ADMIN_ACCOUNT_ID}@${project}.iam.gserviceaccount.com`;
+  const key = 'risc-admin-key.json';
+  const commands = [
+    ['gcloud', 'iam', 'service-accounts', 'create', RISC_ADMIN_ACCOUNT_ID, `--project=${project}`],
+    [
+      'gcloud',
+      'projects',
+      'add-iam-policy-binding',
+      project,
+      `--member=serviceAccount:${account}`,
+      '--role=roles/riscconfigs.admin',
+      '--condition=None',
+    ],
+    [
+      'gcloud',
+      'iam',
+      'service-accounts',
+      'keys',
+      'create',
+      key,
+      `--project=${project}`,
+      `--iam-account=${account}`,
+    ],
+  ];
+  const risc = (args: string): string =>
+    `RISC_SERVICE_ACCOUNT_KEY_FILE=${key} npm run risc -- ${args}`;
+  return [
+    `  5. Register the Cross-Account Protection stream, so that Google pushes its security events to risc (once, and again if its URL changes). It needs a key of a service account of this project holding roles/riscconfigs.admin; the deploy creates neither. To create one (or use yours):`,
+    ...commands.map((args) => `       ${args.map(shellQuote).join(' ')}`),
+    `       ${risc(`register --url ${shellQuote(riscUrl)}`)}`,
+    `       ${risc('verify')}   # the risc function logs "RISC verification event"`,
+    `     Then delete the key (gcloud iam service-accounts keys delete, docs/operations.md#cross-account-protection).`,
+  ];
 }
 
 /** Which function holds which keyset, and how the token keyset is guarded. */

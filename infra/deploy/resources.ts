@@ -18,6 +18,8 @@ export interface FunctionSpec {
    * Reachable without platform authentication (`--allow-unauthenticated`): only where a browser
    * or Google's consent redirect must reach it. revoke is public because users click signed
    * unsubscribe links from email; its server-to-server path verifies a Google ID token in code.
+   * risc is public because Google's Cross-Account Protection pushes to it without an identity the
+   * platform could check; it verifies each security event token's signature in code.
    */
   readonly public: boolean;
   /** Browser-facing: `--min-instances` applies, to skip the first cold start of a user. */
@@ -39,7 +41,10 @@ export interface FunctionSpec {
 // keeps WORKER_CONCURRENCY users in flight across all of them: one batch's reads and summary
 // write, and its last users, overlap the next batch's users, so no lane idles. Memory stays
 // bounded by deliveries × batch size ids plus WORKER_CONCURRENCY users; 540 s is the
-// event-function maximum.
+// event-function maximum. risc is a webhook: one small token per request, a few Firestore
+// writes and at most one Google call each, with no user waiting on its cold start, so it
+// gets 256 MiB (the default), the full vCPU its concurrency needs and few instances; Google
+// retries a delivery that failed (docs/google-behaviours.md#risc-on-the-wire).
 /** Work messages one worker instance accepts at once (its Cloud Run concurrency). */
 export const WORKER_DELIVERIES = 4;
 
@@ -114,6 +119,20 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     maxInstances: 20,
     timeoutSeconds: 540,
   },
+  {
+    name: 'risc',
+    trigger: 'http',
+    public: true,
+    browserFacing: false,
+    firestore: true,
+    secrets: secretKeysOf('risc'),
+    publishes: ['events'],
+    memory: '256Mi',
+    cpu: '1',
+    concurrency: 10,
+    maxInstances: 3,
+    timeoutSeconds: 60,
+  },
 ];
 
 /**
@@ -172,6 +191,12 @@ export function functionAccountId(name: FunctionName): string {
  */
 export const SCHEDULER_ACCOUNT_ID = 'consent-vault-scheduler';
 
+/**
+ * The account the summary suggests for registering Cross-Account Protection's stream
+ * (roles/riscconfigs.admin, used with a key by `npm run risc`). Not created by the deploy.
+ */
+export const RISC_ADMIN_ACCOUNT_ID = 'consent-vault-risc-admin';
+
 export const APIS: readonly string[] = [
   'cloudfunctions.googleapis.com',
   'run.googleapis.com',
@@ -187,6 +212,8 @@ export const APIS: readonly string[] = [
   'cloudscheduler.googleapis.com',
   'iam.googleapis.com',
   'logging.googleapis.com',
+  // Cross-Account Protection: the stream `npm run risc` registers (infra/ops/risc.ts).
+  'risc.googleapis.com',
 ];
 
 /** Collection groups of the data model whose documents expire (field `expireAt`). */
@@ -200,6 +227,7 @@ export const TTL_COLLECTION_GROUPS: readonly string[] = [
   'control',
   'callbackStates',
   'connectLinks',
+  'securityEvents',
 ];
 export const TTL_FIELD = 'expireAt';
 

@@ -7,17 +7,20 @@ import { generateKeysetJson, parseKeyset, purposeKeysetJson } from '../../shared
 import { keysetAad } from '../../shared/crypto/wrapped-keyset.ts';
 import { fakeKmsDecrypt } from './fake-gcloud/fake-kms.ts';
 import { emptyProject } from './fake-gcloud/state.ts';
-import type { FakeState, LogEntry } from './fake-gcloud/state.ts';
+import type { FakePolicy, FakeState, LogEntry } from './fake-gcloud/state.ts';
 import { flagOf, FUNCTION_NAMES, mutations, PROJECT, ROOT, Sandbox } from './harness.ts';
 import type { RunResult } from './harness.ts';
 
 const TIMEOUT = 180_000;
-const PUBLIC = ['authorize', 'callback', 'revoke'];
+/** Reached by browsers, Google's consent redirect, email links and Google's security events. */
+const PUBLIC = ['authorize', 'callback', 'revoke', 'risc'];
+/** The functions that use Firestore and publish connection events. */
+const STORING = ['callback', 'revoke', 'dispatcher', 'worker', 'risc'];
 const email = (name: string): string => `consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`;
 const sa = (name: string): string => `serviceAccount:${email(name)}`;
 const AGENT = 'serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com';
 /** Written out: the schema's TOKEN_KEYSET functions must be exactly these. */
-const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker'];
+const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker', 'risc'];
 const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset`;
 
 function membersOf(policy: FakeState['projectPolicy'], role: string): string[] {
@@ -29,6 +32,37 @@ function membersOf(policy: FakeState['projectPolicy'], role: string): string[] {
 
 function rolesOf(policy: FakeState['projectPolicy']): string[] {
   return policy.bindings.filter((b) => b.members.length > 0).map((b) => b.role);
+}
+
+/** Every binding in the project that names `member`, as "RESOURCE ROLE", sorted. */
+function bindingsOf(state: FakeState, member: string): string[] {
+  const policies: [string, FakeState['projectPolicy']][] = [
+    ['project', state.projectPolicy],
+    ...Object.entries(state.secrets).map(([n, s]): [string, FakePolicy] => [
+      `secret ${n}`,
+      s.policy,
+    ]),
+    ...Object.entries(state.kms.keyRings).flatMap(([ring, r]) =>
+      Object.entries(r.keys).map(([k, key]): [string, FakePolicy] => [
+        `key ${ring}/${k}`,
+        key.policy,
+      ]),
+    ),
+    ...Object.entries(state.topics).map(([n, t]): [string, FakePolicy] => [`topic ${n}`, t.policy]),
+    ...Object.entries(state.subscriptions).map(([n, t]): [string, FakePolicy] => [
+      `subscription ${n}`,
+      t.policy,
+    ]),
+    ...Object.entries(state.runPolicies).map(([n, p]): [string, FakePolicy] => [
+      `function ${n}`,
+      p,
+    ]),
+  ];
+  return policies
+    .flatMap(([what, p]) =>
+      p.bindings.filter((b) => b.members.includes(member)).map((b) => `${what} ${b.role}`),
+    )
+    .sort();
 }
 
 describe('deploy CLI against a fake project', () => {
@@ -127,6 +161,7 @@ describe('deploy CLI against a fake project', () => {
           'firebaserules.googleapis.com',
           'secretmanager.googleapis.com',
           'cloudscheduler.googleapis.com',
+          'risc.googleapis.com',
         ]),
       );
       expect(Object.keys(state.serviceAccounts).sort()).toEqual(
@@ -168,6 +203,7 @@ describe('deploy CLI against a fake project', () => {
           'ledger',
           'revocations',
           'runs',
+          'securityEvents',
         ].map((g) => `${g}/fields/expireAt`),
       );
       expect(
@@ -211,9 +247,7 @@ describe('deploy CLI against a fake project', () => {
     it('grants project-wide only roles/datastore.user, and only to the Firestore functions', () => {
       const project = afterFirst.projectPolicy;
       expect(rolesOf(project).sort()).toEqual(['roles/datastore.user', 'roles/owner']);
-      expect(membersOf(project, 'roles/datastore.user')).toEqual(
-        ['callback', 'dispatcher', 'revoke', 'worker'].map(sa).sort(),
-      );
+      expect(membersOf(project, 'roles/datastore.user')).toEqual(STORING.map(sa).sort());
       for (const args of mutations(firstLog).filter((a) => a[0] === 'projects'))
         expect(flagOf(args, 'role')).toBe('roles/datastore.user');
     });
@@ -249,12 +283,12 @@ describe('deploy CLI against a fake project', () => {
         sa('dispatcher'),
       ]);
       expect(membersOf(policy(topics['consent-vault-events']), 'roles/pubsub.publisher')).toEqual(
-        ['callback', 'dispatcher', 'revoke', 'worker'].map(sa).sort(),
+        STORING.map(sa).sort(),
       );
       expect(rolesOf(policy(topics['consent-vault-tick']))).toEqual([]);
     });
 
-    it('makes only the browser-facing functions public', () => {
+    it('makes only the browser-facing functions and risc public', () => {
       for (const name of FUNCTION_NAMES) {
         const invokers = membersOf(
           afterFirst.runPolicies[name] ?? { bindings: [] },
@@ -336,7 +370,7 @@ describe('deploy CLI against a fake project', () => {
       expect(first.stdout).toContain(`The token keyset is wrapped by Cloud KMS key ${KMS_KEY}`);
     });
 
-    it('lets exactly the four token functions decrypt with the key', () => {
+    it('lets exactly the token functions decrypt with the key', () => {
       const ring = afterFirst.kms.keyRings['locations/europe-west1/keyRings/consent-vault'];
       const keyPolicy = ring?.keys['token-keyset']?.policy ?? { bindings: [] };
       expect(rolesOf(keyPolicy)).toEqual(['roles/cloudkms.cryptoKeyDecrypter']);
@@ -356,32 +390,50 @@ describe('deploy CLI against a fake project', () => {
           (s) => s.secret,
         ),
       ).toEqual(['consent-vault-cookie-keyset', 'consent-vault-connect-keyset']);
-      // Every binding in the project that names authorize's account.
-      const policies: [string, FakeState['projectPolicy']][] = [
-        ['project', afterFirst.projectPolicy],
-        ...Object.entries(afterFirst.secrets).map(
-          ([n, s]): [string, FakeState['projectPolicy']] => [`secret ${n}`, s.policy],
-        ),
-        ...Object.entries(afterFirst.kms.keyRings).flatMap(([ring, r]) =>
-          Object.entries(r.keys).map(([k, key]): [string, FakeState['projectPolicy']] => [
-            `key ${ring}/${k}`,
-            key.policy,
-          ]),
-        ),
-        ...Object.entries(afterFirst.topics).map(([n, t]): [string, FakeState['projectPolicy']] => [
-          `topic ${n}`,
-          t.policy,
-        ]),
-      ];
-      const held = policies.flatMap(([what, p]) =>
-        p.bindings
-          .filter((b) => b.members.includes(sa('authorize')))
-          .map((b) => `${what} ${b.role}`),
-      );
-      expect(held.sort()).toEqual([
+      expect(bindingsOf(afterFirst, sa('authorize'))).toEqual([
         'secret consent-vault-connect-keyset roles/secretmanager.secretAccessor',
         'secret consent-vault-cookie-keyset roles/secretmanager.secretAccessor',
       ]);
+    });
+
+    it("deploys risc public, holding only the schema's grants and no client secret", () => {
+      const deploy = mutations(firstLog).find((a) => a[1] === 'deploy' && a[2] === 'risc') ?? [];
+      expect(deploy).toContain('--trigger-http');
+      expect(deploy).toContain('--allow-unauthenticated');
+      const fn = afterFirst.functions['risc'];
+      expect(fn?.serviceConfig.ingressSettings).toBe('ALLOW_ALL');
+      expect(fn?.serviceConfig.serviceAccountEmail).toBe(email('risc'));
+      expect(fn?.serviceConfig.availableMemory).toBe('256Mi');
+      expect(fn?.serviceConfig.maxInstanceRequestConcurrency).toBe(10);
+      expect(
+        membersOf(afterFirst.runPolicies['risc'] ?? { bindings: [] }, 'roles/run.invoker'),
+      ).toEqual(['allUsers']);
+      // The settings schema gives risc TOKEN_KEYSET only: it opens a hijacked account's refresh
+      // token to revoke it, and never refreshes one.
+      expect(fn?.serviceConfig.secretEnvironmentVariables.map((s) => [s.key, s.secret])).toEqual([
+        ['TOKEN_KEYSET', 'consent-vault-token-keyset'],
+      ]);
+      expect(bindingsOf(afterFirst, sa('risc'))).toEqual([
+        'key locations/europe-west1/keyRings/consent-vault/token-keyset roles/cloudkms.cryptoKeyDecrypter',
+        'project roles/datastore.user',
+        'secret consent-vault-token-keyset roles/secretmanager.secretAccessor',
+        'topic consent-vault-events roles/pubsub.publisher',
+      ]);
+      expect(afterFirst.services).toContain('risc.googleapis.com');
+    });
+
+    it('prints the risc URL and the registration of the Cross-Account Protection stream', () => {
+      const url = `https://europe-west1-${PROJECT}.cloudfunctions.net/risc`;
+      expect(first.stdout).toContain(`  risc       ${url}  (public)`);
+      expect(first.stdout).toContain('roles/riscconfigs.admin');
+      expect(first.stdout).toContain(
+        `RISC_SERVICE_ACCOUNT_KEY_FILE=risc-admin-key.json npm run risc -- register --url ${url}\n`,
+      );
+      expect(first.stdout).toContain(
+        'RISC_SERVICE_ACCOUNT_KEY_FILE=risc-admin-key.json npm run risc -- verify',
+      );
+      // Printed, never run: the deploy makes no admin account and no key.
+      expect(firstLog.some((e) => e.args.join(' ').includes('risc-admin'))).toBe(false);
     });
 
     it('pins numeric secret versions on every function', () => {

@@ -22,7 +22,14 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const FAKE_BIN = path.join(ROOT, 'test/deploy/fake-gcloud');
 export const PROJECT = 'demo-consent-vault';
 export const REGION = 'europe-west1';
-export const FUNCTION_NAMES = ['authorize', 'callback', 'revoke', 'dispatcher', 'worker'] as const;
+export const FUNCTION_NAMES = [
+  'authorize',
+  'callback',
+  'revoke',
+  'dispatcher',
+  'worker',
+  'risc',
+] as const;
 
 export const ENV_FILE = `# test settings
 OAUTH_CLIENT_ID=1234-abc.apps.googleusercontent.com

@@ -9,7 +9,8 @@ import type { GcloudStep, Plan } from '../../infra/deploy/plan.ts';
 import { formatSummary } from '../../infra/deploy/report.ts';
 import { APIS, SECRETS, SPEC_LABEL, TTL_COLLECTION_GROUPS } from '../../infra/deploy/resources.ts';
 import { emptyState } from '../../infra/deploy/state.ts';
-import type { FunctionState, ProjectState } from '../../infra/deploy/state.ts';
+import { secretKeysOf } from '../../shared/settings/secrets.ts';
+import type { FunctionState, IamPolicy, ProjectState } from '../../infra/deploy/state.ts';
 
 const PROJECT = 'demo-consent-vault';
 const RULES = "rules_version = '2';\n";
@@ -31,11 +32,14 @@ const INDEXES = JSON.stringify({
 });
 const NUMBER = '424242';
 const AGENT = pubsubAgent(NUMBER);
-const PUBLIC = ['authorize', 'callback', 'revoke'];
+/** Reached by browsers, Google's consent redirect, email links and Google's security events. */
+const PUBLIC = ['authorize', 'callback', 'revoke', 'risc'];
+/** The functions that use Firestore and publish connection events. */
+const STORING = ['callback', 'revoke', 'dispatcher', 'worker', 'risc'];
 const sa = (name: string): string =>
   `serviceAccount:consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`;
 /** The functions that open tokens, written out: the schema's TOKEN_KEYSET functions must match. */
-const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker'];
+const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker', 'risc'];
 const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset`;
 const KMS_WHERE = `--project=${PROJECT} --keyring=consent-vault --location=europe-west1`;
 
@@ -69,6 +73,7 @@ function desiredFor(
       revoke: 'h3',
       dispatcher: 'h4',
       worker: 'h5',
+      risc: 'h6',
       ...hashes,
     },
   });
@@ -134,10 +139,7 @@ function converged(desired: Desired): ProjectState {
     projectPolicy: {
       bindings: [
         { role: 'roles/owner', members: ['user:owner@example.com'] },
-        {
-          role: 'roles/datastore.user',
-          members: ['callback', 'revoke', 'dispatcher', 'worker'].map(sa),
-        },
+        { role: 'roles/datastore.user', members: STORING.map(sa) },
       ],
     },
     serviceAccounts: Object.fromEntries(
@@ -188,12 +190,7 @@ function converged(desired: Desired): ProjectState {
     topics: {
       'consent-vault-tick': { policy: { bindings: [] } },
       'consent-vault-work': { policy: binding('roles/pubsub.publisher', [sa('dispatcher')]) },
-      'consent-vault-events': {
-        policy: binding(
-          'roles/pubsub.publisher',
-          ['callback', 'revoke', 'dispatcher', 'worker'].map(sa),
-        ),
-      },
+      'consent-vault-events': { policy: binding('roles/pubsub.publisher', STORING.map(sa)) },
       'consent-vault-dead-letter': { policy: binding('roles/pubsub.publisher', [AGENT]) },
     },
     subscriptions: {
@@ -241,11 +238,11 @@ describe('buildPlan on an empty project', () => {
 
   it('creates every resource', () => {
     expect(plan.problems).toEqual([]);
-    expect(commands.filter((c) => c.startsWith('iam service-accounts create'))).toHaveLength(6);
+    expect(commands.filter((c) => c.startsWith('iam service-accounts create'))).toHaveLength(7);
     expect(commands.filter((c) => c.startsWith('secrets create'))).toHaveLength(5);
     expect(commands.filter((c) => c.startsWith('kms '))).toHaveLength(2 + TOKEN_FUNCTIONS.length);
     expect(commands.filter((c) => c.startsWith('pubsub topics create'))).toHaveLength(4);
-    expect(commands.filter((c) => c.startsWith('functions deploy'))).toHaveLength(5);
+    expect(commands.filter((c) => c.startsWith('functions deploy'))).toHaveLength(6);
     expect(commands.filter((c) => c.startsWith('firestore fields ttls update'))).toHaveLength(
       TTL_COLLECTION_GROUPS.length + 1,
     );
@@ -290,7 +287,7 @@ describe('buildPlan on an empty project', () => {
   it('grants project-level only roles/datastore.user, and only to the Firestore functions', () => {
     const projectGrants = gcloudSteps(plan).filter((s) => s.args[0] === 'projects');
     expect(projectGrants.map((s) => [flag(s.args, 'role'), flag(s.args, 'member')])).toEqual(
-      ['callback', 'revoke', 'dispatcher', 'worker'].map((n) => ['roles/datastore.user', sa(n)]),
+      STORING.map((n) => ['roles/datastore.user', sa(n)]),
     );
   });
 
@@ -318,9 +315,7 @@ describe('buildPlan on an empty project', () => {
         `pubsub subscriptions <trigger subscription of dispatcher> roles/pubsub.subscriber ${AGENT}`,
         `pubsub subscriptions <trigger subscription of worker> roles/pubsub.subscriber ${AGENT}`,
         `pubsub topics consent-vault-dead-letter roles/pubsub.publisher ${AGENT}`,
-        ...['callback', 'dispatcher', 'revoke', 'worker'].map(
-          (n) => `pubsub topics consent-vault-events roles/pubsub.publisher ${sa(n)}`,
-        ),
+        ...STORING.map((n) => `pubsub topics consent-vault-events roles/pubsub.publisher ${sa(n)}`),
         `pubsub topics consent-vault-work roles/pubsub.publisher ${sa('dispatcher')}`,
         ...['callback', 'dispatcher', 'worker'].map(
           (n) =>
@@ -337,7 +332,7 @@ describe('buildPlan on an empty project', () => {
     );
   });
 
-  it('makes only the browser-facing functions public, with their own sizes', () => {
+  it('makes only the browser-facing functions and risc public, with their own sizes', () => {
     const deploys = gcloudSteps(plan).filter((s) => s.args[1] === 'deploy');
     for (const step of deploys) {
       const name = step.args[2] ?? '';
@@ -363,6 +358,7 @@ describe('buildPlan on an empty project', () => {
       revoke: '512Mi 1 40 5 60s',
       dispatcher: '1Gi 1 1 2 540s',
       worker: '1Gi 1 4 20 540s',
+      risc: '256Mi 1 10 3 60s',
     });
   });
 
@@ -385,6 +381,7 @@ describe('buildPlan on an empty project', () => {
       revoke: mount('TOKEN_KEYSET', 'LINK_KEYSET', 'CONNECT_KEYSET'),
       dispatcher: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET'),
       worker: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET'),
+      risc: mount('TOKEN_KEYSET'),
     });
   });
 
@@ -584,6 +581,157 @@ describe('buildPlan on a converged project', () => {
   });
 });
 
+describe('the risc function: public, verified in code, only the grants the schema gives it', () => {
+  const desired = desiredFor();
+  const plan = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
+  const steps = gcloudSteps(plan);
+  const risc = sa('risc');
+  const deploy = steps.find((s) => s.args[1] === 'deploy' && s.args[2] === 'risc');
+  const args = deploy?.args ?? [];
+  const URL = `https://europe-west1-${PROJECT}.cloudfunctions.net/risc`;
+
+  it('deploys it as a public HTTP function on its own account, like callback', () => {
+    expect(args.slice(0, 4)).toEqual(['functions', 'deploy', 'risc', `--project=${PROJECT}`]);
+    for (const expected of [
+      '--gen2',
+      '--runtime=nodejs24',
+      '--entry-point=risc',
+      '--trigger-http',
+      '--allow-unauthenticated',
+      '--ingress-settings=all',
+      '--min-instances=0',
+      `--service-account=${risc.slice('serviceAccount:'.length)}`,
+    ])
+      expect(args).toContain(expected);
+    expect(args).not.toContain('--no-allow-unauthenticated');
+    expect(flag(args, 'source')).toMatch(/\/risc$/);
+    expect(desired.apis).toContain('risc.googleapis.com');
+    expect(commandsOf(plan).find((c) => c.startsWith('services enable'))).toContain(
+      ' risc.googleapis.com ',
+    );
+  });
+
+  it('mounts TOKEN_KEYSET only: no client secret, no cookie, link or connect keys', () => {
+    expect(secretKeysOf('risc')).toEqual(['tokenKeyset']);
+    expect(flag(args, 'set-secrets')).toBe(
+      `TOKEN_KEYSET=projects/${PROJECT}/secrets/consent-vault-token-keyset:1`,
+    );
+    expect(flag(args, 'set-env-vars')).toContain(';OAUTH_CLIENT_ID=id.apps.googleusercontent.com;');
+  });
+
+  it("grants its account exactly the schema's: Firestore, events, the token keyset and its key", () => {
+    const held = steps
+      .filter((s) => flag(s.args, 'member') === risc)
+      .map((s) => {
+        const verbAt = s.args.findIndex((a) => a.endsWith('-policy-binding'));
+        return `${s.args.slice(0, verbAt).join(' ')} ${s.args[verbAt + 1] ?? ''} ${flag(s.args, 'role') ?? ''}`;
+      });
+    // Derived from the schema as the deploy derives it, then written out.
+    const fromSchema = [
+      `projects ${PROJECT} roles/datastore.user`,
+      'pubsub topics consent-vault-events roles/pubsub.publisher',
+      ...secretKeysOf('risc').map(
+        (key) => `secrets ${SECRETS[key].name} roles/secretmanager.secretAccessor`,
+      ),
+      ...(secretKeysOf('risc').includes('tokenKeyset')
+        ? ['kms keys token-keyset roles/cloudkms.cryptoKeyDecrypter']
+        : []),
+    ];
+    expect(held.sort()).toEqual(fromSchema.sort());
+    expect(held).toEqual(
+      [
+        'kms keys token-keyset roles/cloudkms.cryptoKeyDecrypter',
+        `projects ${PROJECT} roles/datastore.user`,
+        'pubsub topics consent-vault-events roles/pubsub.publisher',
+        'secrets consent-vault-token-keyset roles/secretmanager.secretAccessor',
+      ].sort(),
+    );
+    // Nobody is made an invoker of it: --allow-unauthenticated is the one binding.
+    expect(steps.some((s) => s.args[2] === 'risc' && s.args[1]?.endsWith('-policy-binding'))).toBe(
+      false,
+    );
+  });
+
+  it('makes a converged risc public again when its allUsers binding went missing', () => {
+    const state = converged(desired);
+    const observed = state.functions['risc'];
+    if (!observed) throw new Error('missing');
+    const next = buildPlan(desired, {
+      ...state,
+      functions: { ...state.functions, risc: { ...observed, runPolicy: { bindings: [] } } },
+    });
+    expect(commandsOf(next)).toEqual([
+      `functions add-invoker-policy-binding risc --project=${PROJECT} --region=europe-west1 --member=allUsers`,
+    ]);
+  });
+
+  it('adds just risc to a project deployed before it existed', () => {
+    const state = converged(desired);
+    const without = (policy: IamPolicy): IamPolicy => ({
+      bindings: policy.bindings.map((b) => ({
+        ...b,
+        members: b.members.filter((m) => m !== risc),
+      })),
+    });
+    const key = state.kms.key;
+    if (!key) throw new Error('missing');
+    const before: ProjectState = {
+      ...state,
+      enabledServices: state.enabledServices.filter((api) => api !== 'risc.googleapis.com'),
+      projectPolicy: without(state.projectPolicy),
+      serviceAccounts: Object.fromEntries(
+        Object.entries(state.serviceAccounts).filter(([email]) => !risc.endsWith(email)),
+      ),
+      secrets: Object.fromEntries(
+        Object.entries(state.secrets).map(([name, s]) => [
+          name,
+          { ...s, policy: without(s.policy) },
+        ]),
+      ),
+      kms: { ...state.kms, key: { ...key, policy: without(key.policy) } },
+      topics: Object.fromEntries(
+        Object.entries(state.topics).map(([name, t]) => [name, { policy: without(t.policy) }]),
+      ),
+      firestore: {
+        ...state.firestore,
+        ttlFields: state.firestore.ttlFields.filter((f) => f.collectionGroup !== 'securityEvents'),
+      },
+      functions: Object.fromEntries(
+        Object.entries(state.functions).filter(([name]) => name !== 'risc'),
+      ),
+    };
+    expect(gcloudSteps(buildPlan(desired, before)).map((s) => s.title)).toEqual([
+      'Enable the APIs',
+      'Create service account consent-vault-risc',
+      `Let consent-vault-risc@${PROJECT}.iam.gserviceaccount.com decrypt with Cloud KMS key token-keyset`,
+      `Let consent-vault-risc@${PROJECT}.iam.gserviceaccount.com read secret consent-vault-token-keyset`,
+      'Expire securityEvents documents at expireAt (TTL policy)',
+      `Let consent-vault-risc@${PROJECT}.iam.gserviceaccount.com publish to consent-vault-events`,
+      'Let the risc function use Firestore',
+      'Deploy function risc (create)',
+    ]);
+  });
+
+  it('prints its URL and the registration of the stream, with a riscconfigs.admin account', () => {
+    const summary = formatSummary(desired, undefined);
+    expect(summary).toContain(`  risc       ${URL}  (public)`);
+    const lines = summary.split('\n');
+    const start = lines.findIndex((line) => line.startsWith('  5. Register the Cross-Account'));
+    expect(start).toBeGreaterThan(-1);
+    const account = `consent-vault-risc-admin@${PROJECT}.iam.gserviceaccount.com`;
+    expect(lines.slice(start + 1, start + 6).map((line) => line.trim())).toEqual([
+      `gcloud iam service-accounts create consent-vault-risc-admin --project=${PROJECT}`,
+      `gcloud projects add-iam-policy-binding ${PROJECT} --member=serviceAccount:${account} --role=roles/riscconfigs.admin --condition=None`,
+      `gcloud iam service-accounts keys create risc-admin-key.json --project=${PROJECT} --iam-account=${account}`,
+      `RISC_SERVICE_ACCOUNT_KEY_FILE=risc-admin-key.json npm run risc -- register --url ${URL}`,
+      'RISC_SERVICE_ACCOUNT_KEY_FILE=risc-admin-key.json npm run risc -- verify   # the risc function logs "RISC verification event"',
+    ]);
+    // The deploy itself creates no such account and grants no riscconfigs role.
+    expect(commandsOf(plan).join('\n')).not.toContain('risc-admin');
+    expect(commandsOf(plan).join('\n')).not.toContain('riscconfigs');
+  });
+});
+
 describe('key custody: one keyset per purpose, the token keyset wrapped by Cloud KMS', () => {
   const desired = desiredFor();
   const empty = { ...emptyState(), projectNumber: NUMBER };
@@ -761,7 +909,7 @@ describe('--no-kms: a raw token keyset, reported as the weaker choice', () => {
     const wrapped = formatSummary(desiredFor(), undefined);
     expect(wrapped).not.toContain('WARNING: --no-kms');
     expect(wrapped).toContain(
-      `The token keyset is wrapped by Cloud KMS key ${KMS_KEY} (rotated every 90d); only callback, revoke, dispatcher, worker may decrypt with it.`,
+      `The token keyset is wrapped by Cloud KMS key ${KMS_KEY} (rotated every 90d); only callback, revoke, dispatcher, worker, risc may decrypt with it.`,
     );
   });
 

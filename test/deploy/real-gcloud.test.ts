@@ -49,6 +49,8 @@ const UPDATE_FORMS = [
   'kms keys remove-iam-policy-binding',
 ];
 const TOKEN_KEYSET = 'consent-vault-token-keyset';
+/** The key file the summary's Cross-Account Protection step names. */
+const RISC_KEY_FILE = 'risc-admin-key.json';
 
 interface Command {
   /** Where the command comes from, for the failure message. */
@@ -194,10 +196,27 @@ describe('the deploy against the real gcloud', () => {
     gcloud = findGcloud();
     const box = await Sandbox.create();
     sandbox = box;
+    let printed: Command[] = [];
     const collect = async (source: string, args: string[]): Promise<Command[]> => {
       box.clearLog();
       const result = await box.run(args);
       if (result.code !== 0) throw new Error(`deploy (${source}) failed: ${result.stderr}`);
+      // The gcloud commands the summary prints for the operator (the Cross-Account Protection
+      // admin account), checked as if they were pasted.
+      if (printed.length === 0)
+        printed = result.stdout
+          .slice(result.stdout.indexOf('Manual steps left:'))
+          .split('\n')
+          .filter((line) => /^\s+gcloud /.test(line))
+          .flatMap((line) => shellCommands(line))
+          .map(({ words, unmodelled }) => {
+            if (unmodelled) throw new Error(`${source}: a printed command this test cannot read`);
+            // gcloud creates the key file even when it fails: in the sandbox, not the repository.
+            const args = words
+              .slice(1)
+              .map((arg) => (arg === RISC_KEY_FILE ? path.join(box.dir, RISC_KEY_FILE) : arg));
+            return { source: `${source}, summary`, args, stdin: false };
+          });
       return box
         .log()
         .filter((entry) => entry.mutating && entry.tool === 'gcloud')
@@ -234,10 +253,12 @@ describe('the deploy against the real gcloud', () => {
       );
     }
     const seen = new Set<string>();
-    commands = [...empty, ...deployed, ...fromBuild, ...cloudBuildGcloud()].filter((command) => {
-      const key = JSON.stringify(command.args);
-      return !seen.has(key) && seen.add(key);
-    });
+    commands = [...empty, ...printed, ...deployed, ...fromBuild, ...cloudBuildGcloud()].filter(
+      (command) => {
+        const key = JSON.stringify(command.args);
+        return !seen.has(key) && seen.add(key);
+      },
+    );
   }, SETUP_TIMEOUT);
 
   afterAll(async () => {
@@ -267,6 +288,29 @@ describe('the deploy against the real gcloud', () => {
         commands.some((c) => c.args.join(' ').startsWith(form)),
         form,
       ).toBe(true);
+  });
+
+  it('checks risc too: deployed public over HTTP, its API enabled, the printed admin commands', () => {
+    const deploy = commands.find((c) => c.args.slice(0, 3).join(' ') === 'functions deploy risc');
+    expect(deploy?.args).toEqual(
+      expect.arrayContaining(['--trigger-http', '--allow-unauthenticated', '--entry-point=risc']),
+    );
+    expect(
+      commands.some(
+        (c) =>
+          c.args.slice(0, 2).join(' ') === 'services enable' &&
+          c.args.includes('risc.googleapis.com'),
+      ),
+    ).toBe(true);
+    expect(
+      commands
+        .filter((c) => c.source.endsWith('summary'))
+        .map((c) => c.args.filter((arg) => !arg.startsWith('--')).join(' ')),
+    ).toEqual([
+      'iam service-accounts create consent-vault-risc-admin',
+      `projects add-iam-policy-binding ${PROJECT}`,
+      `iam service-accounts keys create ${sandbox?.dir ?? ''}/${RISC_KEY_FILE}`,
+    ]);
   });
 
   it(
