@@ -1,5 +1,5 @@
 // Wrapping a keyset with Cloud KMS through gcloud, for the deploy; the functions unwrap it with
-// @google-cloud/kms (shared/secrets/kms.ts). The keyset reaches `gcloud kms encrypt` on standard
+// Cloud KMS REST API (shared/secrets/kms.ts). The keyset reaches `gcloud kms encrypt` on standard
 // input only. The additional authenticated data (consent-vault/keyset/<purpose>, not secret) and
 // the ciphertext pass through a private temporary folder, because gcloud reads at most one of its
 // files from stdin and writes the ciphertext as raw bytes

@@ -183,6 +183,10 @@ async function main(): Promise<void> {
     console.log(formatTable(rows));
     console.log('');
     for (const verdict of verdicts) console.log(verdict);
+    const starts = (warmup + runs) * 2;
+    console.log(
+      `\nCloud KMS calls: ${bench.kmsCalls()} over ${starts} cold starts of callback and revoke (each unwraps the token keyset once; authorize holds no token key)`,
+    );
     const others = built.filter((fn) => !(MEASURED as readonly string[]).includes(fn.name));
     if (others.length > 0)
       console.log(

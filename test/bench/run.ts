@@ -175,7 +175,7 @@ try {
     ],
     [
       'Cloud KMS calls per run',
-      `${kms!.calls() - kmsBefore} (one unwrap of the token keyset per process, whatever the number of users)`,
+      `${kms.calls() - kmsBefore} (one unwrap of the token keyset per process, whatever the number of users)`,
     ],
     [
       'secret-store backend reads per run',

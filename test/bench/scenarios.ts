@@ -3,13 +3,21 @@
 // (code exchange, ID token check, and the first Firestore call: the connection transaction);
 // revoke shows the confirmation page for a valid signed link, which reads the connection from
 // Firestore first. Each answer is checked, so a run that took a shortcut (an error page) fails.
+import { startFakeKms } from '../fakes/kms-server.ts';
+import { wrapKeyset } from '../../shared/crypto/wrapped-keyset.ts';
+import { kmsKeyWrapper } from '../../shared/secrets/kms.ts';
 import type { Firestore } from '@google-cloud/firestore';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../shared/settings/config.ts';
-import { generateKeysetJson, parseKeyset, type Keyset } from '../../shared/crypto/keyset.ts';
+import {
+  generateKeysetJson,
+  parseKeyset,
+  purposeKeysetJson,
+  type Keyset,
+} from '../../shared/crypto/keyset.ts';
 import { buildAuthorizationUrl } from '../../shared/oauth/authorization.ts';
 import { sealTransaction, transactionCookieName } from '../../shared/oauth/transaction.ts';
 import { connectionRef } from '../support/connections.ts';
@@ -40,6 +48,8 @@ export interface Scenario {
 
 export interface BenchWorld {
   readonly env: Record<string, string>;
+  /** Cloud KMS calls so far (each cold start unwraps the token keyset once). */
+  kmsCalls(): number;
   readonly scenarios: Record<'authorize' | 'callback' | 'revoke', Scenario>;
   close(): Promise<void>;
 }
@@ -65,6 +75,13 @@ export async function startBenchWorld(
   const standIn: GoogleStandIn = await startGoogleStandIn({
     clients: [{ clientId: CLIENT_ID, clientSecret, redirectUris: [REDIRECT_URI] }],
   });
+  // The keys as the deploy stores them: one keyset per purpose, the token one wrapped by (a local)
+  // Cloud KMS, so callback's and revoke's cold starts include the unwrap.
+  const kms = await startFakeKms();
+  const wrappedToken = await wrapKeyset(await kmsKeyWrapper(kms.url), {
+    keysetJson: purposeKeysetJson(keysetJson, 'token'),
+    kmsKey: 'projects/demo-bench/locations/global/keyRings/consent-vault/cryptoKeys/token-keyset',
+  });
   const env: Record<string, string> = {
     APP_NAME: 'Consent Vault Bench',
     GOOGLE_CLOUD_PROJECT: projectId,
@@ -73,13 +90,17 @@ export async function startBenchWorld(
     PUBSUB_EMULATOR_HOST: pubsubHost,
     OAUTH_CLIENT_ID: CLIENT_ID,
     OAUTH_CLIENT_SECRET: clientSecret,
-    TOKEN_KEYSET: keysetJson,
+    TOKEN_KEYSET: wrappedToken,
+    COOKIE_KEYSET: purposeKeysetJson(keysetJson, 'cookie'),
+    LINK_KEYSET: purposeKeysetJson(keysetJson, 'link'),
+    CONNECT_KEYSET: purposeKeysetJson(keysetJson, 'connect'),
+    KMS_ENDPOINT: kms.url,
     REDIRECT_URI,
     AUTHORIZE_URL: `${PUBLIC_ROOT}/authorize`,
     REVOKE_URL,
     ...googleEndpointSettings(standIn.endpoints),
   };
-  const config: Config = loadConfig(env, { clientSecret: true, tokenKeyset: true });
+  const config: Config = loadConfig(env, { clientSecret: true });
 
   const pubsub = await createPubSubClient(config);
   await pubsub.createTopic(config.pubsub.eventsTopic);
@@ -157,9 +178,11 @@ export async function startBenchWorld(
   return {
     env,
     scenarios,
+    kmsCalls: () => kms.calls(),
     async close() {
       await db.terminate();
       await standIn.close();
+      await kms.close();
     },
   };
 }

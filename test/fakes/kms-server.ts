@@ -1,5 +1,5 @@
-// A local Cloud KMS speaking the REST ("fallback") protocol that @google-cloud/kms uses when
-// pointed at an http endpoint with `fallback: true`:
+// A local Cloud KMS speaking Cloud KMS's REST API (what shared/secrets/kms.ts calls, and what
+// @google-cloud/kms sends in its REST fallback mode):
 //   POST /v1/projects/P/locations/L/keyRings/R/cryptoKeys/K:encrypt {plaintext, additionalAuthenticatedData}
 //   POST /v1/…/cryptoKeys/K:decrypt {ciphertext, additionalAuthenticatedData}
 // (bytes as base64), answering with Google's fields and CRC-32C checksums. Each key is a real

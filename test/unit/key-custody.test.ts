@@ -1,5 +1,5 @@
 // Key custody: one keyset per purpose, held only where used, and the token keyset wrapped by
-// Cloud KMS (a local KMS speaking the API the real @google-cloud/kms client uses). Unwrapped once
+// Cloud KMS (a local KMS speaking Cloud KMS's REST API, called through google-auth-library). Unwrapped once
 // per instance; a wrong key, a wrong purpose or KMS being down stops the start-up with the setting
 // named, never a plaintext fallback and never key material in a message.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
