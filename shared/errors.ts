@@ -44,6 +44,10 @@ export const KEYSET_INVALID = 'keyset_invalid';
 export const JOB_DEADLINE = 'job_deadline';
 /** A job's run() returned something that is not a JobResult (`detail` says what is wrong). */
 export const JOB_RESULT_INVALID = 'job_result_invalid';
+/** A refresh token is bound to a DPoP key that DPOP_KEYS no longer holds. */
+export const DPOP_KEY_MISSING = 'dpop_key_missing';
+/** DPOP_KEYS is malformed. */
+export const DPOP_KEYS_INVALID = 'dpop_keys_invalid';
 
 export type OperationCode =
   | typeof LEASE_BUSY
@@ -55,7 +59,9 @@ export type OperationCode =
   | typeof DECRYPT_FAILED
   | typeof KEYSET_INVALID
   | typeof JOB_DEADLINE
-  | typeof JOB_RESULT_INVALID;
+  | typeof JOB_RESULT_INVALID
+  | typeof DPOP_KEY_MISSING
+  | typeof DPOP_KEYS_INVALID;
 
 // Service codes (ServiceError): a Google service gave no usable answer.
 /** No HTTP answer at all (connection refused or reset, timeout). */

@@ -84,6 +84,7 @@ export function consentInput(
         : sealToken(keys, result.sub, 'refreshToken', result.refreshToken),
     refreshTokenHash:
       result.refreshToken === undefined ? undefined : riscTokenHash(result.refreshToken),
+    dpopJkt: result.dpopJkt,
     refreshTokenExpiresAt:
       result.refreshToken === undefined || result.refreshTokenExpiresInSeconds === undefined
         ? null

@@ -2,13 +2,14 @@
 // validateAuthResponse → exchangeCode → verifyIdToken. A code can be exchanged only through a
 // ValidatedAuthResponse, which only validateAuthResponse produces (branded type): the unsafe
 // order (exchange before checking state) does not compile.
-import type { Credentials } from 'google-auth-library';
+import type { Credentials, OAuth2Client } from 'google-auth-library';
 import type { Config } from '../settings/config.ts';
 import { AppError } from '../errors.ts';
 import { requestedScopes } from './authorization.ts';
 import { safeEqual, singleParam } from '../web/http.ts';
 import type { AuthTransaction } from './transaction.ts';
 import { oauthErrorOf, sharedOAuthClient } from './google-client.ts';
+import type { DpopKeys } from './dpop.ts';
 
 declare const validatedBrand: unique symbol;
 
@@ -77,6 +78,8 @@ export interface CodeExchangeResult {
   readonly grantedScopes: readonly string[];
   readonly sub: string;
   readonly email: string | null;
+  /** The DPoP key the new refresh token is bound to (DPoP on, a refresh token issued). */
+  readonly dpopJkt?: string;
 }
 
 /** Exchanges the code with the PKCE verifier and verifies the ID token, nonce included. */
@@ -85,18 +88,33 @@ export async function exchangeCode(
   clientSecret: string,
   response: ValidatedAuthResponse,
   now: number,
+  /** DPoP on: the exchange carries a proof, and the refresh token is bound to our key. */
+  dpop?: DpopKeys,
 ): Promise<CodeExchangeResult> {
   const client = await sharedOAuthClient(config, clientSecret);
+  if (dpop) sendDpopProofs(client, dpop, config.google.tokenUrl);
   // Fetch Google's certificates while the code is exchanged: the client caches them (honouring
   // max-age) for verifyIdToken below, which fetches again if this failed.
   const certificates = client.getFederatedSignonCertsAsync().catch(() => undefined);
   let tokens: Credentials;
-  try {
-    ({ tokens } = await client.getToken({
+  const exchange = () =>
+    client.getToken({
       code: response.code,
       codeVerifier: response.transaction.codeVerifier,
       redirect_uri: config.redirectUri,
-    }));
+    });
+  try {
+    try {
+      ({ tokens } = await exchange());
+    } catch (error) {
+      // RFC 9449 §8: the server wants a nonce; the proof carries it on the one retry (the code
+      // is checked after the proof, so it is still unused).
+      if (dpop === undefined || oauthErrorOf(error).error !== 'use_dpop_nonce') throw error;
+      dpop.noteNonce(
+        dpopNonceOf((error as { response?: { headers?: unknown } }).response?.headers),
+      );
+      ({ tokens } = await exchange());
+    }
   } catch (error) {
     throw classifyTokenError(error);
   }
@@ -161,7 +179,53 @@ export async function exchangeCode(
         : requestedScopes(config),
     sub: payload.sub,
     email: payload.email ?? null,
+    ...(dpop && typeof tokens.refresh_token === 'string' && tokens.refresh_token !== ''
+      ? { dpopJkt: dpop.primaryJkt }
+      : {}),
   };
+}
+
+const DPOP_CLIENTS = new WeakSet<object>();
+
+/** The DPoP-Nonce header of an answer (a Headers-like object, or a plain one). */
+function dpopNonceOf(headers: unknown): string | null {
+  if (typeof (headers as { get?: unknown } | undefined)?.get === 'function')
+    return (headers as { get(name: string): string | null }).get('dpop-nonce');
+  const value = (headers as Record<string, unknown> | undefined)?.['dpop-nonce'];
+  return typeof value === 'string' ? value : null;
+}
+
+/**
+ * The OAuth client's token requests carry a DPoP proof by our primary key (google-auth-library
+ * has no DPoP of its own; its HTTP client, gaxios, takes interceptors), and every DPoP-Nonce the
+ * server sends is kept for the next proof. Installed once per client.
+ */
+function sendDpopProofs(client: OAuth2Client, dpop: DpopKeys, tokenUrl: string): void {
+  if (DPOP_CLIENTS.has(client)) return;
+  DPOP_CLIENTS.add(client);
+  const endpoint = new URL(tokenUrl);
+  const htu = `${endpoint.origin}${endpoint.pathname}`;
+  client.transporter.interceptors.request.add({
+    resolved: async (options) => {
+      const url = new URL(String(options.url));
+      if (`${url.origin}${url.pathname}` === htu) {
+        const headers = new Headers(options.headers);
+        headers.set('dpop', await dpop.proof(dpop.primaryJkt, { htm: 'POST', htu }));
+        options.headers = headers;
+      }
+      return options;
+    },
+  });
+  client.transporter.interceptors.response.add({
+    resolved: (answer) => {
+      dpop.noteNonce(dpopNonceOf(answer.headers));
+      return Promise.resolve(answer);
+    },
+    rejected: (error: { response?: { headers?: unknown } }) => {
+      dpop.noteNonce(dpopNonceOf(error.response?.headers));
+      throw error;
+    },
+  });
 }
 
 /** Token-endpoint failures by `error` field and status (never by message text). */

@@ -8,7 +8,8 @@ import { needsOf } from '../settings/secrets.ts';
 import { parseKeyset, type KeyPurpose, type Keyset, type PurposeKeys } from '../crypto/keyset.ts';
 import { unwrapKeyset, wrappedKeyset, type KeyWrapper } from '../crypto/wrapped-keyset.ts';
 import type { SecretSource } from '../settings/config.ts';
-import { ConfigError, isOperationError, KEYSET_INVALID } from '../errors.ts';
+import { ConfigError, DPOP_KEYS_INVALID, isOperationError, KEYSET_INVALID } from '../errors.ts';
+import { parseDpopKeys, type DpopKeys } from '../oauth/dpop.ts';
 import { noopEventPublisher, type EventPublisher } from '../pubsub/events.ts';
 import { createLogger, type Logger, type LogSink } from '../log.ts';
 import { systemClock, type Clock } from '../retry/time.ts';
@@ -31,6 +32,8 @@ export interface Runtime {
   keys(purpose: KeyPurpose): Promise<PurposeKeys>;
   /** Cloud KMS calls made by this instance (the bench prints them). */
   kmsCalls(): number;
+  /** The DPoP keys (DPOP_KEYS), read once per instance; undefined when DPoP is off. */
+  dpopKeys(): Promise<DpopKeys | undefined>;
   clientSecret(): Promise<string>;
   firestore(): Promise<Firestore>;
   /** Firestore's REST API through Google's light client (callback and revoke). */
@@ -81,6 +84,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
   const keysets = new Map<string, Promise<Keyset>>();
   let kms: Promise<KeyWrapper> | undefined;
+  let dpop: Promise<DpopKeys> | undefined;
   let kmsCalls = 0;
   const kmsWrapper = (): Promise<KeyWrapper> => {
     if (services.kms === undefined)
@@ -143,6 +147,21 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
     },
     kmsCalls: () => kmsCalls,
+    dpopKeys() {
+      if (!config.dpopKeys) return Promise.resolve(undefined);
+      const source = config.dpopKeys;
+      dpop ??= (async () => {
+        try {
+          return await parseDpopKeys(await secrets.read(source));
+        } catch (error) {
+          if (isOperationError(error, DPOP_KEYS_INVALID))
+            throw new ConfigError([`${source.setting}: ${error.message}`]);
+          throw error;
+        }
+      })();
+      dpop.catch(() => (dpop = undefined));
+      return dpop;
+    },
     clientSecret() {
       if (!config.clientSecret) throw new ConfigError(['OAUTH_CLIENT_SECRET: is required']);
       return secrets.read(config.clientSecret);

@@ -3,9 +3,10 @@
 // refresh (shared/oauth/refresh.ts) under the caller's lease, with backoff inside the user's
 // budget. Nothing is persisted here: the caller writes the new token explicitly (never from the
 // library's `tokens` event, which may never finish in a serverless instance).
-import { OperationError, REFRESH_TOKEN_MISSING } from '../errors.ts';
+import { DPOP_KEY_MISSING, OperationError, REFRESH_TOKEN_MISSING } from '../errors.ts';
+import { dpopFetch } from '../oauth/dpop.ts';
 import type { PurposeKeys } from '../crypto/keyset.ts';
-import { refreshAccessToken } from '../oauth/refresh.ts';
+import { refreshAccessToken, type FetchLike } from '../oauth/refresh.ts';
 import { openToken, type Connection } from '../store/connection/document.ts';
 import { withBackoff } from '../retry/backoff.ts';
 import type { RunDeps } from './deps.ts';
@@ -37,6 +38,21 @@ export interface TokenRequest {
   readonly force: boolean;
 }
 
+/**
+ * The fetch for this connection's refresh: with a DPoP proof by the key its refresh token is
+ * bound to (shared/oauth/dpop.ts), plain for a token issued without DPoP.
+ */
+async function tokenFetch(deps: RunDeps, connection: Connection): Promise<FetchLike> {
+  if (connection.dpopJkt === null) return deps.fetch;
+  const dpop = await deps.runtime.dpopKeys();
+  if (dpop === undefined)
+    throw new OperationError(
+      DPOP_KEY_MISSING,
+      'the refresh token is DPoP-bound but DPOP_KEYS is not set',
+    );
+  return dpopFetch(deps.fetch, dpop, connection.dpopJkt);
+}
+
 export async function obtainToken(deps: RunDeps, request: TokenRequest): Promise<UserToken> {
   const { connection, keys, deadline } = request;
   const { runtime } = deps;
@@ -56,10 +72,11 @@ export async function obtainToken(deps: RunDeps, request: TokenRequest): Promise
     throw new OperationError(REFRESH_TOKEN_MISSING, 'no refresh token stored');
   const refreshToken = openToken(keys, connection.sub, 'refreshToken', connection.refreshToken);
   const clientSecret = await runtime.clientSecret();
+  const fetchFn = await tokenFetch(deps, connection);
   const refreshed = await withBackoff(
     () =>
       refreshAccessToken(
-        deps.fetch,
+        fetchFn,
         {
           tokenUrl: runtime.config.google.tokenUrl,
           clientId: runtime.config.clientId,

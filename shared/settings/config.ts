@@ -42,6 +42,8 @@ export interface Config {
   readonly cookieKeyset: SecretSource | undefined;
   readonly linkKeyset: SecretSource | undefined;
   readonly connectKeyset: SecretSource | undefined;
+  /** DPoP signing keys (opt-in): refresh tokens bound to them (shared/oauth/dpop.ts). */
+  readonly dpopKeys: SecretSource | undefined;
   /** Cloud KMS endpoint (tests); Google's when undefined. */
   readonly kmsEndpoint: string | undefined;
   readonly secretManagerEndpoint: string | undefined;
@@ -118,6 +120,7 @@ export function loadConfig(env: Env, scope: FunctionName | ConfigNeeds = {}): Co
     cookieKeyset: v.COOKIE_KEYSET,
     linkKeyset: v.LINK_KEYSET,
     connectKeyset: v.CONNECT_KEYSET,
+    dpopKeys: v.DPOP_KEYS,
     kmsEndpoint: v.KMS_ENDPOINT,
     secretManagerEndpoint: v.SECRET_MANAGER_ENDPOINT,
     redirectUri: v.REDIRECT_URI,

@@ -90,6 +90,7 @@ class SettingReader {
         return this.secret(
           spec.name,
           requiredSecrets.has(spec.key) &&
+            spec.optional !== true &&
             !(spec.standIn !== undefined && this.given(spec.standIn)),
         );
     }

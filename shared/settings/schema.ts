@@ -65,6 +65,8 @@ export type SettingKind =
        * derives every key purpose (one local file). The deploy always sets this one.
        */
       readonly standIn?: string;
+      /** An opt-in secret: never required, even by the functions that use it (DPOP_KEYS). */
+      readonly optional?: true;
     };
 
 interface SettingFacts {

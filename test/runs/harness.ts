@@ -279,6 +279,7 @@ async function consentAndStore(
     jobs: {},
     settingsUpdatedAt: null,
     refreshTokenHash: null,
+    dpopJkt: null,
     paused: null,
   };
   await connectionRef(db, sub).set(doc);

@@ -117,6 +117,7 @@ describe.each(['rest', 'grpc'] as const)('over %s', (transport) => {
       paused: null,
       // Google's Cross-Account Protection digest of the refresh token, never the token.
       refreshTokenHash: riscTokenHash(result.refreshToken!),
+      dpopJkt: null,
       revokePendingSince: null,
       revokeRefusal: null,
       revokedAt: null,
@@ -239,6 +240,7 @@ describe.each(['rest', 'grpc'] as const)('over %s', (transport) => {
       appUserId: null,
       paused: null,
       refreshTokenHash: null,
+      dpopJkt: null,
       revokePendingSince: Timestamp.fromMillis(NOW + 1000),
       revokeRefusal: null,
       revokedAt: null,

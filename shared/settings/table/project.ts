@@ -60,6 +60,17 @@ export const PROJECT_SETTINGS = [
     functions: STORING,
   },
   {
+    name: 'DPOP_KEYS',
+    group: 'project',
+    doc: 'Recommended: ES256 keys that bind refresh tokens (DPoP); a stolen token cannot refresh without them.',
+    kind: 'secret',
+    key: 'dpopKeys',
+    secretId: 'consent-vault-dpop-keys',
+    optional: true,
+    setBy: 'deploy',
+    functions: ['callback', 'dispatcher', 'worker'],
+  },
+  {
     name: 'COOKIE_KEYSET',
     group: 'project',
     doc: 'The keys that seal the consent transaction cookie (authorize to callback).',

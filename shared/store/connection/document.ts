@@ -70,6 +70,8 @@ export interface Connection {
    * refresh token (`token-revoked`); a one-way digest of a high-entropy secret, never the token.
    */
   readonly refreshTokenHash: string | null;
+  /** The DPoP key thumbprint (RFC 7638) the refresh token is bound to, when DPoP is on. */
+  readonly dpopJkt: string | null;
   /** Only for Testing-mode or time-based grants (`refresh_token_expires_in`). */
   readonly refreshTokenExpiresAt: Date | null;
   readonly accessToken: string | null;
@@ -115,6 +117,7 @@ export function completeConnection(
     scopes: [],
     refreshToken: null,
     refreshTokenHash: null,
+    dpopJkt: null,
     refreshTokenExpiresAt: null,
     accessToken: null,
     accessTokenExpiresAt: null,

@@ -27,6 +27,8 @@ export interface ConsentInput {
   readonly refreshToken: string | undefined;
   /** Its Cross-Account Protection digest (./document.ts), with it. */
   readonly refreshTokenHash: string | undefined;
+  /** The DPoP key it is bound to, with it (DPoP on). */
+  readonly dpopJkt?: string | undefined;
   readonly refreshTokenExpiresAt: Date | null;
   readonly accessToken: string;
   readonly accessTokenExpiresAt: Date;
@@ -72,6 +74,9 @@ export function consentStored(
         input.refreshToken === undefined
           ? (current?.refreshTokenHash ?? null)
           : (input.refreshTokenHash ?? null),
+      // The binding follows the refresh token: kept with a kept token, new with a new one.
+      dpopJkt:
+        input.refreshToken === undefined ? (current?.dpopJkt ?? null) : (input.dpopJkt ?? null),
       refreshTokenExpiresAt:
         input.refreshToken === undefined
           ? (current?.refreshTokenExpiresAt ?? null)
@@ -181,6 +186,7 @@ export function runOutcomeRecorded(
 const NO_TOKENS = {
   refreshToken: null,
   refreshTokenHash: null,
+  dpopJkt: null,
   refreshTokenExpiresAt: null,
   accessToken: null,
   accessTokenExpiresAt: null,
@@ -325,6 +331,7 @@ export function revokePending(
       sub: current.sub,
       state: 'revoke-pending',
       refreshToken: current.refreshToken,
+      dpopJkt: current.dpopJkt,
       refreshTokenExpiresAt: current.refreshTokenExpiresAt,
       updatedAt: input.now,
       revokePendingSince: current.revokePendingSince ?? input.now,
