@@ -4,7 +4,7 @@
 //   - the Cross-Account Protection stream (its receiver and status), when credentials are given;
 //   - the last security events the risc function received, and the users they paused.
 // Reads non-secret fields only.
-import { keyUsage } from '../../shared/keys/rotation.ts';
+import { dpopBindings, keyUsage } from '../../shared/keys/rotation.ts';
 import { SECURITY_EVENTS_COLLECTION } from '../../shared/risc/receiver.ts';
 import { table } from '../../shared/runs/report.ts';
 import { CONNECTIONS } from '../../shared/store/connection/document.ts';
@@ -34,6 +34,17 @@ try {
         String(usage.get(id) ?? 0),
       ]),
     ).replace(/^/gm, '  '),
+  );
+
+  console.log('\nDPoP: connections per key their refresh token is bound to');
+  const bindings = await dpopBindings(db);
+  console.log(
+    bindings.size === 0
+      ? '  none (DPOP_KEYS off, or no consent since it was set)'
+      : table(
+          ['key thumbprint (jkt)', 'bound connections'],
+          [...bindings].map(([jkt, count]) => [jkt, String(count)]),
+        ).replace(/^/gm, '  '),
   );
 
   console.log('\nCross-Account Protection stream');

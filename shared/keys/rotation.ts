@@ -34,6 +34,21 @@ export async function keyUsage(db: Firestore): Promise<Map<string, number>> {
   return usage;
 }
 
+/** Connections per DPoP key thumbprint their refresh token is bound to (a key in use stays). */
+export async function dpopBindings(db: Firestore): Promise<Map<string, number>> {
+  const bound = new Map<string, number>();
+  const found = await db
+    .collection(CONNECTIONS)
+    .where('dpopJkt', '!=', null)
+    .select('dpopJkt')
+    .get();
+  for (const doc of found.docs) {
+    const jkt = doc.get('dpopJkt') as string;
+    bound.set(jkt, (bound.get(jkt) ?? 0) + 1);
+  }
+  return bound;
+}
+
 export interface ResealProgress {
   readonly scanned: number;
   readonly resealed: number;

@@ -5,6 +5,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dpopBindings } from '../../shared/keys/rotation.ts';
 import { memoryEventPublisher } from '../../shared/pubsub/events.ts';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { processBatch } from '../../shared/runs/batch.ts';
@@ -88,6 +89,8 @@ describe('DPoP-bound refresh tokens', () => {
     });
     expect(answer.status).toBe(400);
     expect(((await answer.json()) as { error: string }).error).toBe('invalid_grant');
+    // The operator sees how many connections each DPoP key still binds.
+    expect((await dpopBindings(app.db)).get(jkt)).toBe(2);
   });
 
   it('a server demanding a nonce is answered with one, at the exchange and at every refresh', async () => {
