@@ -29,6 +29,8 @@ export interface DeployOptions {
   readonly kms: boolean;
   /** Location of the key ring that holds the wrapping key. */
   readonly kmsLocation: string;
+  /** Create the DPoP keys that bind refresh tokens (off only with --no-dpop, the weaker choice). */
+  readonly dpop: boolean;
 }
 
 export type ParseResult =
@@ -56,6 +58,7 @@ export const USAGE = `Usage: npm run deploy -- --project PROJECT --region REGION
   --rules-api URL            Firebase Rules API root (default https://firebaserules.googleapis.com)
   --kms-location LOC         location of the Cloud KMS key ring that wraps the token keyset (default: --region)
   --no-kms                   store the token keyset unwrapped (weaker: no Cloud KMS key guards it)
+  --no-dpop                  create no DPoP keys (weaker: a stolen refresh token plus the token keyset refreshes)
   --help                     this text
 `;
 
@@ -81,6 +84,7 @@ const BOOLEAN_FLAGS = [
   'skip-build',
   'rotate-client-secret',
   'no-kms',
+  'no-dpop',
   'help',
 ] as const;
 
@@ -202,6 +206,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       rulesApi: rulesApi.replace(/\/+$/, ''),
       kms: !booleans.has('no-kms'),
       kmsLocation,
+      dpop: !booleans.has('no-dpop'),
     },
   };
 }

@@ -75,6 +75,11 @@ export interface Desired {
   };
   /** The key that wraps the token keyset; `wrap` is false with --no-kms (the weaker choice). */
   readonly kms: KmsKey & { readonly wrap: boolean };
+  /**
+   * Create the DPoP keys when missing (RFC 9449: refresh tokens bound to them); false with
+   * --no-dpop, the weaker choice. An existing DPoP secret is kept either way.
+   */
+  readonly dpop: boolean;
 }
 
 export interface DesiredInputs {
@@ -192,6 +197,7 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
         key: KMS.key,
         name: `projects/${project}/locations/${kmsLocation}/keyRings/${KMS.keyRing}/cryptoKeys/${KMS.key}`,
       },
+      dpop: options.dpop,
     },
   };
 }

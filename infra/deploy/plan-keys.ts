@@ -1,12 +1,13 @@
 // The key material of a deployment, a part of the plan builder (plan.ts): the OAuth client
-// secret, one keyset secret per key purpose, each readable only by the functions the settings
-// schema gives it (shared/settings/table/project.ts), and the Cloud KMS key ring and key that wrap
-// the token keyset, which only the functions that open tokens may decrypt with. Pure, like the
-// planner: every step exists only because the state lacks something (docs/deploy.md#keys).
+// secret, one keyset secret per key purpose and the DPoP keys, each readable only by the functions
+// the settings schema gives it (shared/settings/table/project.ts), and the Cloud KMS key ring and
+// key that wrap the token keyset, which only the functions that open tokens may decrypt with.
+// Pure, like the planner: every step exists only because the state lacks something
+// (docs/deploy.md#keys).
 import type { KeyPurpose } from '../../shared/crypto/keyset.ts';
 import type { KmsKey } from './desired.ts';
 import type { KeysetSource, PlanContext, SecretInput } from './plan.ts';
-import { KEYSETS, KMS, PUBLIC_MEMBERS, ROLES, SECRETS } from './resources.ts';
+import { DPOP, KEYSETS, KMS, PUBLIC_MEMBERS, ROLES, SECRETS } from './resources.ts';
 import type { KeysetKey, SecretKey } from './resources.ts';
 import { hasMember, membersWith, newestEnabled } from './state.ts';
 import type { IamPolicy, SecretState, StoredKeyset } from './state.ts';
@@ -21,6 +22,8 @@ export interface Replaced {
 export interface KeyPlan {
   /** The version each secret's functions pin; undefined when there is none (a problem says why). */
   readonly versions: Readonly<Record<SecretKey, string | undefined>>;
+  /** Secrets the functions are deployed without: the DPoP keys with --no-dpop, while none exist. */
+  readonly unmounted: readonly SecretKey[];
   readonly replaced: readonly Replaced[];
 }
 
@@ -39,6 +42,7 @@ export function planKeys(ctx: PlanContext): KeyPlan {
       ? { kind: 'split', secret: TOKEN_SECRET, version: tokenVersion }
       : undefined;
   const replaced: Replaced[] = [];
+  const unmounted: SecretKey[] = [];
   // In this order: the token keyset last, so that a migration splits the other purposes from its
   // master version first, and a run interrupted between them finds the master again.
   const versions: Record<SecretKey, string | undefined> = {
@@ -46,9 +50,10 @@ export function planKeys(ctx: PlanContext): KeyPlan {
     cookieKeyset: planKeyset(ctx, 'cookieKeyset', master),
     linkKeyset: planKeyset(ctx, 'linkKeyset', master),
     connectKeyset: planKeyset(ctx, 'connectKeyset', master),
+    dpopKeys: planDpopKeys(ctx, unmounted),
     tokenKeyset: planTokenKeyset(ctx, master, replaced),
   };
-  return { versions, replaced };
+  return { versions, unmounted, replaced };
 }
 
 /** Disables the versions a migration replaced; planned after the functions' deploys. */
@@ -114,6 +119,43 @@ function planKeyset(
     // Never replace a keyset silently: what was sealed or signed with it would be lost.
     if (newest === undefined) ctx.problem(`secret ${name} has no enabled version: enable one`);
     else version = String(newest);
+  }
+  grantReaders(ctx, key, existing);
+  return version;
+}
+
+/**
+ * The DPoP keys (resources.ts DPOP): created with one generated key unless --no-dpop, then never
+ * replaced, and kept even with --no-dpop: refresh tokens bound to its keys refresh only with them.
+ */
+function planDpopKeys(ctx: PlanContext, unmounted: SecretKey[]): string | undefined {
+  const key = DPOP.secret;
+  const { name } = SECRETS[key];
+  const existing = ctx.state.secrets[name];
+  let version: string | undefined;
+  if (existing === undefined) {
+    if (!ctx.desired.dpop) {
+      unmounted.push(key);
+      return undefined;
+    }
+    createSecret(
+      ctx,
+      `Create secret ${name} from a newly generated ES256 DPoP key (binds refresh tokens)`,
+      name,
+      { kind: 'dpop-keys' },
+    );
+    version = '1';
+  } else {
+    const newest = newestEnabled(existing);
+    if (newest === undefined)
+      ctx.problem(
+        `secret ${name} has no enabled version: enable one (refresh tokens bound to its keys refresh only with them)`,
+      );
+    else version = String(newest);
+    if (!ctx.desired.dpop)
+      ctx.note(
+        `secret ${name} exists: --no-dpop keeps it mounted (refresh tokens bound to its keys refresh only with them)`,
+      );
   }
   grantReaders(ctx, key, existing);
   return version;

@@ -22,6 +22,8 @@ export type KeysetSource =
 /** Data that goes to gcloud on standard input; the plan names it and never holds it. */
 export type SecretInput =
   | { readonly kind: 'client-secret' }
+  /** A new DPoP key set of one ES256 key (dpop-keys.ts). */
+  | { readonly kind: 'dpop-keys' }
   | {
       readonly kind: 'keyset';
       readonly purpose: KeyPurpose;
@@ -103,7 +105,7 @@ class Planner implements PlanContext {
     this.firestore();
     this.pubsub();
     this.projectGrants();
-    const deploying = this.functions(keys.versions);
+    const deploying = this.functions(keys.versions, keys.unmounted);
     // Only once every function pins the versions that replaced them.
     retireReplaced(this, keys.replaced);
     this.invokers(deploying);
@@ -349,10 +351,14 @@ class Planner implements PlanContext {
   }
 
   /** Returns the names of the functions deployed by this plan. */
-  private functions(versions: Readonly<Record<SecretKey, string | undefined>>): Set<string> {
+  private functions(
+    versions: Readonly<Record<SecretKey, string | undefined>>,
+    unmounted: readonly SecretKey[],
+  ): Set<string> {
     const deploying = new Set<string>();
     for (const fn of this.desired.functions) {
-      const secrets = fn.spec.secrets.map((key) => ({
+      const keys = fn.spec.secrets.filter((key) => !unmounted.includes(key));
+      const secrets = keys.map((key) => ({
         key: SECRETS[key].env,
         secret: SECRETS[key].name,
         version: versions[key] ?? '<no enabled version>',

@@ -4,13 +4,14 @@ import type { Desired } from './desired.ts';
 import type { ConsentScope } from './jobs.ts';
 import { encryptArgs } from './kms.ts';
 import type { Plan, SecretInput, Step } from './plan.ts';
-import { KEYSETS, KMS, RISC_ADMIN_ACCOUNT_ID, SECRETS } from './resources.ts';
-import type { KeysetKey } from './resources.ts';
+import { DPOP, KEYSETS, KMS, RISC_ADMIN_ACCOUNT_ID, SECRETS } from './resources.ts';
+import type { KeysetKey, SecretKey } from './resources.ts';
 import { releaseName } from './rules-api.ts';
 import type { ProjectState } from './state.ts';
 
 function stdinLabel(input: SecretInput): string {
   if (input.kind === 'client-secret') return 'the OAuth client secret from --client-secret-file';
+  if (input.kind === 'dpop-keys') return 'an ES256 DPoP key set generated in memory';
   const { purpose, source } = input;
   const keyset =
     source.kind === 'generated'
@@ -82,7 +83,7 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
     `  3. Custom domain: if REDIRECT_URI/AUTHORIZE_URL/REVOKE_URL point elsewhere, map that domain to the functions yourself.`,
     `  4. Subscribe whatever consumes ${desired.topics.events} (the deploy creates the topic only), and watch ${desired.deadLetterSubscription} for dead letters.`,
     ...formatRiscStep(desired, url('risc', desired.urls.risc)),
-    `  6. Rotate a keyset by hand (add a key, switch "primary", add a secret version, redeploy); the deploy never replaces an existing keyset. Cloud KMS rotates the wrapping key itself every ${KMS.rotationPeriod}.`,
+    `  6. Rotate a keyset or the DPoP keys by hand (add a key, switch "primary", add a secret version, redeploy; keep an old DPoP key while connections are bound to it); the deploy never replaces an existing one. Cloud KMS rotates the wrapping key itself every ${KMS.rotationPeriod}.`,
     '  7. Projects created before April 2021: grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the scheduler service account.',
   ];
   return lines.join('\n');
@@ -131,9 +132,9 @@ function formatRiscStep(desired: Desired, riscUrl: string): string[] {
   ];
 }
 
-/** Which function holds which keyset, and how the token keyset is guarded. */
+/** Which function holds which keyset, how the token keyset is guarded, and the DPoP keys. */
 function formatKeys(desired: Desired, state: ProjectState | undefined): string[] {
-  const holders = (key: KeysetKey): string =>
+  const holders = (key: SecretKey): string =>
     desired.functions
       .filter((fn) => fn.spec.secrets.includes(key))
       .map((fn) => fn.spec.name)
@@ -156,6 +157,16 @@ function formatKeys(desired: Desired, state: ProjectState | undefined): string[]
   else
     lines.push(
       `WARNING: --no-kms: the token keyset is stored unwrapped, the weaker choice: whoever can read secret ${token} can open every stored token. Deploy without --no-kms to wrap it with Cloud KMS (docs/deploy.md#keys).`,
+    );
+  const dpop = SECRETS[DPOP.secret];
+  // Kept with --no-dpop once it exists (plan-keys.ts): what it binds must stay refreshable.
+  if (desired.dpop || state?.secrets[dpop.name] !== undefined)
+    lines.push(
+      `DPoP: refresh tokens are bound to the keys in ${dpop.env} (secret ${dpop.name}); only ${holders(DPOP.secret)} hold them, so a stolen refresh token, even with the token keyset, cannot be refreshed.`,
+    );
+  else
+    lines.push(
+      `WARNING: --no-dpop: DPoP is off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed. Deploy without --no-dpop to bind refresh tokens to DPoP keys (docs/deploy.md#dpop-keys).`,
     );
   return lines;
 }

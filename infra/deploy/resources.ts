@@ -144,15 +144,28 @@ export const SECRETS = Object.fromEntries(
 ) as Readonly<Record<SecretKey, { readonly name: string; readonly env: string }>>;
 
 /**
+ * The DPoP keys (RFC 9449, shared/oauth/dpop.ts): ES256 private JWKs by id, one primary, that
+ * the code exchange and every refresh prove possession of, so that a refresh token Google bound
+ * to one refreshes only with it. The deploy creates the secret with one fresh key and never
+ * replaces it: a refresh token bound to a key it dropped could never be refreshed again.
+ */
+export const DPOP = {
+  secret: 'dpopKeys',
+  /** The id of the first key; a rotation adds another and makes it primary. */
+  firstKeyId: 'd1',
+} as const satisfies { readonly secret: SecretKey; readonly firstKeyId: string };
+
+/**
  * The keyset secrets and the key purpose each holds (shared/crypto/keyset.ts). `satisfies` makes
- * a keyset secret added to the schema without a purpose here fail to compile.
+ * a keyset secret added to the schema without a purpose here fail to compile. Not keysets: the
+ * OAuth client secret and the DPoP keys (ES256 JWKs, DPOP above).
  */
 export const KEYSETS = {
   tokenKeyset: 'token',
   cookieKeyset: 'cookie',
   linkKeyset: 'link',
   connectKeyset: 'connect',
-} as const satisfies Record<Exclude<SecretKey, 'clientSecret'>, KeyPurpose>;
+} as const satisfies Record<Exclude<SecretKey, 'clientSecret' | typeof DPOP.secret>, KeyPurpose>;
 export type KeysetKey = keyof typeof KEYSETS;
 
 /**

@@ -1,11 +1,13 @@
 // The data the plan's steps send to gcloud on standard input (plan.ts SecretInput), made only
 // when a step needs it, in memory, never printed and never on disk: the OAuth client secret from
-// --client-secret-file, and keysets that are generated, split from a master keyset (a
-// migration) or read as they are, then wrapped with Cloud KMS where the step says so (kms.ts).
+// --client-secret-file, a new DPoP key set (dpop-keys.ts), and keysets that are generated, split
+// from a master keyset (a migration) or read as they are, then wrapped with Cloud KMS where the
+// step says so (kms.ts).
 import { readFileSync } from 'node:fs';
 import { generateKeysetJson, parseKeyset, purposeKeysetJson } from '../../shared/crypto/keyset.ts';
 import type { KeyPurpose } from '../../shared/crypto/keyset.ts';
 import { isOperationError, KEYSET_INVALID } from '../../shared/errors.ts';
+import { generateDpopKeysJson } from './dpop-keys.ts';
 import { accessSecretVersion } from './gcloud.ts';
 import type { Gcloud } from './gcloud.ts';
 import { InputError } from './input-error.ts';
@@ -36,10 +38,21 @@ export class SecretInputs {
     const id = JSON.stringify(input);
     let value = this.values.get(id);
     if (value === undefined) {
-      value = input.kind === 'client-secret' ? this.clientSecret() : this.keyset(input);
+      value = this.make(input);
       this.values.set(id, value);
     }
     return value;
+  }
+
+  private make(input: SecretInput): Promise<Buffer> {
+    switch (input.kind) {
+      case 'client-secret':
+        return this.clientSecret();
+      case 'dpop-keys':
+        return Promise.resolve(Buffer.from(generateDpopKeysJson(), 'utf8'));
+      case 'keyset':
+        return this.keyset(input);
+    }
   }
 
   private async keyset(input: Extract<SecretInput, { kind: 'keyset' }>): Promise<Buffer> {

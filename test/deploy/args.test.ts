@@ -29,6 +29,7 @@ describe('parseArgs', () => {
         rulesApi: 'https://firebaserules.googleapis.com',
         kms: true,
         kmsLocation: 'europe-west1',
+        dpop: true,
       },
     });
   });
@@ -37,6 +38,13 @@ describe('parseArgs', () => {
     expect(parseArgs([...BASE, '--no-kms', '--kms-location', 'global'])).toMatchObject({
       ok: true,
       options: { kms: false, kmsLocation: 'global' },
+    });
+  });
+
+  it('takes --no-dpop (the DPoP keys are on by default)', () => {
+    expect(parseArgs([...BASE, '--no-dpop'])).toMatchObject({
+      ok: true,
+      options: { dpop: false, kms: true },
     });
   });
 
@@ -93,6 +101,7 @@ describe('parseArgs', () => {
     [[...BASE, '--kms-location', 'Europe West'], '--kms-location is not a valid location'],
     [[...BASE, '--scheduler-location=eu_west'], '--scheduler-location is not a valid location'],
     [[...BASE, '--no-kms=yes'], '--no-kms takes no value'],
+    [[...BASE, '--no-dpop=yes'], '--no-dpop takes no value'],
   ])('rejects %j', (argv, problem) => {
     const result = parseArgs(argv);
     expect(result.ok).toBe(false);

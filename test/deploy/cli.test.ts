@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeysetJson, parseKeyset, purposeKeysetJson } from '../../shared/crypto/keyset.ts';
 import { keysetAad } from '../../shared/crypto/wrapped-keyset.ts';
+import { parseDpopKeys } from '../../shared/oauth/dpop.ts';
 import { fakeKmsDecrypt } from './fake-gcloud/fake-kms.ts';
 import { emptyProject } from './fake-gcloud/state.ts';
 import type { FakePolicy, FakeState, LogEntry } from './fake-gcloud/state.ts';
@@ -21,6 +22,20 @@ const sa = (name: string): string => `serviceAccount:${email(name)}`;
 const AGENT = 'serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com';
 /** Written out: the schema's TOKEN_KEYSET functions must be exactly these. */
 const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker', 'risc'];
+/** Written out: the schema's DPOP_KEYS functions, the ones that exchange or refresh tokens. */
+const DPOP_FUNCTIONS = ['callback', 'dispatcher', 'worker'];
+const DPOP_SECRET = 'consent-vault-dpop-keys';
+
+/** The DPOP_KEYS mount of each function's deploy call in a log ('' without one). */
+function dpopMounts(log: readonly LogEntry[]): Record<string, string> {
+  return Object.fromEntries(
+    FUNCTION_NAMES.map((name) => {
+      const deploy = mutations(log).find((a) => a[1] === 'deploy' && a[2] === name) ?? [];
+      const mounts = (flagOf(deploy, 'set-secrets') ?? '').split(',');
+      return [name, mounts.find((m) => m.startsWith('DPOP_KEYS=')) ?? ''];
+    }),
+  );
+}
 const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset`;
 
 function membersOf(policy: FakeState['projectPolicy'], role: string): string[] {
@@ -114,7 +129,10 @@ describe('deploy CLI against a fake project', () => {
       const commands = dry.stdout.split('\n').filter((line) => line.startsWith('gcloud '));
       for (const name of FUNCTION_NAMES)
         expect(commands.some((c) => c.startsWith(`gcloud functions deploy ${name} `))).toBe(true);
-      expect(commands.filter((c) => c.startsWith('gcloud secrets create '))).toHaveLength(5);
+      expect(commands.filter((c) => c.startsWith('gcloud secrets create '))).toHaveLength(6);
+      expect(commands).toContain(
+        `gcloud secrets create ${DPOP_SECRET} --project=${PROJECT} --replication-policy=automatic --data-file=-  # stdin: an ES256 DPoP key set generated in memory`,
+      );
       expect(commands).toContain(
         `gcloud kms keys create token-keyset --project=${PROJECT} --keyring=consent-vault --location=europe-west1 --purpose=encryption --rotation-period=90d --next-rotation-time=+P90D`,
       );
@@ -170,6 +188,7 @@ describe('deploy CLI against a fake project', () => {
       expect(Object.keys(state.secrets).sort()).toEqual([
         'consent-vault-connect-keyset',
         'consent-vault-cookie-keyset',
+        'consent-vault-dpop-keys',
         'consent-vault-link-keyset',
         'consent-vault-oauth-client-secret',
         'consent-vault-token-keyset',
@@ -278,6 +297,11 @@ describe('deploy CLI against a fake project', () => {
           names.map(sa).sort(),
         );
       }
+      const dpopPolicy = policy(secrets[DPOP_SECRET]);
+      expect(rolesOf(dpopPolicy)).toEqual(['roles/secretmanager.secretAccessor']);
+      expect(membersOf(dpopPolicy, 'roles/secretmanager.secretAccessor')).toEqual(
+        DPOP_FUNCTIONS.map(sa).sort(),
+      );
       const topics = afterFirst.topics;
       expect(membersOf(policy(topics['consent-vault-work']), 'roles/pubsub.publisher')).toEqual([
         sa('dispatcher'),
@@ -303,7 +327,7 @@ describe('deploy CLI against a fake project', () => {
       }
     });
 
-    it('sends secret values only on stdin: never in an argument, the output or the project', () => {
+    it('sends secret values only on stdin: never in an argument, the output or the project', async () => {
       const withStdin = firstLog.filter((e) => e.stdin !== '' && e.tool === 'gcloud');
       const create = (name: string) =>
         withStdin.find((e) => e.args.slice(0, 3).join(' ') === `secrets create ${name}`);
@@ -327,6 +351,12 @@ describe('deploy CLI against a fake project', () => {
       );
       // Four keysets of one fresh key each, all different.
       expect(new Set(keyBytes).size).toBe(4);
+      // The DPoP keys: one private P-256 JWK, generated in memory, stored as it was sent.
+      const dpopKeys = create(DPOP_SECRET)?.stdin ?? '';
+      expect((await parseDpopKeys(dpopKeys)).jkts).toHaveLength(1);
+      expect(sandbox.payload(DPOP_SECRET, 1)).toBe(dpopKeys);
+      const dpopJwk = (JSON.parse(dpopKeys) as { keys: Record<string, { d: string }> }).keys['d1'];
+      expect(dpopJwk?.d).toMatch(/^[\w-]{43}$/);
 
       const everyArg = [dryLog, firstLog, secondLog]
         .flat()
@@ -334,7 +364,13 @@ describe('deploy CLI against a fake project', () => {
         .join('\n');
       const everyOutput = [dry, first, second].map((r) => r.stdout + r.stderr).join('\n');
       const project = readFileSync(sandbox.stateFile, 'utf8');
-      for (const secret of [sandbox.clientSecret, ...keysets, ...keyBytes]) {
+      for (const secret of [
+        sandbox.clientSecret,
+        ...keysets,
+        ...keyBytes,
+        dpopKeys,
+        dpopJwk?.d ?? '',
+      ]) {
         expect(everyArg).not.toContain(secret);
         expect(everyOutput).not.toContain(secret);
         expect(project).not.toContain(secret);
@@ -343,8 +379,8 @@ describe('deploy CLI against a fake project', () => {
       const token = afterFirst.accessToken;
       expect(everyArg).not.toContain(token);
       expect(everyOutput).not.toContain(token);
-      // No other gcloud call received stdin: five secrets and the one encrypt.
-      expect(withStdin).toHaveLength(6);
+      // No other gcloud call received stdin: six secrets and the one encrypt.
+      expect(withStdin).toHaveLength(7);
     });
 
     it('wraps the token keyset with the new KMS key, bound to the token purpose', () => {
@@ -394,6 +430,29 @@ describe('deploy CLI against a fake project', () => {
         'secret consent-vault-connect-keyset roles/secretmanager.secretAccessor',
         'secret consent-vault-cookie-keyset roles/secretmanager.secretAccessor',
       ]);
+    });
+
+    it('mounts DPOP_KEYS on callback, dispatcher and worker only, and lets only them read it', () => {
+      const mount = `DPOP_KEYS=projects/${PROJECT}/secrets/${DPOP_SECRET}:1`;
+      expect(dpopMounts(firstLog)).toEqual(
+        Object.fromEntries(
+          FUNCTION_NAMES.map((name) => [name, DPOP_FUNCTIONS.includes(name) ? mount : '']),
+        ),
+      );
+      for (const name of FUNCTION_NAMES) {
+        const mounted = afterFirst.functions[name]?.serviceConfig.secretEnvironmentVariables.find(
+          (s) => s.key === 'DPOP_KEYS',
+        );
+        const holds = bindingsOf(afterFirst, sa(name)).includes(
+          `secret ${DPOP_SECRET} roles/secretmanager.secretAccessor`,
+        );
+        expect([mounted?.secret, holds], name).toEqual(
+          DPOP_FUNCTIONS.includes(name) ? [DPOP_SECRET, true] : [undefined, false],
+        );
+      }
+      expect(first.stdout).toContain(
+        `DPoP: refresh tokens are bound to the keys in DPOP_KEYS (secret ${DPOP_SECRET}); only callback, dispatcher, worker hold them`,
+      );
     });
 
     it("deploys risc public, holding only the schema's grants and no client secret", () => {
@@ -467,6 +526,10 @@ describe('deploy CLI against a fake project', () => {
       expect(secondLog.filter((e) => e.mutating)).toEqual([]);
       expect(second.stdout).toContain('Nothing to change');
       expect(sandbox.state()).toEqual(afterFirst);
+      // The DPoP keys are reused, never regenerated: bound refresh tokens keep refreshing.
+      expect(sandbox.state().secrets[DPOP_SECRET]?.versions).toEqual([
+        { number: 1, state: 'ENABLED' },
+      ]);
     });
 
     it(
@@ -511,6 +574,31 @@ describe('deploy CLI and the key custody', () => {
         expect(parseKeyset(sandbox.payload(TOKEN, 1) ?? '').purpose).toBe('token');
         expect(result.stdout).toContain(
           'WARNING: --no-kms: the token keyset is stored unwrapped, the weaker choice',
+        );
+      } finally {
+        await sandbox.close();
+      }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    '--no-dpop creates no DPoP keys, mounts none and names the choice weaker',
+    async () => {
+      const sandbox = await Sandbox.create();
+      try {
+        const result = await sandbox.run(
+          sandbox.args(['--no-dpop', '--client-secret-file', sandbox.clientSecretFile]),
+        );
+        expect(result.code, result.stderr).toBe(0);
+        // Read (the secret is described), never written.
+        const touching = sandbox.log().filter((e) => e.args.some((a) => a.includes('dpop')));
+        expect(touching.length).toBeGreaterThan(0);
+        expect(touching.filter((e) => e.mutating)).toEqual([]);
+        expect(Object.keys(sandbox.state().secrets)).not.toContain(DPOP_SECRET);
+        expect(Object.values(dpopMounts(sandbox.log()))).toEqual(FUNCTION_NAMES.map(() => ''));
+        expect(result.stdout).toContain(
+          'WARNING: --no-dpop: DPoP is off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed.',
         );
       } finally {
         await sandbox.close();

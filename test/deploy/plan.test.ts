@@ -40,6 +40,9 @@ const sa = (name: string): string =>
   `serviceAccount:consent-vault-${name}@${PROJECT}.iam.gserviceaccount.com`;
 /** The functions that open tokens, written out: the schema's TOKEN_KEYSET functions must match. */
 const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker', 'risc'];
+/** The functions that refresh or exchange tokens, written out: the schema's DPOP_KEYS functions. */
+const DPOP_FUNCTIONS = ['callback', 'dispatcher', 'worker'];
+const DPOP_SECRET = 'consent-vault-dpop-keys';
 const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset`;
 const KMS_WHERE = `--project=${PROJECT} --keyring=consent-vault --location=europe-west1`;
 
@@ -114,11 +117,14 @@ function converged(desired: Desired): ProjectState {
       labels: { [SPEC_LABEL]: labels.get(name) ?? '' },
       serviceAccount: fn.serviceAccount,
       environment: { ...desired.env, LOG_EXECUTION_ID: 'true' },
-      secrets: fn.spec.secrets.map((key) => ({
-        key: SECRETS[key].env,
-        secret: SECRETS[key].name,
-        version: '1',
-      })),
+      // With --no-dpop on a project without DPoP keys, nothing mounts DPOP_KEYS.
+      secrets: fn.spec.secrets
+        .filter((key) => desired.dpop || key !== 'dpopKeys')
+        .map((key) => ({
+          key: SECRETS[key].env,
+          secret: SECRETS[key].name,
+          version: '1',
+        })),
       triggerSubscription: fn.spec.trigger === 'http' ? undefined : `eventarc-${name}-sub`,
       runPolicy: binding('roles/run.invoker', [
         fn.spec.public ? 'allUsers' : `serviceAccount:${desired.schedulerAccount}`,
@@ -178,6 +184,14 @@ function converged(desired: Desired): ProjectState {
         versions: [{ number: 1, state: 'ENABLED' }],
         policy: binding('roles/secretmanager.secretAccessor', ['authorize', 'revoke'].map(sa)),
       },
+      ...(desired.dpop
+        ? {
+            [DPOP_SECRET]: {
+              versions: [{ number: 1, state: 'ENABLED' }],
+              policy: binding('roles/secretmanager.secretAccessor', DPOP_FUNCTIONS.map(sa)),
+            },
+          }
+        : {}),
     },
     kms: {
       keyRing: true,
@@ -239,7 +253,7 @@ describe('buildPlan on an empty project', () => {
   it('creates every resource', () => {
     expect(plan.problems).toEqual([]);
     expect(commands.filter((c) => c.startsWith('iam service-accounts create'))).toHaveLength(7);
-    expect(commands.filter((c) => c.startsWith('secrets create'))).toHaveLength(5);
+    expect(commands.filter((c) => c.startsWith('secrets create'))).toHaveLength(6);
     expect(commands.filter((c) => c.startsWith('kms '))).toHaveLength(2 + TOKEN_FUNCTIONS.length);
     expect(commands.filter((c) => c.startsWith('pubsub topics create'))).toHaveLength(4);
     expect(commands.filter((c) => c.startsWith('functions deploy'))).toHaveLength(6);
@@ -269,6 +283,7 @@ describe('buildPlan on an empty project', () => {
         { kind: 'keyset', purpose, source: generated },
         '-',
       ]),
+      [DPOP_SECRET, { kind: 'dpop-keys' }, '-'],
       // Last: the token keyset, wrapped by the key the plan creates before it.
       [
         'consent-vault-token-keyset',
@@ -325,6 +340,9 @@ describe('buildPlan on an empty project', () => {
         ...readers('cookie', ['authorize', 'callback']),
         ...readers('link', ['revoke']),
         ...readers('connect', ['authorize', 'revoke']),
+        ...DPOP_FUNCTIONS.map(
+          (n) => `secrets ${DPOP_SECRET} roles/secretmanager.secretAccessor ${sa(n)}`,
+        ),
         ...TOKEN_FUNCTIONS.map(
           (n) => `kms keys token-keyset roles/cloudkms.cryptoKeyDecrypter ${sa(n)}`,
         ),
@@ -377,10 +395,10 @@ describe('buildPlan on an empty project', () => {
         .join(',');
     expect(secrets).toEqual({
       authorize: mount('COOKIE_KEYSET', 'CONNECT_KEYSET'),
-      callback: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET', 'COOKIE_KEYSET'),
+      callback: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET', 'DPOP_KEYS', 'COOKIE_KEYSET'),
       revoke: mount('TOKEN_KEYSET', 'LINK_KEYSET', 'CONNECT_KEYSET'),
-      dispatcher: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET'),
-      worker: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET'),
+      dispatcher: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET', 'DPOP_KEYS'),
+      worker: mount('OAUTH_CLIENT_SECRET', 'TOKEN_KEYSET', 'DPOP_KEYS'),
       risc: mount('TOKEN_KEYSET'),
     });
   });
@@ -921,6 +939,190 @@ describe('--no-kms: a raw token keyset, reported as the weaker choice', () => {
     expect(next.notes).toContain(
       `secret consent-vault-token-keyset stays wrapped by Cloud KMS key ${KMS_KEY}: --no-kms never unwraps a keyset`,
     );
+  });
+});
+
+describe('DPoP keys: bind refresh tokens, held only by the functions that refresh', () => {
+  const desired = desiredFor();
+  const empty = { ...emptyState(), projectNumber: NUMBER };
+  const plan = buildPlan(desired, empty);
+  const steps = gcloudSteps(plan);
+  const mountsOf = (p: Plan, name: string): string[] =>
+    (
+      flag(
+        gcloudSteps(p).find((s) => s.args[1] === 'deploy' && s.args[2] === name)?.args ?? [],
+        'set-secrets',
+      ) ?? ''
+    )
+      .split(',')
+      .filter((m) => m.startsWith('DPOP_KEYS='));
+  const dpopGrants = (p: Plan): string[] =>
+    gcloudSteps(p)
+      .filter((s) => s.args[0] === 'secrets' && s.args[1]?.endsWith('-policy-binding'))
+      .filter((s) => s.args[2] === DPOP_SECRET)
+      .map((s) => `${s.args[1]} ${flag(s.args, 'member')} ${flag(s.args, 'role')}`);
+
+  it('the schema gives DPOP_KEYS to callback, dispatcher and worker, and no one else', () => {
+    const holders = desired.functions
+      .filter((fn) => fn.spec.secrets.includes('dpopKeys'))
+      .map((fn) => fn.spec.name);
+    expect(holders).toEqual(DPOP_FUNCTIONS);
+    expect(SECRETS.dpopKeys).toEqual({ name: DPOP_SECRET, env: 'DPOP_KEYS' });
+  });
+
+  it('creates the secret from a key generated at apply time, named by the step, never held', () => {
+    const create = steps.filter(
+      (s) => s.args.slice(0, 3).join(' ') === `secrets create ${DPOP_SECRET}`,
+    );
+    expect(create.map((s) => [s.title, s.args, s.stdin])).toEqual([
+      [
+        `Create secret ${DPOP_SECRET} from a newly generated ES256 DPoP key (binds refresh tokens)`,
+        [
+          'secrets',
+          'create',
+          DPOP_SECRET,
+          `--project=${PROJECT}`,
+          '--replication-policy=automatic',
+          '--data-file=-',
+        ],
+        { kind: 'dpop-keys' },
+      ],
+    ]);
+  });
+
+  it('lets exactly callback, dispatcher and worker read it, and mounts it only there', () => {
+    expect(dpopGrants(plan)).toEqual(
+      DPOP_FUNCTIONS.map(
+        (n) => `add-iam-policy-binding ${sa(n)} roles/secretmanager.secretAccessor`,
+      ),
+    );
+    for (const name of DPOP_FUNCTIONS)
+      expect(mountsOf(plan, name), name).toEqual([
+        `DPOP_KEYS=projects/${PROJECT}/secrets/${DPOP_SECRET}:1`,
+      ]);
+    for (const name of ['authorize', 'revoke', 'risc']) {
+      expect(mountsOf(plan, name), name).toEqual([]);
+      expect(
+        steps.filter((s) => s.args[2] === DPOP_SECRET && flag(s.args, 'member') === sa(name)),
+        name,
+      ).toEqual([]);
+    }
+  });
+
+  it('a converged project plans nothing', () => {
+    const next = buildPlan(desired, converged(desired));
+    expect(next.steps).toEqual([]);
+    expect(next.notes.filter((note) => /dpop/i.test(note))).toEqual([]);
+  });
+
+  it('reuses an existing secret, never regenerated: pins its newest enabled version', () => {
+    const state = converged(desired);
+    const next = buildPlan(desired, {
+      ...state,
+      secrets: {
+        ...state.secrets,
+        [DPOP_SECRET]: {
+          versions: [
+            { number: 1, state: 'ENABLED' },
+            { number: 2, state: 'ENABLED' },
+          ],
+          policy: state.secrets[DPOP_SECRET]?.policy ?? { bindings: [] },
+        },
+      },
+    });
+    expect(gcloudSteps(next).some((s) => s.stdin?.kind === 'dpop-keys')).toBe(false);
+    expect(gcloudSteps(next).map((s) => s.args.slice(0, 3).join(' '))).toEqual(
+      DPOP_FUNCTIONS.map((n) => `functions deploy ${n}`),
+    );
+    for (const name of DPOP_FUNCTIONS)
+      expect(mountsOf(next, name)).toEqual([
+        `DPOP_KEYS=projects/${PROJECT}/secrets/${DPOP_SECRET}:2`,
+      ]);
+  });
+
+  it('refuses a secret with no enabled version instead of replacing it', () => {
+    const state = converged(desired);
+    const next = buildPlan(desired, {
+      ...state,
+      secrets: {
+        ...state.secrets,
+        [DPOP_SECRET]: { versions: [{ number: 1, state: 'DISABLED' }], policy: { bindings: [] } },
+      },
+    });
+    expect(next.problems).toEqual([
+      `secret ${DPOP_SECRET} has no enabled version: enable one (refresh tokens bound to its keys refresh only with them)`,
+    ]);
+    expect(gcloudSteps(next).some((s) => s.stdin?.kind === 'dpop-keys')).toBe(false);
+  });
+
+  it('takes the DPoP keys away from a function of this deployment the schema does not give them', () => {
+    const state = converged(desired);
+    const next = buildPlan(desired, {
+      ...state,
+      secrets: {
+        ...state.secrets,
+        [DPOP_SECRET]: {
+          versions: [{ number: 1, state: 'ENABLED' }],
+          policy: {
+            bindings: [
+              {
+                role: 'roles/secretmanager.secretAccessor',
+                members: [...DPOP_FUNCTIONS, 'risc'].map(sa),
+              },
+            ],
+          },
+        },
+      },
+    });
+    expect(commandsOf(next)).toEqual([
+      `secrets remove-iam-policy-binding ${DPOP_SECRET} --project=${PROJECT} --member=${sa('risc')} --role=roles/secretmanager.secretAccessor`,
+    ]);
+  });
+
+  it('names the secret and its holders in the summary, without a warning', () => {
+    const summary = formatSummary(desired, undefined);
+    expect(summary).toContain(
+      `DPoP: refresh tokens are bound to the keys in DPOP_KEYS (secret ${DPOP_SECRET}); only callback, dispatcher, worker hold them`,
+    );
+    expect(summary).not.toContain('--no-dpop');
+  });
+});
+
+describe('--no-dpop: no DPoP keys, reported as the weaker choice', () => {
+  const desired = desiredFor(['--no-dpop']);
+  const plan = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
+
+  it('creates no DPoP secret, grants and mounts nothing of it', () => {
+    expect(plan.problems).toEqual([]);
+    expect(commandsOf(plan).filter((c) => c.includes('dpop'))).toEqual([]);
+    expect(gcloudSteps(plan).some((s) => s.stdin?.kind === 'dpop-keys')).toBe(false);
+    for (const step of gcloudSteps(plan).filter((s) => s.args[1] === 'deploy'))
+      expect(flag(step.args, 'set-secrets')).not.toContain('DPOP_KEYS');
+    // The other secrets are as without the flag.
+    expect(commandsOf(plan).filter((c) => c.startsWith('secrets create'))).toHaveLength(5);
+  });
+
+  it('a converged project without DPoP keys plans nothing', () => {
+    const next = buildPlan(desired, converged(desired));
+    expect(next.steps).toEqual([]);
+    expect(next.notes.filter((note) => /dpop/i.test(note))).toEqual([]);
+  });
+
+  it('names the choice weaker in the summary', () => {
+    expect(formatSummary(desired, undefined)).toContain(
+      'WARNING: --no-dpop: DPoP is off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed.',
+    );
+    expect(formatSummary(desiredFor(), undefined)).not.toContain('WARNING: --no-dpop');
+  });
+
+  it('keeps an existing secret mounted and granted: refresh tokens bound to its keys need them', () => {
+    const state = converged(desiredFor());
+    const next = buildPlan(desired, state);
+    expect(next.steps).toEqual([]);
+    expect(next.notes.filter((note) => /dpop/i.test(note))).toEqual([
+      `secret ${DPOP_SECRET} exists: --no-dpop keeps it mounted (refresh tokens bound to its keys refresh only with them)`,
+    ]);
+    expect(formatSummary(desired, state)).not.toContain('WARNING: --no-dpop');
   });
 });
 

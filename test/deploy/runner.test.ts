@@ -1,14 +1,17 @@
-// The gcloud runner's describe semantics, the keyset classification and the KMS wrap, and the
-// Rules API client, with injected fakes.
+// The gcloud runner's describe semantics, the keyset classification and the KMS wrap, the DPoP
+// keys the deploy generates, and the Rules API client, with injected fakes.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describe as describeResource, GcloudError } from '../../infra/deploy/gcloud.ts';
 import type { Gcloud, GcloudResult } from '../../infra/deploy/gcloud.ts';
+import { generateDpopKeysJson } from '../../infra/deploy/dpop-keys.ts';
 import { classifyKeyset } from '../../infra/deploy/keyset.ts';
 import { wrapWithGcloud } from '../../infra/deploy/kms.ts';
 import { releaseName, rulesApi } from '../../infra/deploy/rules-api.ts';
+import { SecretInputs } from '../../infra/deploy/secret-inputs.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
+import { parseDpopKeys } from '../../shared/oauth/dpop.ts';
 
 function gcloudAnswering(result: GcloudResult, calls: (readonly string[])[] = []): Gcloud {
   return {
@@ -129,6 +132,55 @@ describe('wrapWithGcloud', () => {
     await expect(
       wrapWithGcloud(gcloud, key, generateKeysetJson('k1'), () => undefined),
     ).rejects.toThrow('only a purpose keyset is wrapped');
+  });
+});
+
+describe('generateDpopKeysJson', () => {
+  it('makes one private ES256 (P-256) JWK, "d1", primary, that parseDpopKeys reads', async () => {
+    const json = generateDpopKeysJson();
+    const parsed = JSON.parse(json) as {
+      primary: string;
+      keys: Record<string, Record<string, string>>;
+    };
+    expect(parsed.primary).toBe('d1');
+    expect(Object.keys(parsed.keys)).toEqual(['d1']);
+    const jwk = parsed.keys['d1'] ?? {};
+    expect(Object.keys(jwk)).toEqual(['kty', 'crv', 'x', 'y', 'd']);
+    expect([jwk['kty'], jwk['crv']]).toEqual(['EC', 'P-256']);
+    // 32-byte coordinates and private scalar, base64url.
+    for (const part of ['x', 'y', 'd'] as const)
+      expect(Buffer.from(jwk[part] ?? '', 'base64url')).toHaveLength(32);
+    const keys = await parseDpopKeys(json);
+    expect(keys.jkts).toEqual([keys.primaryJkt]);
+    const proof = await keys.proof(keys.primaryJkt, {
+      htm: 'POST',
+      htu: 'https://oauth2.googleapis.com/token',
+    });
+    const header = JSON.parse(
+      Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8'),
+    ) as { alg: string; jwk: Record<string, string> };
+    expect(header.alg).toBe('ES256');
+    // The proof carries the public key only.
+    expect(header.jwk).toEqual({ kty: 'EC', crv: 'P-256', x: jwk['x'], y: jwk['y'] });
+  });
+
+  it('makes a fresh key each time', () => {
+    expect(generateDpopKeysJson()).not.toBe(generateDpopKeysJson());
+  });
+
+  it('is what SecretInputs sends for a dpop-keys step, one value per run, with no gcloud call', async () => {
+    const calls: (readonly string[])[] = [];
+    const inputs = new SecretInputs({
+      gcloud: gcloudAnswering({ code: 1, stdout: '', stderr: 'not called' }, calls),
+      project: 'p',
+      clientSecretFile: undefined,
+      readStdin: () => Buffer.alloc(0),
+      show: () => undefined,
+    });
+    const first = await inputs.get({ kind: 'dpop-keys' });
+    expect((await parseDpopKeys(first.toString('utf8'))).jkts).toHaveLength(1);
+    expect((await inputs.get({ kind: 'dpop-keys' })).equals(first)).toBe(true);
+    expect(calls).toEqual([]);
   });
 });
 

@@ -147,14 +147,14 @@ describe('loadConfig reads the schema and nothing else', () => {
 
 describe('each function needs what the deploy gives it', () => {
   // The least-privilege rule, stated once by hand: only the functions that exchange or refresh
-  // tokens hold the client secret, and each holds only the keys of the purposes it uses: the
-  // public, database-less authorize never holds a token key.
+  // tokens hold the client secret and the DPoP keys, and each holds only the keys of the purposes
+  // it uses: the public, database-less authorize never holds a token key.
   const expected: Readonly<Record<FunctionName, readonly string[]>> = {
     authorize: ['cookieKeyset', 'connectKeyset'],
-    callback: ['clientSecret', 'tokenKeyset', 'cookieKeyset'],
+    callback: ['clientSecret', 'tokenKeyset', 'dpopKeys', 'cookieKeyset'],
     revoke: ['tokenKeyset', 'linkKeyset', 'connectKeyset'],
-    dispatcher: ['clientSecret', 'tokenKeyset'],
-    worker: ['clientSecret', 'tokenKeyset'],
+    dispatcher: ['clientSecret', 'tokenKeyset', 'dpopKeys'],
+    worker: ['clientSecret', 'tokenKeyset', 'dpopKeys'],
     // Revokes at Google for a hijacked account: opens the refresh token, never refreshes.
     risc: ['tokenKeyset'],
   };
@@ -166,9 +166,14 @@ describe('each function needs what the deploy gives it', () => {
   it.each(FUNCTIONS.map((fn) => [fn.name, fn] as const))('%s', (name, fn) => {
     expect(secretKeysOf(name)).toEqual(expected[name]);
     expect(fn.secrets).toEqual(expected[name]);
-    // loadConfig, scoped to the function, requires exactly the secrets the deploy mounts on it.
+    // loadConfig, scoped to the function, requires exactly the secrets the deploy mounts on it,
+    // but an opt-in one (DPOP_KEYS): mounted, never required (--no-dpop deploys without it).
     const required = problemsOf(() => loadConfig(BASE, name)).map((p) => p.split(':')[0]);
-    expect(required).toEqual(fn.secrets.map((key) => SECRETS[key].env));
+    const optional = (key: string): boolean =>
+      SETTING_SPECS.some((s) => s.kind === 'secret' && s.key === key && s.optional === true);
+    expect(required).toEqual(
+      fn.secrets.filter((key) => !optional(key)).map((key) => SECRETS[key].env),
+    );
     expect(needsOf(name)).toEqual(
       Object.fromEntries(SECRET_SETTINGS.map((s) => [s.key, expected[name].includes(s.key)])),
     );
