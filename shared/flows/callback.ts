@@ -110,13 +110,10 @@ async function finishConsent(
   validated: ValidatedAuthResponse,
 ): Promise<HttpResponse> {
   const { config, clock } = runtime;
-  const result = await exchangeCode(
-    config,
-    await runtime.clientSecret(),
-    validated,
-    clock.now(),
-    await runtime.dpopKeys(),
-  );
+  const result = await exchangeCode(config, await runtime.clientSecret(), validated, {
+    now: clock.now(),
+    dpop: await runtime.dpopKeys(),
+  });
 
   const missing = missingScopes(config, result.grantedScopes);
   // Granular consent: the user may grant some jobs' scopes only. The connection is kept if at

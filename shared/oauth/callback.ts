@@ -87,10 +87,13 @@ export async function exchangeCode(
   config: Pick<Config, 'clientId' | 'redirectUri' | 'google' | 'jobs'>,
   clientSecret: string,
   response: ValidatedAuthResponse,
-  now: number,
-  /** DPoP on: the exchange carries a proof, and the refresh token is bound to our key. */
-  dpop?: DpopKeys,
+  options: {
+    readonly now: number;
+    /** DPoP on: the exchange carries a proof, and the refresh token is bound to our key. */
+    readonly dpop?: DpopKeys | undefined;
+  },
 ): Promise<CodeExchangeResult> {
+  const { now, dpop } = options;
   const client = await sharedOAuthClient(config, clientSecret);
   if (dpop) sendDpopProofs(client, dpop, config.google.tokenUrl);
   // Fetch Google's certificates while the code is exchanged: the client caches them (honouring
@@ -221,8 +224,10 @@ function sendDpopProofs(client: OAuth2Client, dpop: DpopKeys, tokenUrl: string):
       dpop.noteNonce(dpopNonceOf(answer.headers));
       return Promise.resolve(answer);
     },
-    rejected: (error: { response?: { headers?: unknown } }) => {
-      dpop.noteNonce(dpopNonceOf(error.response?.headers));
+    rejected: (error: Error) => {
+      dpop.noteNonce(
+        dpopNonceOf((error as { response?: { headers?: unknown } }).response?.headers),
+      );
       throw error;
     },
   });
