@@ -1,6 +1,9 @@
 // revoke: a user unsubscribes through a signed link (GET confirms, POST acts), or the app's
 // backend unsubscribes them (POST with a Google-signed ID token of an allow-listed service
-// account). Either way: revoke the REFRESH token at Google, then delete every stored token and
+// account, naming the user by `sub` or by the app's own `appUserId`). The same authenticated
+// callers also reach the app's API here: `…/settings` (per-user job settings,
+// ./job-settings-api.ts) and `…/connect-links` (signed connect links, docs/jobs.md#connect-links).
+// An unsubscribe either way: revoke the REFRESH token at Google, then delete every stored token and
 // record the revocation (without any token), through shared/revocation/revoke-connection.ts. If
 // Google stays unreachable, or refuses for good, the connection becomes revoke-pending: never
 // used again, and completed by a later run or by the operator.

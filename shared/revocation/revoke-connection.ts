@@ -69,6 +69,11 @@ export function runtimeRevocationDeps(
   };
 }
 
+/** The app's user id for events, when the connection came from a connect link. */
+function appUserOf(connection: Connection): { appUserId?: string } {
+  return connection.appUserId === null ? {} : { appUserId: connection.appUserId };
+}
+
 /** Idempotent; completes a revoke-pending connection too. */
 export async function revokeConnection(
   deps: RevocationDeps,
@@ -107,7 +112,12 @@ export async function revokeConnection(
       status: refusal.status,
       reason: refusal.error,
     });
-    await deps.events.emit({ type: 'revoke-failed', sub, reason: refusal.error });
+    await deps.events.emit({
+      type: 'revoke-failed',
+      sub,
+      ...appUserOf(connection),
+      reason: refusal.error,
+    });
     return 'refused';
   }
   const done = await deps.connections.markRevoked(sub, {
@@ -116,7 +126,7 @@ export async function revokeConnection(
   });
   if (done.kind === 'refused') return done.refusal === 'missing' ? 'not-found' : 'already-revoked';
   deps.log.info('connection revoked', { sub, via: revoker.via, googleResult });
-  await deps.events.emit({ type: 'revoked', sub, reason: revoker.via });
+  await deps.events.emit({ type: 'revoked', sub, ...appUserOf(connection), reason: revoker.via });
   return 'revoked';
 }
 

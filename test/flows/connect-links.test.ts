@@ -84,6 +84,9 @@ describe('connect links', () => {
     );
     const revoked = await backend(app, '/', { appUserId: 'user-42' });
     expect(revoked.status).toBe(200);
+    expect(app.events).toContainEqual(
+      expect.objectContaining({ type: 'revoked', appUserId: 'user-42' }),
+    );
     expect((await connection(app, 'fortytwo@example.com'))?.state).toBe('revoked');
   });
 
