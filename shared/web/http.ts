@@ -37,6 +37,8 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'referrer-policy': 'no-referrer',
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
+  // HTTPS only from the first visit on, for two years (RFC 6797); browsers ignore it on http://.
+  'strict-transport-security': 'max-age=63072000; includeSubDomains',
   'content-security-policy':
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 };

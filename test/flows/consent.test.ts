@@ -64,6 +64,9 @@ describe('consent flow', () => {
     expect(setCookie).toContain('SameSite=Lax');
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(response.headers.get('strict-transport-security')).toBe(
+      'max-age=63072000; includeSubDomains',
+    );
     expect((await app.db.collection('connections').get()).size).toBe(before);
   });
 
