@@ -19,10 +19,10 @@ import {
 } from '../../shared/crypto/keyset.ts';
 import { unwrapKeyset, wrapKeyset, wrappedKeyset } from '../../shared/crypto/wrapped-keyset.ts';
 import { keyUsage, resealAll } from '../../shared/keys/rotation.ts';
-import { table } from '../../shared/runs/report.ts';
 import { kmsKeyWrapper } from '../../shared/secrets/kms.ts';
 import { cliEnv, cliFirestore } from './cli-env.ts';
 import { cliKeyset } from './cli-keyset.ts';
+import { keyUsageTable } from './key-usage-table.ts';
 
 const { values } = parseArgs({
   options: {
@@ -55,17 +55,7 @@ async function keysetFile(path: string) {
 
 async function printUsage(keyset: Keyset): Promise<Map<string, number>> {
   const usage = await keyUsage(db);
-  const ids = [...new Set([...keyset.keyIds, ...usage.keys()])];
-  console.log(
-    table(
-      ['key id', 'role', 'sealed values'],
-      ids.map((id) => [
-        id,
-        id === keyset.primaryId ? 'primary' : keyset.keyIds.includes(id) ? 'old' : 'NOT IN KEYSET',
-        String(usage.get(id) ?? 0),
-      ]),
-    ),
-  );
+  console.log(keyUsageTable(keyset, usage));
   return usage;
 }
 

@@ -10,6 +10,7 @@ import { table } from '../../shared/runs/report.ts';
 import { CONNECTIONS } from '../../shared/store/connection/document.ts';
 import { cliEnv, cliFirestore } from './cli-env.ts';
 import { cliKeyset } from './cli-keyset.ts';
+import { keyUsageTable } from './key-usage-table.ts';
 import { operatorBearer, RISC_API_ROOT, riscApi } from './risc-stream.ts';
 
 const env = cliEnv();
@@ -18,23 +19,7 @@ try {
   console.log('Token keys (values sealed per key id)');
   const usage = await keyUsage(db);
   const keyset = await cliKeyset(env).catch(() => undefined);
-  const ids = [...new Set([...(keyset?.keyIds ?? []), ...usage.keys()])];
-  console.log(
-    table(
-      ['key id', 'role', 'sealed values'],
-      ids.map((id) => [
-        id,
-        keyset === undefined
-          ? '?'
-          : id === keyset.primaryId
-            ? 'primary'
-            : keyset.keyIds.includes(id)
-              ? 'old'
-              : 'NOT IN KEYSET',
-        String(usage.get(id) ?? 0),
-      ]),
-    ).replace(/^/gm, '  '),
-  );
+  console.log(keyUsageTable(keyset, usage).replace(/^/gm, '  '));
 
   console.log('\nDPoP: connections per key their refresh token is bound to');
   const bindings = await dpopBindings(db);

@@ -35,6 +35,13 @@ export interface ConnectionEvent {
   readonly at: string;
 }
 
+/** `{ appUserId }` for an event, when the connection names the app's user; else nothing. */
+export function appUserOf(connection: { readonly appUserId: string | null }): {
+  appUserId?: string;
+} {
+  return connection.appUserId === null ? {} : { appUserId: connection.appUserId };
+}
+
 export interface EventPublisher {
   emit(event: Omit<ConnectionEvent, 'at'> & { at?: string }): Promise<void>;
   /** Flushes and releases the connection, where there is one. */

@@ -10,7 +10,7 @@ import { OAuthResponseError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Runtime } from '../platform/runtime.ts';
 import { revokeToken, type RevokeOptions } from '../oauth/revocation.ts';
-import type { EventPublisher } from '../pubsub/events.ts';
+import { appUserOf, type EventPublisher } from '../pubsub/events.ts';
 import { classifyError } from '../retry/classify.ts';
 import type { Clock } from '../retry/time.ts';
 import type { Config } from '../settings/config.ts';
@@ -67,11 +67,6 @@ export function runtimeRevocationDeps(
     log: runtime.log,
     clock: runtime.clock,
   };
-}
-
-/** The app's user id for events, when the connection came from a connect link. */
-function appUserOf(connection: Connection): { appUserId?: string } {
-  return connection.appUserId === null ? {} : { appUserId: connection.appUserId };
 }
 
 /** Idempotent; completes a revoke-pending connection too. */

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import { Timestamp } from '@google-cloud/firestore';
 import { AppError } from '../errors.ts';
+import { appUserOf } from '../pubsub/events.ts';
 import type { Runtime } from '../platform/runtime.ts';
 import { revokeConnection, runtimeRevocationDeps } from '../revocation/revoke-connection.ts';
 import { isAlreadyExists } from '../runs/ledger.ts';
@@ -106,7 +107,7 @@ async function act(runtime: Runtime, db: Firestore, event: SecurityEvent): Promi
       const reason = `risc:${event.kind}`;
       const applied = await connections.markTokensRevokedByGoogle(sub, { reason, now });
       if (applied.kind === 'refused') return known(connections, sub);
-      await events.emit({ type: 'needs-reconnect', sub, ...appUser(applied.connection), reason });
+      await events.emit({ type: 'needs-reconnect', sub, ...appUserOf(applied.connection), reason });
       return 'applied';
     }
     case 'account-disabled': {
@@ -134,7 +135,7 @@ async function act(runtime: Runtime, db: Firestore, event: SecurityEvent): Promi
       await events.emit({
         type: 'security-event',
         sub: event.sub,
-        ...appUser(applied.connection),
+        ...appUserOf(applied.connection),
         reason: `account-disabled:${event.reason ?? 'unspecified'}`,
       });
       return 'applied';
@@ -146,7 +147,7 @@ async function act(runtime: Runtime, db: Firestore, event: SecurityEvent): Promi
       await events.emit({
         type: 'security-event',
         sub: event.sub,
-        ...appUser(applied.connection),
+        ...appUserOf(applied.connection),
         reason: 'account-enabled',
       });
       return 'applied';
@@ -159,7 +160,7 @@ async function act(runtime: Runtime, db: Firestore, event: SecurityEvent): Promi
       await events.emit({
         type: 'security-event',
         sub: event.sub,
-        ...appUser(connection),
+        ...appUserOf(connection),
         reason: event.kind,
       });
       return 'applied';
@@ -189,10 +190,6 @@ async function subOfToken(db: Firestore, hash: string | undefined): Promise<stri
     .limit(1)
     .get();
   return found.docs[0]?.id;
-}
-
-function appUser(connection: { readonly appUserId: string | null }): { appUserId?: string } {
-  return connection.appUserId === null ? {} : { appUserId: connection.appUserId };
 }
 
 /** The claim's id: a digest (a jti is the sender's string, not a safe document id). */

@@ -3,6 +3,7 @@
 // Google lane is counted here, so a user's duration is the time of work on that user alone.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log.ts';
+import { appUserOf } from '../../pubsub/events.ts';
 import type { BackoffOptions } from '../../retry/backoff.ts';
 import type { FailureClass } from '../../retry/classify.ts';
 import type { RunDeps } from '../deps.ts';
@@ -112,7 +113,7 @@ export class UserWork {
 
   /** `{ appUserId }` for events, when the connection names the app's user. */
   appUserId(): { appUserId?: string } {
-    return this.appUser === null ? {} : { appUserId: this.appUser };
+    return appUserOf({ appUserId: this.appUser });
   }
 
   /** Backoff inside this user's budget, with the run's injectable randomness and sleep. */
