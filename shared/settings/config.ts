@@ -44,6 +44,8 @@ export interface Config {
   readonly connectKeyset: SecretSource | undefined;
   /** DPoP signing keys (opt-in): refresh tokens bound to them (shared/oauth/dpop.ts). */
   readonly dpopKeys: SecretSource | undefined;
+  /** DPoP signing keys held in Cloud KMS (opt-in, the stronger choice), primary first. */
+  readonly dpopKmsKeys: readonly string[];
   /** Cloud KMS endpoint (tests); Google's when undefined. */
   readonly kmsEndpoint: string | undefined;
   readonly secretManagerEndpoint: string | undefined;
@@ -121,6 +123,7 @@ export function loadConfig(env: Env, scope: FunctionName | ConfigNeeds = {}): Co
     linkKeyset: v.LINK_KEYSET,
     connectKeyset: v.CONNECT_KEYSET,
     dpopKeys: v.DPOP_KEYS,
+    dpopKmsKeys: v.DPOP_KMS_KEYS,
     kmsEndpoint: v.KMS_ENDPOINT,
     secretManagerEndpoint: v.SECRET_MANAGER_ENDPOINT,
     redirectUri: v.REDIRECT_URI,

@@ -71,6 +71,16 @@ export const PROJECT_SETTINGS = [
     functions: ['callback', 'dispatcher', 'worker'],
   },
   {
+    name: 'DPOP_KMS_KEYS',
+    group: 'project',
+    doc: 'Strongest: Cloud KMS key versions (ES256) that sign DPoP proofs, the first binds new tokens; the private key never leaves KMS.',
+    kind: 'list',
+    item: /^projects\/[a-z][a-z0-9-]{4,61}[a-z0-9]\/locations\/[a-z0-9-]+\/keyRings\/[\w-]{1,63}\/cryptoKeys\/[\w-]{1,63}\/cryptoKeyVersions\/[1-9]\d{0,9}$/,
+    default: '',
+    setBy: 'deploy',
+    functions: ['callback', 'dispatcher', 'worker'],
+  },
+  {
     name: 'COOKIE_KEYSET',
     group: 'project',
     doc: 'The keys that seal the consent transaction cookie (authorize to callback).',
