@@ -71,7 +71,11 @@ export const FIRESTORE_ERROR = 'firestore_error';
 /** Pub/Sub's REST API refused a publish (`httpStatus`). */
 export const PUBLISH_FAILED = 'publish_failed';
 
-export type ServiceCode = typeof NETWORK_ERROR | typeof FIRESTORE_ERROR | typeof PUBLISH_FAILED;
+/** Cloud KMS refused or failed (`httpStatus`, and Google's canonical `status`). */
+export const KMS_ERROR = 'kms_error';
+
+export type ServiceCode =
+  typeof NETWORK_ERROR | typeof FIRESTORE_ERROR | typeof PUBLISH_FAILED | typeof KMS_ERROR;
 
 /** A request-path failure with the status and the page it gets. */
 export class AppError extends Error {

@@ -4,7 +4,8 @@
 // order (exchange before checking state) does not compile.
 import type { Credentials, OAuth2Client } from 'google-auth-library';
 import type { Config } from '../settings/config.ts';
-import { AppError } from '../errors.ts';
+import { AppError, KMS_ERROR, ServiceError } from '../errors.ts';
+import { classifyError } from '../retry/classify.ts';
 import { requestedScopes } from './authorization.ts';
 import { safeEqual, singleParam } from '../web/http.ts';
 import type { AuthTransaction } from './transaction.ts';
@@ -235,6 +236,16 @@ function sendDpopProofs(client: OAuth2Client, dpop: DpopKeys, tokenUrl: string):
 
 /** Token-endpoint failures by `error` field and status (never by message text). */
 export function classifyTokenError(error: unknown): AppError {
+  // The DPoP proof could not be signed: nothing reached Google, and the code is still unused.
+  if (error instanceof ServiceError && error.code === KMS_ERROR)
+    return new AppError(
+      'upstream_unavailable',
+      503,
+      classifyError(error).failure === 'signing_key'
+        ? 'The service cannot finish connecting right now. We have been alerted.'
+        : 'Please try again in a minute.',
+      { detail: `DPoP proof not signed: ${error.message}` },
+    );
   const { status, error: code } = oauthErrorOf(error);
   if (code === 'invalid_grant' || code === 'redirect_uri_mismatch' || code === 'invalid_request')
     return new AppError(

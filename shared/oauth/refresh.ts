@@ -2,7 +2,7 @@
 // owns backoff, because google-auth-library retries token POSTs 3 times on 5xx/429 and ignores
 // Retry-After (docs/google-behaviours.md#google-auth-library-traps). Errors are classified from
 // the JSON `error` field and the HTTP status, never from `error_description`.
-import { networkError, OAuthResponseError } from '../errors.ts';
+import { networkError, OAuthResponseError, OperationError, ServiceError } from '../errors.ts';
 import { parseRetryAfter } from '../retry/retry-after.ts';
 
 export type FetchLike = typeof fetch;
@@ -44,6 +44,8 @@ export async function refreshAccessToken(
       signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
+    // Our own failures before the request left (a DPoP proof KMS would not sign) keep their class.
+    if (error instanceof ServiceError || error instanceof OperationError) throw error;
     throw networkError(error, 'the token endpoint');
   }
   return processRefreshResponse(response, now);

@@ -9,7 +9,7 @@ import { parseKeyset, type KeyPurpose, type Keyset, type PurposeKeys } from '../
 import { unwrapKeyset, wrappedKeyset, type KeyWrapper } from '../crypto/wrapped-keyset.ts';
 import type { SecretSource } from '../settings/config.ts';
 import { ConfigError, DPOP_KEYS_INVALID, isOperationError, KEYSET_INVALID } from '../errors.ts';
-import { parseDpopKeys, type DpopKeys } from '../oauth/dpop.ts';
+import { loadDpopKeys, type DpopKeys, type KmsSigner } from '../oauth/dpop.ts';
 import { noopEventPublisher, type EventPublisher } from '../pubsub/events.ts';
 import { createLogger, type Logger, type LogSink } from '../log.ts';
 import { systemClock, type Clock } from '../retry/time.ts';
@@ -30,9 +30,12 @@ export interface Runtime {
    * read once per instance (docs/security.md#key-hierarchy).
    */
   keys(purpose: KeyPurpose): Promise<PurposeKeys>;
-  /** Cloud KMS calls made by this instance (the bench prints them). */
-  kmsCalls(): number;
-  /** The DPoP keys (DPOP_KEYS), read once per instance; undefined when DPoP is off. */
+  /** Cloud KMS calls made by this instance, by kind (the bench prints them). */
+  kmsCalls(): KmsCallCounts;
+  /**
+   * The DPoP keys (DPOP_KMS_KEYS and DPOP_KEYS), read once per instance; undefined when DPoP is
+   * off.
+   */
   dpopKeys(): Promise<DpopKeys | undefined>;
   clientSecret(): Promise<string>;
   firestore(): Promise<Firestore>;
@@ -54,8 +57,8 @@ export interface GoogleServices {
   /** Publishes connection events (connected, revoked…) to EVENTS_TOPIC. */
   readonly events?: (config: Config, log: Logger, clock: Clock) => EventPublisher;
   readonly secretManager?: (endpoint: string | undefined) => Promise<SecretAccessor>;
-  /** Cloud KMS, for keysets stored wrapped (shared/secrets/kms.ts). */
-  readonly kms?: (endpoint: string | undefined) => Promise<KeyWrapper>;
+  /** Cloud KMS, for keysets stored wrapped and DPoP keys held there (shared/secrets/kms.ts). */
+  readonly kms?: (endpoint: string | undefined) => Promise<KeyWrapper & KmsSigner>;
   /** Loads and exercises the clients above without contacting anything (code-cache warm-up). */
   readonly warmUp?: (runtime: Runtime) => Promise<unknown>;
 }
@@ -83,13 +86,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       loadSecretManager: services.secretManager,
     });
   const keysets = new Map<string, Promise<Keyset>>();
-  let kms: Promise<KeyWrapper> | undefined;
+  let kms: Promise<KeyWrapper & KmsSigner> | undefined;
   let dpop: Promise<DpopKeys> | undefined;
-  let kmsCalls = 0;
-  const kmsWrapper = (): Promise<KeyWrapper> => {
+  const kmsCalls = { unwrap: 0, publicKey: 0, sign: 0 };
+  const kmsClient = (): Promise<KeyWrapper & KmsSigner> => {
     if (services.kms === undefined)
       return Promise.reject(
-        new ConfigError(['a keyset is wrapped by Cloud KMS, but this function has no KMS access']),
+        new ConfigError(['Cloud KMS is configured, but this function has no KMS access']),
       );
     kms ??= services.kms(config.kmsEndpoint);
     kms.catch(() => (kms = undefined));
@@ -104,8 +107,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           const stored = await secrets.read(source);
           const wrapped = wrappedKeyset(stored);
           if (!wrapped) return parseKeyset(stored);
-          kmsCalls += 1;
-          return parseKeyset(await unwrapKeyset(await kmsWrapper(), wrapped));
+          kmsCalls.unwrap += 1;
+          return parseKeyset(await unwrapKeyset(await kmsClient(), wrapped));
         } catch (error) {
           if (isOperationError(error, KEYSET_INVALID))
             throw new ConfigError([`${source.setting}: ${error.message}`]);
@@ -146,16 +149,26 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         throw error;
       }
     },
-    kmsCalls: () => kmsCalls,
+    kmsCalls: () => ({ ...kmsCalls }),
     dpopKeys() {
-      if (!config.dpopKeys) return Promise.resolve(undefined);
-      const source = config.dpopKeys;
+      const { dpopKeys: source, dpopKmsKeys: versions } = config;
+      if (!source && versions.length === 0) return Promise.resolve(undefined);
       dpop ??= (async () => {
         try {
-          return await parseDpopKeys(await secrets.read(source));
+          const secretJson = source ? await secrets.read(source) : undefined;
+          if (versions.length === 0) return await loadDpopKeys({ secretJson });
+          const client = await kmsClient();
+          const signer: KmsSigner = {
+            publicKeyPem: (version) => ((kmsCalls.publicKey += 1), client.publicKeyPem(version)),
+            signDigest: (version, digest) => (
+              (kmsCalls.sign += 1),
+              client.signDigest(version, digest)
+            ),
+          };
+          return await loadDpopKeys({ secretJson, kms: { signer, versions } });
         } catch (error) {
           if (isOperationError(error, DPOP_KEYS_INVALID))
-            throw new ConfigError([`${source.setting}: ${error.message}`]);
+            throw new ConfigError([`${source?.setting ?? 'DPOP_KMS_KEYS'}: ${error.message}`]);
           throw error;
         }
       })();
@@ -210,6 +223,15 @@ function purposeSource(
 }
 
 /** The key purposes a function uses: those whose keyset the settings schema gives it. */
+export interface KmsCallCounts {
+  /** Keysets unwrapped (one per wrapped keyset and instance). */
+  readonly unwrap: number;
+  /** DPoP public keys read (one per KMS key version and instance). */
+  readonly publicKey: number;
+  /** DPoP proofs signed in KMS (one per code exchange or refresh, and per nonce retry). */
+  readonly sign: number;
+}
+
 export function purposesOf(needs: ConfigNeeds): KeyPurpose[] {
   return (Object.keys(PURPOSE_SETTINGS) as KeyPurpose[]).filter(
     (purpose) => needs[PURPOSE_SETTINGS[purpose][0]] === true,
@@ -259,6 +281,14 @@ export function runtimeFromEnvironment(
         setting: PURPOSE_SETTINGS[purpose][1],
         error,
       });
+      process.exit(78);
+    });
+  // The DPoP keys too (a KMS key version's public key is read here): a key KMS will not show
+  // stops the instance rather than failing every consent.
+  if (needs.dpopKeys === true)
+    runtime.dpopKeys().catch((error: unknown) => {
+      if (error instanceof ConfigError) stop(error);
+      runtime.log.error('cannot load the DPoP keys', { error });
       process.exit(78);
     });
   return runtime;

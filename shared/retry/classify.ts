@@ -4,6 +4,7 @@
 import {
   CONNECTION_CONTENDED,
   DECRYPT_FAILED,
+  KMS_ERROR,
   LEASE_BUSY,
   NETWORK_ERROR,
   OAuthResponseError,
@@ -19,6 +20,8 @@ export type FailureClass =
   | 'invalid_grant'
   /** Our OAuth client is broken (invalid_client, unauthorized_client, deleted_client): stop the run. */
   | 'client_config'
+  /** Cloud KMS refuses our DPoP signing key (permission, disabled, destroyed): stop the run. */
+  | 'signing_key'
   /** A granted scope is missing (Drive 403 insufficientPermissions or a refresh without it). */
   | 'scope_missing'
   /** 429, 5xx, network: back off, then leave for redelivery. */
@@ -94,14 +97,22 @@ function classifyOperation(error: OperationError): Classified {
   }
 }
 
-/** Firestore REST and Pub/Sub answers: contention and outages are transient. */
+/**
+ * Firestore REST, Pub/Sub and Cloud KMS answers: contention and outages are transient; KMS
+ * refusing a key for good (PERMISSION_DENIED, a disabled or destroyed version) is ours to fix.
+ */
 function classifyService(error: ServiceError): Classified {
   const reason = error.status ?? `http_${error.httpStatus ?? 'none'}`;
+  const status = error.httpStatus;
+  const outage = status === 429 || (status !== undefined && status >= 500);
+  if (error.code === KMS_ERROR)
+    return status === undefined || outage
+      ? transient(status, reason, undefined)
+      : result('signing_key', status, reason);
   if (error.status !== undefined && FIRESTORE_TRANSIENT_STATUS.has(error.status))
-    return transient(error.httpStatus, reason, undefined);
-  if (error.httpStatus !== undefined && (error.httpStatus === 429 || error.httpStatus >= 500))
-    return transient(error.httpStatus, reason, undefined);
-  return result('unknown', error.httpStatus, reason);
+    return transient(status, reason, undefined);
+  if (outage) return transient(status, reason, undefined);
+  return result('unknown', status, reason);
 }
 
 /** The missing scope of a SCOPE_MISSING error, if it names one. */

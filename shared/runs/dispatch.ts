@@ -64,7 +64,13 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
   const problem = await checkClientConfig(deps);
   if (problem !== undefined) {
     const signal: HaltSignal = { halted: false, reason: undefined };
-    await haltRun(deps, { runId: period.runId, reason: problem, signal, log });
+    await haltRun(deps, {
+      runId: period.runId,
+      cause: 'client_config',
+      reason: problem,
+      signal,
+      log,
+    });
     await runRef(db, period.runId).update({ status: 'halted', haltReason: problem });
     return { kind: 'halted', runId: period.runId, reason: problem };
   }

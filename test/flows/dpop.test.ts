@@ -3,9 +3,11 @@
 // refresh with proofs of that key, nonce challenges included. Someone holding the database and
 // the token keyset, without the DPoP key, cannot refresh the token.
 import { generateKeyPairSync } from 'node:crypto';
-import { calculateJwkThumbprint } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopBindings } from '../../shared/keys/rotation.ts';
+import { readHalt, SIGNING_KEY_ALERT } from '../../shared/runs/halt.ts';
+import { startFakeKms, type FakeKms } from '../fakes/kms-server.ts';
 import { memoryEventPublisher } from '../../shared/pubsub/events.ts';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { processBatch } from '../../shared/runs/batch.ts';
@@ -36,7 +38,11 @@ beforeAll(async () => {
 });
 afterAll(() => app?.close());
 
-async function connect(email: string): Promise<StoredConnection> {
+function connect(email: string): Promise<StoredConnection> {
+  return connectTo(app, email);
+}
+
+async function connectTo(app: TestApp, email: string): Promise<StoredConnection> {
   const hops = await new UserAgent().connect(app.urls.authorize, { email });
   expect(hops.at(-1)?.status).toBe(303);
   const sub = app.standIn.control.grants(email)[0]!.sub;
@@ -44,7 +50,11 @@ async function connect(email: string): Promise<StoredConnection> {
 }
 
 /** A run for the user, with their access token expired so that it must refresh. */
-async function runFor(sub: string, day: number) {
+function runFor(sub: string, day: number) {
+  return runOn(app, sub, day);
+}
+
+async function runOn(app: TestApp, sub: string, day: number) {
   await connectionRef(app.db, sub).update({ accessTokenExpiresAt: new Date(0) });
   const deps = await createRunDeps(app.runtime, {
     publisher: memoryPublisher(),
@@ -102,6 +112,113 @@ describe('DPoP-bound refresh tokens', () => {
       expect(await runFor(connection.sub, 2)).toMatchObject({ outcome: 'ok' });
     } finally {
       app.standIn.control.setDpopNonceRequired(false);
+    }
+  });
+});
+
+describe('DPoP keys held in Cloud KMS', () => {
+  const version = (n: number) =>
+    `projects/demo-consent-vault/locations/europe-west1/keyRings/consent-vault/cryptoKeys/consent-vault-dpop/cryptoKeyVersions/${n}`;
+  let kms: FakeKms;
+  let kmsApp: TestApp;
+  let kmsJkt: string;
+  beforeAll(async () => {
+    kms = await startFakeKms();
+    // Version 2 is the primary; version 1 and the secret's key stay for tokens bound to them.
+    kmsApp = await startTestApp({
+      KMS_ENDPOINT: kms.url,
+      DPOP_KMS_KEYS: `${version(2)},${version(1)}`,
+      DPOP_KEYS: keys.json,
+    });
+    const publicJwk = kms.publicKeyOf(version(2)).export({ format: 'jwk' });
+    kmsJkt = await calculateJwkThumbprint(
+      { kty: 'EC', crv: 'P-256', x: publicJwk.x!, y: publicJwk.y! },
+      'sha256',
+    );
+  });
+  afterAll(async () => {
+    await kmsApp?.close();
+    await kms?.close();
+  });
+
+  it('binds new tokens to the KMS primary; each proof is one asymmetricSign call', async () => {
+    const before = kms.calls('asymmetricSign');
+    const connection = await connectTo(kmsApp, 'kms-bound@example.com');
+    expect(connection.dpopJkt).toBe(kmsJkt);
+    expect(app.standIn.control.grants('kms-bound@example.com')).toHaveLength(0);
+    expect(kmsApp.standIn.control.grants('kms-bound@example.com')[0]?.boundJkts).toContain(kmsJkt);
+    expect(kms.calls('asymmetricSign') - before).toBe(1);
+    expect(await runOn(kmsApp, connection.sub, 3)).toMatchObject({ outcome: 'ok' });
+    expect(kms.calls('asymmetricSign') - before).toBe(2);
+    expect(kmsApp.runtime.kmsCalls()).toMatchObject({ sign: 2, publicKey: 2 });
+  });
+
+  it('a proof signed in KMS is a valid ES256 JWS of the KMS public key', async () => {
+    const dpop = (await kmsApp.runtime.dpopKeys())!;
+    expect(dpop.primaryJkt).toBe(kmsJkt);
+    // Both KMS versions and the secret's key: tokens bound to any of them still refresh.
+    expect(dpop.jkts).toHaveLength(3);
+    expect(dpop.jkts).toContain(jkt);
+    const proof = await dpop.proof(kmsJkt, {
+      htm: 'POST',
+      htu: 'https://oauth2.googleapis.com/token',
+    });
+    const header = decodeProtectedHeader(proof);
+    expect(header).toMatchObject({ typ: 'dpop+jwt', alg: 'ES256' });
+    await jwtVerify(proof, kms.publicKeyOf(version(2)));
+    await jwtVerify(proof, await importJWK(header.jwk!, 'ES256'));
+  });
+
+  it('KMS refusing to sign halts the run with an alert and leaves the user untouched', async () => {
+    const connection = await connectTo(kmsApp, 'kms-denied@example.com');
+    const stored = (
+      await connectionRef(kmsApp.db, connection.sub).get()
+    ).data() as StoredConnection;
+    kms.deny(version(2), true, 'asymmetricSign');
+    try {
+      // A halted user has no ledger entry: the next run does them.
+      expect(await runOn(kmsApp, connection.sub, 4)).toBeUndefined();
+      const { runId } = runPeriodFor(Date.UTC(2034, 0, 4), 86400);
+      expect(await readHalt(kmsApp.db, runId)).toEqual({
+        halted: true,
+        reason: 'PERMISSION_DENIED',
+      });
+      const alerts = kmsApp.logs.filter((line) => line.alert === SIGNING_KEY_ALERT);
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]?.severity).toBe('ERROR');
+      const after = (
+        await connectionRef(kmsApp.db, connection.sub).get()
+      ).data() as StoredConnection;
+      expect(after.state).toBe('active');
+      expect(after.refreshToken).toEqual(stored.refreshToken);
+      expect(after.dpopJkt).toBe(kmsJkt);
+      // Google never saw a refresh for it.
+      expect(kmsApp.standIn.control.grants('kms-denied@example.com')[0]?.boundJkts).toEqual([
+        kmsJkt,
+      ]);
+    } finally {
+      kms.deny(version(2), false, 'asymmetricSign');
+    }
+    expect(await runOn(kmsApp, connection.sub, 5)).toMatchObject({ outcome: 'ok' });
+  });
+
+  it('a consent while KMS refuses to sign gets a friendly page and stores nothing', async () => {
+    kms.deny(version(2), true, 'asymmetricSign');
+    try {
+      const hops = await new UserAgent().connect(kmsApp.urls.authorize, {
+        email: 'kms-consent@example.com',
+      });
+      const last = hops.at(-1)!;
+      expect(last.status).toBe(503);
+      expect(last.body).toContain('We have been alerted');
+      expect(last.body).not.toMatch(/at \w+ \(|stack/i);
+      expect(kmsApp.standIn.control.grants('kms-consent@example.com')[0]?.boundJkts ?? []).toEqual(
+        [],
+      );
+      const sub = kmsApp.standIn.control.grants('kms-consent@example.com')[0]!.sub;
+      expect((await connectionRef(kmsApp.db, sub).get()).exists).toBe(false);
+    } finally {
+      kms.deny(version(2), false, 'asymmetricSign');
     }
   });
 });

@@ -9,9 +9,12 @@ import {
   importJWK,
   jwtVerify,
 } from 'jose';
-import { describe, expect, it } from 'vitest';
-import { parseDpopKeys } from '../../shared/oauth/dpop.ts';
-import { OperationError } from '../../shared/errors.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDpopKeys, parseDpopKeys } from '../../shared/oauth/dpop.ts';
+import { KMS_ERROR, OperationError, ServiceError } from '../../shared/errors.ts';
+import { classifyError } from '../../shared/retry/classify.ts';
+import { kmsKeyWrapper } from '../../shared/secrets/kms.ts';
+import { startFakeKms, type FakeKms } from '../fakes/kms-server.ts';
 
 function privateJwk() {
   return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
@@ -58,7 +61,7 @@ describe('DPoP proofs', () => {
     const keys = await parseDpopKeys(JSON.stringify({ primary: 'd1', keys: { d1: privateJwk() } }));
     await expect(
       keys.proof('not-a-known-thumbprint', { htm: 'POST', htu: 'https://x/token' }),
-    ).rejects.toThrow('not in DPOP_KEYS');
+    ).rejects.toThrow('in neither DPOP_KMS_KEYS nor DPOP_KEYS');
     const pub = privateJwk();
     delete (pub as { d?: string }).d;
     for (const json of [
@@ -67,5 +70,69 @@ describe('DPoP proofs', () => {
       JSON.stringify({ primary: 'd1', keys: { d1: pub } }),
     ])
       await expect(parseDpopKeys(json)).rejects.toBeInstanceOf(OperationError);
+  });
+});
+
+describe('DPoP proofs signed by Cloud KMS', () => {
+  const version = (n: number) =>
+    `projects/demo-consent-vault/locations/europe-west1/keyRings/consent-vault/cryptoKeys/consent-vault-dpop/cryptoKeyVersions/${n}`;
+  const htu = 'https://oauth2.googleapis.com/token';
+  let kms: FakeKms;
+  beforeAll(async () => {
+    kms = await startFakeKms();
+  });
+  afterAll(() => kms?.close());
+
+  const kmsKeys = async (versions: readonly string[]) =>
+    loadDpopKeys({ kms: { signer: await kmsKeyWrapper(kms.url), versions } });
+
+  it('verify under the KMS version that signed them, converted from DER to JOSE', async () => {
+    const keys = await kmsKeys([version(1)]);
+    for (let i = 0; i < 20; i += 1) {
+      // r or s with a leading zero byte is shorter in DER: the conversion must pad it.
+      const proof = await keys.proof(keys.primaryJkt, { htm: 'POST', htu });
+      expect(Buffer.from(proof.split('.')[2]!, 'base64url')).toHaveLength(64);
+      await jwtVerify(proof, kms.publicKeyOf(version(1)));
+    }
+  });
+
+  it('name what KMS refused, classified so that a run halts on a refusal and retries an outage', async () => {
+    const keys = await kmsKeys([version(2)]);
+    const refusal = async () => {
+      try {
+        await keys.proof(keys.primaryJkt, { htm: 'POST', htu });
+      } catch (error) {
+        return error;
+      }
+      throw new Error('signed');
+    };
+    kms.deny(version(2), true, 'asymmetricSign');
+    const denied = await refusal();
+    kms.deny(version(2), false, 'asymmetricSign');
+    expect(denied).toBeInstanceOf(ServiceError);
+    expect((denied as ServiceError).code).toBe(KMS_ERROR);
+    expect(classifyError(denied)).toMatchObject({
+      failure: 'signing_key',
+      reason: 'PERMISSION_DENIED',
+    });
+    kms.disable(version(2));
+    expect(classifyError(await refusal())).toMatchObject({
+      failure: 'signing_key',
+      reason: 'FAILED_PRECONDITION',
+    });
+    kms.disable(version(2), false);
+    kms.setUnavailable(true);
+    const outage = await refusal();
+    kms.setUnavailable(false);
+    expect(classifyError(outage).failure).toBe('transient');
+    await expect(keys.proof(keys.primaryJkt, { htm: 'POST', htu })).resolves.toMatch(/\./);
+  });
+
+  it('a key version KMS will not show cannot be loaded', async () => {
+    kms.deny(version(3), true, 'publicKey');
+    await expect(kmsKeys([version(3)])).rejects.toMatchObject({
+      code: KMS_ERROR,
+      status: 'PERMISSION_DENIED',
+    });
   });
 });

@@ -155,6 +155,7 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
       } else if (
         failure === 'invalid_grant' ||
         failure === 'client_config' ||
+        failure === 'signing_key' ||
         failure === 'decrypt'
       ) {
         throw done.error;

@@ -111,9 +111,16 @@ export async function recordFailure(
   const { failure, reason } = failed.classified;
   const jobs = failed.detail ?? {};
   switch (failure) {
-    case 'client_config': {
+    case 'client_config':
+    case 'signing_key': {
       const released = await run.connections.releaseLease(state.held);
-      await haltRun(deps, { runId: run.period.runId, reason, signal: run.halt, log });
+      await haltRun(deps, {
+        runId: run.period.runId,
+        cause: failure,
+        reason,
+        signal: run.halt,
+        log,
+      });
       if (released.kind === 'refused') return superseded(work, released);
       return work.result('halted', { ...jobs, failure, reason });
     }
