@@ -1,11 +1,15 @@
 // npm run bench:run [-- --users 2000 --concurrency 16 --deliveries 4 --latency 50
-//                       --naive-users 100 --batch-size 100 --heap-mb 128 --semi-mb 8 --cpu-prof DIR]
+//                       --naive-users 100 --batch-size 100 --heap-mb 128 --semi-mb 8 --cpu-prof DIR
+//                       --dpop off|secret|kms --kms-latency 30]
 // A full scheduled run on the local stack: real Firestore and Pub/Sub emulators, the dispatcher
 // and the worker each in their own process under the functions-framework (push subscriptions),
 // and the Google stand-in adding --latency ms to every Google call. Prints wall time against the
 // network-bound ideal (Google calls × latency / concurrency), Firestore reads and writes per
 // connection, secret-store reads, and peak RSS of each function. Then runs the same
-// per-user code one user at a time on a sample and prints the speed-up.
+// per-user code one user at a time on a sample and prints the speed-up. With --dpop, every
+// refresh token is bound to a DPoP key (RFC 9449) and every refresh carries a proof: signed in
+// process (secret) or by Cloud KMS's asymmetricSign (kms, the KMS stand-in adding --kms-latency ms
+// to each call); the ideal then counts the signing time in each lane too.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +35,7 @@ import { startFakeKms, type FakeKms } from '../fakes/kms-server.ts';
 import { purposeKeysetJson } from '../../shared/crypto/keyset.ts';
 import { wrapKeyset } from '../../shared/crypto/wrapped-keyset.ts';
 import { kmsKeyWrapper } from '../../shared/secrets/kms.ts';
+import { generateDpopKeysJson } from '../../infra/deploy/dpop-keys.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,6 +52,10 @@ const { values } = parseArgs({
     'semi-mb': { type: 'string', default: '8' },
     /** Writes V8 CPU profiles of the dispatcher and worker processes into DIR. */
     'cpu-prof': { type: 'string' },
+    /** DPoP-bound refresh tokens: off, keys in a secret, or keys in Cloud KMS. */
+    dpop: { type: 'string', default: 'off' },
+    /** Latency of each Cloud KMS call (ms), as the KMS stand-in models it. */
+    'kms-latency': { type: 'string', default: '30' },
   },
 });
 const users = Number(values.users);
@@ -54,20 +63,40 @@ const concurrency = Number(values.concurrency);
 const deliveries = Number(values.deliveries);
 const latencyMs = Number(values.latency);
 const naiveUsers = Math.min(users, Number(values['naive-users']));
+const dpopMode = values.dpop;
+if (dpopMode !== 'off' && dpopMode !== 'secret' && dpopMode !== 'kms')
+  throw new Error(`--dpop must be off, secret or kms (got ${dpopMode})`);
+const kmsLatencyMs = Number(values['kms-latency']);
+const DPOP_KMS_VERSION =
+  'projects/demo-bench/locations/global/keyRings/consent-vault/cryptoKeys/consent-vault-dpop/cryptoKeyVersions/1';
 
 const dir = await mkdtemp(path.join(tmpdir(), 'cv-bench-'));
+const kms: FakeKms = await startFakeKms({ latencyMs: kmsLatencyMs });
+// The DPoP keys the functions (and the seeding and naive runs here) read.
+const dpopFile = path.join(dir, 'dpop-keys.json');
+const dpopEnv: Record<string, string> =
+  dpopMode === 'secret'
+    ? { DPOP_KEYS_FILE: dpopFile }
+    : dpopMode === 'kms'
+      ? { DPOP_KMS_KEYS: DPOP_KMS_VERSION }
+      : {};
+if (dpopMode === 'secret') await writeFile(dpopFile, generateDpopKeysJson(), { mode: 0o600 });
 const harness = await startRunHarness('bench', {
+  ...dpopEnv,
+  KMS_ENDPOINT: kms.url,
   WORKER_CONCURRENCY: String(concurrency),
   RUN_BATCH_SIZE: values['batch-size'],
   USER_BUDGET_SECONDS: '300',
   LOG_LEVEL: 'WARNING',
 });
 const children: ChildProcess[] = [];
-let kms: FakeKms | undefined;
 try {
-  console.log(`seeding ${users} connections through scripted consent + code exchange…`);
+  const dpop = await harness.runtime.dpopKeys();
+  console.log(
+    `seeding ${users} connections through scripted consent + code exchange${dpop ? ' (DPoP-bound)' : ''}…`,
+  );
   const seedStart = Date.now();
-  const seeded = await harness.seedUsers(users, { concurrency: 64 });
+  const seeded = await harness.seedUsers(users, { concurrency: 64, ...(dpop ? { dpop } : {}) });
   await expireAccessTokens(
     harness.db,
     seeded.map((user) => user.sub),
@@ -78,7 +107,6 @@ try {
   // the deployed kind: the token purpose's keys, wrapped by (a local) Cloud KMS.
   const keysetFile = path.join(dir, 'keyset.json');
   const secretFile = path.join(dir, 'client-secret');
-  kms = await startFakeKms();
   await writeFile(
     keysetFile,
     await wrapKeyset(await kmsKeyWrapper(kms.url), {
@@ -88,6 +116,7 @@ try {
     { mode: 0o600 },
   );
   const kmsBefore = kms.calls();
+  const signsBefore = kms.calls('asymmetricSign');
   await writeFile(secretFile, harness.env.OAUTH_CLIENT_SECRET ?? '', { mode: 0o600 });
   const base = { ...harness.env };
   delete base.TOKEN_KEYSET;
@@ -98,6 +127,7 @@ try {
     TOKEN_KEYSET_FILE: keysetFile,
     KMS_ENDPOINT: kms.url,
     OAUTH_CLIENT_SECRET_FILE: secretFile,
+    ...dpopEnv,
   };
   const [dispatcherPort, workerPort] = [await freePort(), await freePort()];
   const dispatcher = await startFunction('dispatcher', dispatcherPort, env);
@@ -130,7 +160,11 @@ try {
   // flight across all of them (the instance's process-wide limiter); run-function.ts holds
   // further pushes until a slot is free, as Cloud Run's concurrency does.
   const workerInstances = 1;
-  const idealMs = (googleCalls * latencyMs) / (workerInstances * concurrency);
+  const kmsSigns = kms.calls('asymmetricSign') - signsBefore;
+  const proofs = harness.standIn.control.requestLog().filter((entry) => entry.dpop).length;
+  // A proof signed in KMS holds its user's lane for one KMS round trip before the refresh.
+  const laneMs = googleCalls * latencyMs + kmsSigns * kmsLatencyMs;
+  const idealMs = laneMs / (workerInstances * concurrency);
   const [d, w] = await Promise.all([figures(dispatcher), figures(worker)]);
   await wiring.close();
   if (w.peakUsers > concurrency)
@@ -154,8 +188,14 @@ try {
     ['wall time (tick → report complete)', `${(wallMs / 1000).toFixed(2)} s`],
     ['Google calls made', `${googleCalls} (${(googleCalls / users).toFixed(2)} per connection)`],
     [
+      'DPoP',
+      dpopMode === 'off'
+        ? 'off'
+        : `${dpopMode}: ${proofs} proofs sent, ${kmsSigns} Cloud KMS asymmetricSign calls${dpopMode === 'kms' ? ` (${kmsLatencyMs} ms each)` : ''}`,
+    ],
+    [
       'network-bound ideal',
-      `${(idealMs / 1000).toFixed(2)} s (calls × ${latencyMs} ms / (${workerInstances} × ${concurrency}))`,
+      `${(idealMs / 1000).toFixed(2)} s (calls × ${latencyMs} ms${kmsSigns > 0 ? ` + KMS signs × ${kmsLatencyMs} ms` : ''} / (${workerInstances} × ${concurrency}))`,
     ],
     ['ratio wall / ideal', (wallMs / idealMs).toFixed(3)],
     // The stand-in's own share of each call (latency + handling), as measured where it serves:
@@ -175,7 +215,7 @@ try {
     ],
     [
       'Cloud KMS calls per run',
-      `${kms.calls() - kmsBefore} (one unwrap of the token keyset per process, whatever the number of users)`,
+      `${kms.calls() - kmsBefore - kmsSigns} besides signing (one unwrap of the token keyset per process${dpopMode === 'kms' ? ', one DPoP public key read' : ''}, whatever the number of users)`,
     ],
     [
       'secret-store backend reads per run',
@@ -232,7 +272,7 @@ try {
   for (const [label, value] of rows) console.log(`${label.padEnd(width)}  ${value}`);
 } finally {
   await Promise.all(children.map((child) => stopChild(child)));
-  await kms?.close();
+  await kms.close();
   await harness.close();
   await stopOwnEmulators();
   await rm(dir, { recursive: true, force: true });

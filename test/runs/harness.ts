@@ -18,6 +18,7 @@ import { createRunDeps, type RunDeps, type RunDepsOptions } from '../../shared/r
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
 import { createRuntime, type Runtime } from '../../shared/platform/runtime.ts';
 import { sealToken, type StoredConnection } from '../../shared/store/connection/document.ts';
+import { dpopFetch, type DpopKeys } from '../../shared/oauth/dpop.ts';
 import { connectionRef } from '../support/connections.ts';
 import { startEmulator, type Emulator } from '../support/emulators.ts';
 import { captureSink, recordIssuedSecrets } from '../support/capture.ts';
@@ -74,6 +75,8 @@ export interface SeedOptions {
   readonly grant?: string;
   readonly prefix?: string;
   readonly concurrency?: number;
+  /** Bind each refresh token to the primary of these DPoP keys, as the callback does. */
+  readonly dpop?: DpopKeys;
 }
 
 export interface SeededUser {
@@ -171,7 +174,7 @@ async function seedUsers(
       const index = next;
       next += 1;
       const email = `${prefix}${index}@example.com`;
-      users[index] = await consentAndStore(standIn, db, keys, clientSecret, email, options.grant);
+      users[index] = await consentAndStore(standIn, db, keys, clientSecret, email, options);
     }
   };
   await Promise.all(Array.from({ length: Math.min(count, options.concurrency ?? 16) }, lane));
@@ -193,6 +196,7 @@ export async function consentAtGoogle(
   clientSecret: string,
   email: string,
   grant?: string,
+  dpop?: DpopKeys,
 ): Promise<GoogleConsent> {
   const auth = new URL(standIn.endpoints.authUrl);
   const params: Record<string, string> = {
@@ -213,7 +217,8 @@ export async function consentAtGoogle(
   const location = consent.headers.get('location');
   const code = location ? new URL(location).searchParams.get('code') : null;
   if (!code) throw new Error(`scripted consent failed: ${consent.status}`);
-  const tokenResponse = await fetch(standIn.endpoints.tokenUrl, {
+  const post = dpop ? dpopFetch(fetch, dpop, dpop.primaryJkt) : fetch;
+  const tokenResponse = await post(standIn.endpoints.tokenUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({
@@ -251,9 +256,9 @@ async function consentAndStore(
   keys: Parameters<typeof sealToken>[0],
   clientSecret: string,
   email: string,
-  grant: string | undefined,
+  options: SeedOptions,
 ): Promise<SeededUser> {
-  const consent = await consentAtGoogle(standIn, clientSecret, email, grant);
+  const consent = await consentAtGoogle(standIn, clientSecret, email, options.grant, options.dpop);
   const sub = consent.sub;
   const now = Timestamp.now();
   const doc: StoredConnection = {
@@ -279,7 +284,7 @@ async function consentAndStore(
     jobs: {},
     settingsUpdatedAt: null,
     refreshTokenHash: null,
-    dpopJkt: null,
+    dpopJkt: options.dpop?.primaryJkt ?? null,
     paused: null,
   };
   await connectionRef(db, sub).set(doc);

@@ -8,7 +8,7 @@ export interface RequestContext {
   headers: IncomingHttpHeaders;
   body: Buffer;
   /** Filled by handlers for the request log (never secret values). */
-  meta: { grantType?: string };
+  meta: { grantType?: string; dpopBound?: boolean };
 }
 
 export interface Reply {

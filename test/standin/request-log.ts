@@ -14,6 +14,8 @@ export interface RequestLogEntry {
   /** 0 when the socket was dropped by a fault. */
   status: number;
   grantType?: string;
+  /** The token request carried a valid DPoP proof (RFC 9449). */
+  dpop?: true;
   fault?: FaultKind;
   durationMs: number;
 }

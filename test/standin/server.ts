@@ -235,6 +235,7 @@ async function handleRequest(
         path: url.pathname,
         status,
         ...(ctx.meta.grantType !== undefined ? { grantType: ctx.meta.grantType } : {}),
+        ...(ctx.meta.dpopBound ? { dpop: true } : {}),
         ...(fault ? { fault: fault.kind } : {}),
         durationMs: Math.round(performance.now() - started),
       });

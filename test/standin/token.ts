@@ -29,6 +29,7 @@ export function handleToken(ctx: RequestContext, core: StandInCore): Reply {
   // Checked before the grant, so a refused proof consumes no code.
   const proof = core.dpop.check(ctx, requestUri(ctx));
   if (!proof.ok) return proof.reply;
+  if (proof.jkt !== undefined) ctx.meta.dpopBound = true;
   return core.dpop.withNonce(answerGrant(grantType, form, auth.client, core, proof.jkt));
 }
 
