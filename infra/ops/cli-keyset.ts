@@ -10,9 +10,9 @@ import { createSecretStore } from '../../shared/secrets/secret-store.ts';
 import { Secret } from '../../shared/secrets/secret-value.ts';
 import type { SecretSource } from '../../shared/settings/config.ts';
 
-type Env = Readonly<Record<string, string | undefined>>;
+export type Env = Readonly<Record<string, string | undefined>>;
 
-function sourceOf(env: Env, setting: string): SecretSource | undefined {
+export function sourceOf(env: Env, setting: string): SecretSource | undefined {
   const value = env[setting];
   const version = env[`${setting}_VERSION`];
   const file = env[`${setting}_FILE`];
@@ -29,13 +29,17 @@ export async function cliKeyset(env: Env, setting = 'TOKEN_KEYSET'): Promise<Key
       setting: 'TOKEN_KEYSET_FILE',
       path: '.local/token-keyset.json',
     };
-  const secrets = createSecretStore({
-    secretManagerEndpoint: env.SECRET_MANAGER_ENDPOINT,
-    loadSecretManager: secretManagerAccessor,
-  });
-  const stored = await secrets.read(source);
+  const stored = await cliSecrets(env).read(source);
   const wrapped = wrappedKeyset(stored);
   return parseKeyset(
     wrapped ? await unwrapKeyset(await kmsKeyWrapper(env.KMS_ENDPOINT), wrapped) : stored,
   );
+}
+
+/** Reads secrets as the functions do (Secret Manager through SECRET_MANAGER_ENDPOINT locally). */
+export function cliSecrets(env: Env) {
+  return createSecretStore({
+    secretManagerEndpoint: env.SECRET_MANAGER_ENDPOINT,
+    loadSecretManager: secretManagerAccessor,
+  });
 }

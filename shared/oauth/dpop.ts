@@ -24,6 +24,8 @@ export interface KmsSigner {
 }
 
 interface DpopSigner {
+  /** Where the key lives, for operators: `DPOP_KMS_KEYS <version>` or `DPOP_KEYS <id>`. */
+  readonly label: string;
   readonly publicJwk: JWK;
   /** The JWS signature (RFC 7518 §3.4: r || s) of the signing input. */
   sign(signingInput: Buffer): Promise<Buffer>;
@@ -33,6 +35,8 @@ export interface DpopKeys {
   /** The thumbprint new refresh tokens are bound to. */
   readonly primaryJkt: string;
   readonly jkts: readonly string[];
+  /** Where the key of `jkt` lives (no key material). */
+  labelOf(jkt: string): string | undefined;
   /** A proof for one request, by the key of `jkt`, with the server's last nonce if it gave one. */
   proof(jkt: string, request: { readonly htm: string; readonly htu: string }): Promise<string>;
   /** Remembers the server's DPoP-Nonce (RFC 9449 §8). */
@@ -91,6 +95,7 @@ function secretDpopSigners(json: string): DpopSigner[] {
       throw invalid(`key "${id}" is not a valid P-256 key`);
     }
     return {
+      label: `DPOP_KEYS ${id}`,
       publicJwk: { kty: 'EC', crv: 'P-256', x: value.x, y: value.y },
       sign: (input) =>
         Promise.resolve(sign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' })),
@@ -102,6 +107,7 @@ function secretDpopSigners(json: string): DpopSigner[] {
 async function kmsDpopSigner(kms: KmsSigner, version: string): Promise<DpopSigner> {
   const jwk = createPublicKey(await kms.publicKeyPem(version)).export({ format: 'jwk' });
   return {
+    label: `DPOP_KMS_KEYS ${version}`,
     publicJwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y },
     async sign(input) {
       const digest = createHash('sha256').update(input).digest();
@@ -120,6 +126,7 @@ async function dpopKeySet(signers: readonly DpopSigner[]): Promise<DpopKeys> {
   return {
     primaryJkt: jkts[0]!,
     jkts,
+    labelOf: (jkt) => byJkt.get(jkt)?.label,
     async proof(jkt, request) {
       const signer = byJkt.get(jkt);
       if (!signer)

@@ -2,7 +2,9 @@
 // so Google (the stand-in, enforcing it as Google does) binds the refresh token to our key; runs
 // refresh with proofs of that key, nonce challenges included. Someone holding the database and
 // the token keyset, without the DPoP key, cannot refresh the token.
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import path from 'node:path';
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpopBindings } from '../../shared/keys/rotation.ts';
@@ -29,6 +31,7 @@ function dpopKeysJson(): { json: string; publicJwk: Record<string, string> } {
   };
 }
 
+const ROOT = path.resolve(import.meta.dirname, '../..');
 const keys = dpopKeysJson();
 let jkt: string;
 let app: TestApp;
@@ -220,5 +223,36 @@ describe('DPoP keys held in Cloud KMS', () => {
     } finally {
       kms.deny(version(2), false, 'asymmetricSign');
     }
+  });
+
+  it('security-status shows the mode, where each key lives and the connections bound to it', async () => {
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [path.join(ROOT, 'infra/node24.mjs'), 'infra/ops/security-status.ts'],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            GOOGLE_CLOUD_PROJECT: kmsApp.projectId,
+            FIRESTORE_EMULATOR_HOST: kmsApp.env.FIRESTORE_EMULATOR_HOST,
+            TOKEN_KEYSET: kmsApp.env.TOKEN_KEYSET,
+            KMS_ENDPOINT: kms.url,
+            DPOP_KMS_KEYS: kmsApp.env.DPOP_KMS_KEYS,
+            DPOP_KEYS: keys.json,
+          },
+        },
+        (error, out, stderr) => (error ? reject(new Error(stderr)) : resolve(out)),
+      );
+    });
+    const bound = (await dpopBindings(kmsApp.db)).get(kmsJkt) ?? 0;
+    expect(bound).toBeGreaterThanOrEqual(2);
+    expect(stdout).toContain('mode: Cloud KMS');
+    expect(stdout).toMatch(
+      new RegExp(`${kmsJkt} +DPOP_KMS_KEYS \\S+/cryptoKeyVersions/2 \\(primary\\) +${bound}\\b`),
+    );
+    expect(stdout).toMatch(new RegExp(`${jkt} +DPOP_KEYS d1 +0\\b`));
+    expect(stdout).not.toContain(keys.json);
   });
 });
