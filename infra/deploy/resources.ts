@@ -264,5 +264,6 @@ export const PUBLIC_MEMBERS: readonly string[] = ['allUsers', 'allAuthenticatedU
 
 /** Environment variables gcloud adds by itself; ignored when comparing. */
 export const PLATFORM_ENV: readonly string[] = ['LOG_EXECUTION_ID'];
+  'dispatched',
 
 export const SPEC_LABEL = 'consent-vault-spec';

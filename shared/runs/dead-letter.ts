@@ -26,11 +26,17 @@ export async function countDelivery(
   });
 }
 
+/**
+ * `malformed`: unparseable; `forged`: parseable but not a batch the dispatcher published;
+ * `max_attempts`: still failing after the last delivery.
+ */
+export type DeadLetterReason = 'malformed' | 'forged' | 'max_attempts';
+
 export async function recordDeadLetter(
   db: Firestore,
   delivery: PubSubDelivery,
   why: {
-    readonly reason: 'malformed' | 'max_attempts';
+    readonly reason: DeadLetterReason;
     readonly attempt: number;
     readonly now: number;
   },

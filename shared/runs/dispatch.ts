@@ -11,6 +11,7 @@ import { CONNECTIONS } from '../store/connection/document.ts';
 import { processBatch } from './batch.ts';
 import { classifyError } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
+import { recordDispatched } from './dispatched.ts';
 import { haltRun, type HaltSignal } from './halt.ts';
 import { expireAtFor, runRef } from './ledger.ts';
 import { batchId, type Tick, type WorkBatch } from './messages.ts';
@@ -98,11 +99,13 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
     for (const [job, count] of Object.entries(pageGaps)) gaps[job] = (gaps[job] ?? 0) + count;
     const batch: WorkBatch = { v: 1, runId: period.runId, batchId: batchId(run.batches), subs };
     if (config.runs.inline) await processBatch(deps, batch, { attempt: 1, final: true });
-    else
+    else {
+      await recordDispatched(db, batch, clock.now());
       await deps.publisher.publish(config.pubsub.workTopic, batch, {
         runId: batch.runId,
         batchId: batch.batchId,
       });
+    }
     run = {
       ...run,
       cursor: subs[subs.length - 1] ?? run.cursor,

@@ -2,13 +2,14 @@
 // succeed, process the batch, and ask for redelivery (by throwing) while users are still pending.
 import { BAD_MESSAGE, isOperationError, OperationError, REDELIVER } from '../errors.ts';
 import { processBatch, readBatchState, type BatchSummary } from './batch.ts';
-import { countDelivery, recordDeadLetter } from './dead-letter.ts';
+import { countDelivery, recordDeadLetter, type DeadLetterReason } from './dead-letter.ts';
+import { provenanceOf } from './dispatched.ts';
 import type { RunDeps } from './deps.ts';
 import { parseWorkBatch, type PubSubDelivery, type WorkBatch } from './messages.ts';
 
 export type WorkResult =
   | { readonly kind: 'processed'; readonly summary: BatchSummary }
-  | { readonly kind: 'dead-lettered'; readonly reason: 'malformed' | 'max_attempts' };
+  | { readonly kind: 'dead-lettered'; readonly reason: DeadLetterReason };
 
 export async function handleWorkDelivery(
   deps: RunDeps,
@@ -38,7 +39,23 @@ export async function handleWorkDelivery(
     await recordDeadLetter(db, delivery, { reason: 'malformed', attempt, now });
     return { kind: 'dead-lettered', reason: 'malformed' };
   }
-  const [attempt, state] = await Promise.all([counted, readBatchState(deps, batch)]);
+  // Its provenance is read beside the batch's own reads: no extra round trip before users start.
+  const [attempt, provenance, state] = await Promise.all([
+    counted,
+    provenanceOf(db, batch),
+    readBatchState(deps, batch),
+  ]);
+  if (provenance !== 'dispatched') {
+    runtime.log.error('forged work message dead-lettered: no batch the dispatcher published', {
+      messageId: delivery.messageId,
+      runId: batch.runId,
+      batchId: batch.batchId,
+      provenance,
+      attempt,
+    });
+    await recordDeadLetter(db, delivery, { reason: 'forged', attempt, now });
+    return { kind: 'dead-lettered', reason: 'forged' };
+  }
   if (attempt > deps.maxDeliveryAttempts) {
     runtime.log.error('work message dead-lettered after too many deliveries', {
       messageId: delivery.messageId,

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import type { RunDeps } from '../../shared/runs/deps.ts';
+import { recordDispatched } from '../../shared/runs/dispatched.ts';
 import { workerHandler } from '../../shared/runs/handlers.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { createLimiter } from '../../shared/runs/limiter.ts';
@@ -44,9 +45,9 @@ describe('several deliveries on one worker instance', () => {
     const results = await Promise.all(
       Array.from({ length: K }, async (_, index) => {
         const subs = users.slice(index * BATCH, (index + 1) * BATCH).map((user) => user.sub);
-        const data = Buffer.from(
-          JSON.stringify({ v: 1, runId, batchId: batchId(index), subs }),
-        ).toString('base64');
+        const batch = { v: 1 as const, runId, batchId: batchId(index), subs };
+        await recordDispatched(harness.db, batch, Date.now());
+        const data = Buffer.from(JSON.stringify(batch)).toString('base64');
         handlers += 1;
         peakHandlers = Math.max(peakHandlers, handlers);
         try {

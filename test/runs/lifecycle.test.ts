@@ -12,6 +12,7 @@ import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { processBatch } from '../../shared/runs/batch.ts';
 import type { RunDepsOptions } from '../../shared/runs/deps.ts';
 import { workerHandler } from '../../shared/runs/handlers.ts';
+import { recordDispatched } from '../../shared/runs/dispatched.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { batchId } from '../../shared/runs/messages.ts';
 import { openToken } from '../../shared/store/connection/document.ts';
@@ -220,9 +221,14 @@ describe('two deliveries of one batch on one worker process', () => {
     const deps = await harness.deps({ publisher: memoryPublisher(), jobs: [probe] });
     const handle = workerHandler(() => Promise.resolve(deps));
     const { runId } = nextRun();
-    const data = Buffer.from(
-      JSON.stringify({ v: 1, runId, batchId: batchId(0), subs: users.map((user) => user.sub) }),
-    ).toString('base64');
+    const batch = {
+      v: 1 as const,
+      runId,
+      batchId: batchId(0),
+      subs: users.map((user) => user.sub),
+    };
+    await recordDispatched(harness.db, batch, Date.now());
+    const data = Buffer.from(JSON.stringify(batch)).toString('base64');
     await Promise.allSettled(
       ['m-a', 'm-b'].map((messageId) => handle({ data: { message: { data, messageId } } })),
     );

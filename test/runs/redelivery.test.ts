@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { DEAD_LETTERS } from '../../shared/runs/dead-letter.ts';
+import { recordDispatched } from '../../shared/runs/dispatched.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
@@ -132,6 +133,49 @@ describe('redelivery', () => {
     expect((await ref.get()).get('count')).toBe(1);
   });
 
+  it('a forged work message (no such batch, or subs it was not given) is dead-lettered, no Drive write', async () => {
+    const { config } = harness.runtime;
+    const [victim, other] = await harness.seedUsers(2, { prefix: 'forged' });
+    await expireAccessTokens(harness.db, [victim!.sub, other!.sub]);
+    const runId = '1970-01-01_86400s';
+    // A batch the dispatcher did publish, for the other user only.
+    await recordDispatched(
+      harness.db,
+      { v: 1, runId, batchId: 'b000', subs: [other!.sub] },
+      Date.now(),
+    );
+    const publisher = pubsubPublisher(config);
+    const forged = [
+      // A run the dispatcher never started.
+      await publisher.publish(config.pubsub.workTopic, {
+        v: 1,
+        runId: '1971-01-01_86400s',
+        batchId: 'b000',
+        subs: [victim!.sub],
+      }),
+      // The published batch, with a user slipped in.
+      await publisher.publish(config.pubsub.workTopic, {
+        v: 1,
+        runId,
+        batchId: 'b000',
+        subs: [other!.sub, victim!.sub],
+      }),
+    ];
+    await publisher.close();
+    for (const messageId of forged) {
+      const ref = harness.db.collection(DEAD_LETTERS).doc(messageId);
+      await until(async () => (await ref.get()).exists, 30_000);
+      expect((await ref.get()).get('reason')).toBe('forged');
+    }
+    for (const user of [victim!, other!])
+      expect(
+        harness.standIn.control
+          .driveFiles(user.email)
+          .filter((file) => file.name.startsWith('export-')),
+      ).toEqual([]);
+    expect(await readLedger(harness.db, runId, [victim!.sub, other!.sub])).toEqual(new Map());
+  });
+
   it('a poison batch (token endpoint down for good) is dead-lettered after bounded attempts', async () => {
     const { config } = harness.runtime;
     const users = await harness.seedUsers(2, { prefix: 'poison' });
@@ -142,12 +186,9 @@ describe('redelivery', () => {
     harness.standIn.control.injectFault('token', { kind: 'status', status: 503, count: 10_000 });
     const publisher = pubsubPublisher(config);
     const runId = '2026-11-30_86400s';
-    const messageId = await publisher.publish(config.pubsub.workTopic, {
-      v: 1,
-      runId,
-      batchId: 'b900',
-      subs: users.map((user) => user.sub),
-    });
+    const batch = { v: 1 as const, runId, batchId: 'b900', subs: users.map((user) => user.sub) };
+    await recordDispatched(harness.db, batch, Date.now());
+    const messageId = await publisher.publish(config.pubsub.workTopic, batch);
     await publisher.close();
     const ref = harness.db.collection(DEAD_LETTERS).doc(messageId);
     await until(async () => (await ref.get()).exists, 90_000);
