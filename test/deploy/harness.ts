@@ -117,18 +117,27 @@ export class Sandbox {
   run(args: readonly string[], stdin?: string): Promise<RunResult> {
     return runCollected(process.execPath, [path.join(ROOT, 'infra/deploy/deploy.ts'), ...args], {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        PATH: `${FAKE_BIN}${path.delimiter}${process.env.PATH ?? ''}`,
-        FAKE_GCLOUD_STATE: this.stateFile,
-        FAKE_GCLOUD_LOG: this.logFile,
-        FAKE_GCLOUD_SECRET_DATA: this.secretDataFile,
-        FAKE_GCLOUD_NODE: process.execPath,
-        // Each gcloud call starts a Node process; the compile cache makes that several times faster.
-        NODE_COMPILE_CACHE: path.join(tmpdir(), 'cv-deploy-test-compile-cache'),
-      },
+      env: this.env(),
       stdin: stdin ?? '',
     });
+  }
+
+  /** Runs `gcloud ARGS` on the fake project, as an operator would between two deploys. */
+  gcloud(args: readonly string[]): Promise<RunResult> {
+    return runCollected(path.join(FAKE_BIN, 'gcloud'), args, { cwd: ROOT, env: this.env() });
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      PATH: `${FAKE_BIN}${path.delimiter}${process.env.PATH ?? ''}`,
+      FAKE_GCLOUD_STATE: this.stateFile,
+      FAKE_GCLOUD_LOG: this.logFile,
+      FAKE_GCLOUD_SECRET_DATA: this.secretDataFile,
+      FAKE_GCLOUD_NODE: process.execPath,
+      // Each gcloud call starts a Node process; the compile cache makes that several times faster.
+      NODE_COMPILE_CACHE: path.join(tmpdir(), 'cv-deploy-test-compile-cache'),
+    };
   }
 
   state(): FakeState {

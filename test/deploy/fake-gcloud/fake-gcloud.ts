@@ -24,6 +24,31 @@ const READ_ONLY_VERBS = new Set([
   'access',
 ]);
 
+/** gcloud's --default-algorithm values of asymmetric signing keys, and the API's names. */
+const SIGNING_ALGORITHMS: Readonly<Record<string, string>> = {
+  'ec-sign-p256-sha256': 'EC_SIGN_P256_SHA256',
+  'ec-sign-p384-sha384': 'EC_SIGN_P384_SHA384',
+  'rsa-sign-pkcs1-2048-sha256': 'RSA_SIGN_PKCS1_2048_SHA256',
+};
+
+/**
+ * Cloud KMS roles that can be granted on a CryptoKey
+ * (https://cloud.google.com/iam/docs/roles-permissions/cloudkms), so that a misspelt one fails.
+ */
+const CRYPTO_KEY_ROLES: ReadonlySet<string> = new Set(
+  [
+    'admin',
+    'cryptoKeyDecrypter',
+    'cryptoKeyEncrypter',
+    'cryptoKeyEncrypterDecrypter',
+    'publicKeyViewer',
+    'signer',
+    'signerVerifier',
+    'verifier',
+    'viewer',
+  ].map((role) => `roles/cloudkms.${role}`),
+);
+
 /** Secret payloads live beside the project (state.ts SecretData); unset, they are not kept. */
 const SECRET_DATA = process.env.FAKE_GCLOUD_SECRET_DATA ?? '';
 
@@ -319,6 +344,46 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
       else writeFileSync(out, ciphertext);
       return undefined;
     }
+    if (verb === 'keys' && rest[1] === 'versions') {
+      // VERSION --key=KEY, as gcloud takes them; only asymmetric keys keep versions here.
+      const [, , action = '', number = ''] = rest;
+      const keyId = need('key');
+      const key = ring.keys[keyId];
+      const keyName = `projects/${p}/${ringId}/cryptoKeys/${keyId}`;
+      if (!key) throw notFound(`CryptoKey ${keyName}`);
+      const versions = key.versions;
+      if (versions === undefined)
+        throw fail(
+          'fake gcloud: versions of asymmetric keys only (an encryption key has none kept)',
+        );
+      const template = key.versionTemplate;
+      switch (action) {
+        case 'list':
+          return json(
+            versions.map((v) => ({
+              name: `${keyName}/cryptoKeyVersions/${v.number}`,
+              state: v.state,
+              algorithm: v.algorithm,
+              protectionLevel: template?.protectionLevel ?? 'SOFTWARE',
+            })),
+          );
+        case 'create':
+          versions.push({
+            number: Math.max(0, ...versions.map((v) => v.number)) + 1,
+            state: 'ENABLED',
+            algorithm: template?.algorithm ?? '',
+          });
+          return undefined;
+        case 'disable': {
+          const version = versions.find((v) => String(v.number) === number);
+          if (!version) throw notFound(`CryptoKeyVersion ${keyName}/cryptoKeyVersions/${number}`);
+          if (version.state !== 'ENABLED')
+            throw fail(`FAILED_PRECONDITION: version ${number} is ${version.state}, not ENABLED`);
+          version.state = 'DISABLED';
+          return undefined;
+        }
+      }
+    }
     if (verb === 'keys') {
       const [, action = '', keyId = ''] = rest;
       const key = ring.keys[keyId];
@@ -339,27 +404,64 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
       };
       if (action === 'create') {
         if (key) throw fail('ALREADY_EXISTS: CryptoKey exists');
-        if (need('purpose') !== 'encryption') throw fail('fake gcloud: encryption keys only');
-        ring.keys[keyId] = { purpose: 'ENCRYPT_DECRYPT', ...schedule(), policy: { bindings: [] } };
+        const purpose = need('purpose');
+        if (purpose === 'encryption') {
+          ring.keys[keyId] = {
+            purpose: 'ENCRYPT_DECRYPT',
+            ...schedule(),
+            policy: { bindings: [] },
+          };
+          return undefined;
+        }
+        if (purpose !== 'asymmetric-signing')
+          throw fail('fake gcloud: encryption and asymmetric-signing keys only');
+        // As Cloud KMS: an asymmetric key needs its algorithm and has no automatic rotation.
+        const algorithm = SIGNING_ALGORITHMS[flag('default-algorithm') ?? ''];
+        if (algorithm === undefined)
+          throw fail('fake gcloud: an asymmetric-signing key needs a known --default-algorithm');
+        if (flag('rotation-period') !== undefined || flag('next-rotation-time') !== undefined)
+          throw fail('INVALID_ARGUMENT: asymmetric keys do not support automatic rotation');
+        const level = flag('protection-level') ?? 'software';
+        if (level !== 'software' && level !== 'hsm')
+          throw fail(`fake gcloud: protection level ${level} is not modelled`);
+        ring.keys[keyId] = {
+          purpose: 'ASYMMETRIC_SIGN',
+          versionTemplate: { algorithm, protectionLevel: level.toUpperCase() },
+          versions:
+            flag('skip-initial-version-creation') === 'true'
+              ? []
+              : [{ number: 1, state: 'ENABLED', algorithm }],
+          policy: { bindings: [] },
+        };
         return undefined;
       }
       const keyName = `projects/${p}/${ringId}/cryptoKeys/${keyId}`;
       if (!key) throw notFound(`CryptoKey ${keyName}`);
       switch (action) {
         case 'describe':
-          return json({
-            name: keyName,
-            purpose: key.purpose,
-            rotationPeriod: key.rotationPeriod,
-            nextRotationTime: key.nextRotationTime,
-            primary: { name: `${keyName}/cryptoKeyVersions/1`, state: 'ENABLED' },
-          });
+          // An asymmetric key has a version template and no primary version.
+          return json(
+            key.versionTemplate
+              ? { name: keyName, purpose: key.purpose, versionTemplate: key.versionTemplate }
+              : {
+                  name: keyName,
+                  purpose: key.purpose,
+                  rotationPeriod: key.rotationPeriod,
+                  nextRotationTime: key.nextRotationTime,
+                  primary: { name: `${keyName}/cryptoKeyVersions/1`, state: 'ENABLED' },
+                },
+          );
         case 'update':
           Object.assign(key, schedule());
           return undefined;
         case 'get-iam-policy':
           return json(key.policy);
         case 'add-iam-policy-binding':
+          // IAM refuses a role that does not exist, or that cannot be granted on a key.
+          if (!CRYPTO_KEY_ROLES.has(need('role')))
+            throw fail(
+              `INVALID_ARGUMENT: Role ${need('role')} is not supported for this resource.`,
+            );
           bind(key.policy);
           return json(key.policy);
         case 'remove-iam-policy-binding':

@@ -52,6 +52,10 @@ export interface FakeCryptoKey {
   purpose: string;
   rotationPeriod?: string;
   nextRotationTime?: string;
+  /** What a new version gets: asymmetric keys only (an encryption key's is not modelled). */
+  versionTemplate?: { algorithm: string; protectionLevel: string };
+  /** The versions of an asymmetric key (ENABLED, DISABLED, PENDING_GENERATION, …). */
+  versions?: { number: number; state: string; algorithm: string }[];
   policy: FakePolicy;
 }
 
