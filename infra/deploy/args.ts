@@ -2,6 +2,13 @@
 // in the style of functions-framework-nodejs `parseOptions`: one validator per flag.
 // Secret values are never flags: the client secret comes from a file or standard input.
 
+/**
+ * Where the DPoP key that binds new refresh tokens lives (RFC 9449, docs/deploy.md#dpop-keys):
+ * 'secret' (the default) in Secret Manager; 'kms' in Cloud KMS (--dpop-kms, the strongest: its
+ * private key never leaves Cloud KMS); 'off' nowhere (--no-dpop, the weaker choice).
+ */
+export type DpopMode = 'secret' | 'kms' | 'off';
+
 export interface DeployOptions {
   readonly project: string;
   readonly region: string;
@@ -29,8 +36,10 @@ export interface DeployOptions {
   readonly kms: boolean;
   /** Location of the key ring that holds the wrapping key. */
   readonly kmsLocation: string;
-  /** Create the DPoP keys that bind refresh tokens (off only with --no-dpop, the weaker choice). */
-  readonly dpop: boolean;
+  /** Where new DPoP keys are made: a secret by default, Cloud KMS with --dpop-kms, none with --no-dpop. */
+  readonly dpop: DpopMode;
+  /** --dpop-kms-hsm: the DPoP key in Cloud KMS is created with protection level HSM. */
+  readonly dpopKmsHsm: boolean;
 }
 
 export type ParseResult =
@@ -58,6 +67,8 @@ export const USAGE = `Usage: npm run deploy -- --project PROJECT --region REGION
   --rules-api URL            Firebase Rules API root (default https://firebaserules.googleapis.com)
   --kms-location LOC         location of the Cloud KMS key ring that wraps the token keyset (default: --region)
   --no-kms                   store the token keyset unwrapped (weaker: no Cloud KMS key guards it)
+  --dpop-kms                 hold the DPoP key in Cloud KMS (strongest: its private key never leaves Cloud KMS)
+  --dpop-kms-hsm             with --dpop-kms: create that key in an HSM (protection level hsm; costs more)
   --no-dpop                  create no DPoP keys (weaker: a stolen refresh token plus the token keyset refreshes)
   --help                     this text
 `;
@@ -85,6 +96,8 @@ const BOOLEAN_FLAGS = [
   'rotate-client-secret',
   'no-kms',
   'no-dpop',
+  'dpop-kms',
+  'dpop-kms-hsm',
   'help',
 ] as const;
 
@@ -178,6 +191,16 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (rotateClientSecret && clientSecretFile === undefined)
     problems.push('--rotate-client-secret needs --client-secret-file');
 
+  // --dpop-kms says where the DPoP key goes, --no-dpop that there is none. --no-kms may go with
+  // --dpop-kms: it concerns the token keyset's wrap only, an independent protection.
+  const dpopKms = booleans.has('dpop-kms');
+  const noDpop = booleans.has('no-dpop');
+  if (dpopKms && noDpop)
+    problems.push('--dpop-kms and --no-dpop contradict each other: pass one of them');
+  const dpopKmsHsm = booleans.has('dpop-kms-hsm');
+  if (dpopKmsHsm && !dpopKms) problems.push('--dpop-kms-hsm needs --dpop-kms');
+  const dpop: DpopMode = dpopKms ? 'kms' : noDpop ? 'off' : 'secret';
+
   // Before the verdict: location() reports a malformed value as a problem.
   const schedulerLocation = location('scheduler-location');
   const firestoreLocation = location('firestore-location');
@@ -206,7 +229,8 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       rulesApi: rulesApi.replace(/\/+$/, ''),
       kms: !booleans.has('no-kms'),
       kmsLocation,
-      dpop: !booleans.has('no-dpop'),
+      dpop,
+      dpopKmsHsm,
     },
   };
 }

@@ -4,9 +4,10 @@
 import { loadConfig } from '../../shared/settings/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import type { FunctionName } from '../../shared/settings/functions.ts';
-import type { DeployOptions } from './args.ts';
+import type { DeployOptions, DpopMode } from './args.ts';
 import { jobRequirements, type ConsentScope } from './jobs.ts';
 import {
+  DPOP_KMS,
   FUNCTIONS,
   functionAccountId,
   KMS,
@@ -76,10 +77,13 @@ export interface Desired {
   /** The key that wraps the token keyset; `wrap` is false with --no-kms (the weaker choice). */
   readonly kms: KmsKey & { readonly wrap: boolean };
   /**
-   * Create the DPoP keys when missing (RFC 9449: refresh tokens bound to them); false with
-   * --no-dpop, the weaker choice. An existing DPoP secret is kept either way.
+   * Where the DPoP keys are created when missing (RFC 9449: refresh tokens bound to them): the
+   * secret by default, the Cloud KMS key with --dpop-kms, none with --no-dpop (the weaker choice).
+   * Existing DPoP keys, of either kind, are kept whatever the mode.
    */
-  readonly dpop: boolean;
+  readonly dpop: DpopMode;
+  /** The Cloud KMS key that signs DPoP proofs (resources.ts DPOP_KMS), in the key ring above. */
+  readonly dpopKms: KmsKey & { readonly protectionLevel: 'software' | 'hsm' };
 }
 
 export interface DesiredInputs {
@@ -136,9 +140,12 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
   if (problems.length > 0) return { ok: false, problems };
 
   const jobs = jobRequirements(config);
-  // Cloud KMS is a platform API only while it wraps the token keyset (never disabled, though).
-  const apis = options.kms ? jobs.apis : jobs.apis.filter((api) => api !== KMS.api);
+  // Cloud KMS is a platform API only while it wraps the token keyset or holds the DPoP key (never
+  // disabled, though).
+  const usesKms = options.kms || options.dpop === 'kms';
+  const apis = usesKms ? jobs.apis : jobs.apis.filter((api) => api !== KMS.api);
   const kmsLocation = options.kmsLocation;
+  const ring = `projects/${project}/locations/${kmsLocation}/keyRings/${KMS.keyRing}`;
 
   const functions = FUNCTIONS.map((spec): DesiredFunction => ({
     spec,
@@ -195,9 +202,17 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
         location: kmsLocation,
         keyRing: KMS.keyRing,
         key: KMS.key,
-        name: `projects/${project}/locations/${kmsLocation}/keyRings/${KMS.keyRing}/cryptoKeys/${KMS.key}`,
+        name: `${ring}/cryptoKeys/${KMS.key}`,
       },
       dpop: options.dpop,
+      dpopKms: {
+        project,
+        location: kmsLocation,
+        keyRing: KMS.keyRing,
+        key: DPOP_KMS.key,
+        name: `${ring}/cryptoKeys/${DPOP_KMS.key}`,
+        protectionLevel: options.dpopKmsHsm ? 'hsm' : 'software',
+      },
     },
   };
 }

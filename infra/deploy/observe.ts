@@ -10,6 +10,7 @@ import { emptyState, newestEnabled } from './state.ts';
 import type {
   Binding,
   CompositeIndex,
+  DpopKeyState,
   FunctionState,
   IamPolicy,
   KmsState,
@@ -139,16 +140,42 @@ export async function observe(
     const where = [`--keyring=${keyRing}`, `--location=${location}`];
     const ring = await get(['kms', 'keyrings', 'describe', keyRing, `--location=${location}`]);
     if (ring === undefined) return emptyState().kms;
-    const found = (await get(['kms', 'keys', 'describe', key, ...where])) as Json | undefined;
-    if (found === undefined) return { keyRing: true, key: undefined };
-    return {
-      keyRing: true,
-      key: {
+    const [tokenKey, dpopKey] = await Promise.all([observeTokenKey(), observeDpopKey()]);
+    return { keyRing: true, key: tokenKey, dpopKey };
+
+    async function observeTokenKey(): Promise<KmsState['key']> {
+      const found = (await get(['kms', 'keys', 'describe', key, ...where])) as Json | undefined;
+      if (found === undefined) return undefined;
+      return {
         purpose: str(found.purpose) ?? '',
         rotationPeriod: str(found.rotationPeriod),
         policy: policyOf(await get(['kms', 'keys', 'get-iam-policy', key, ...where])),
-      },
-    };
+      };
+    }
+
+    // Observed with or without --dpop-kms: once it exists, the tokens bound to its versions
+    // refresh only with them (plan-keys.ts keeps it).
+    async function observeDpopKey(): Promise<DpopKeyState | undefined> {
+      const dpop = desired.dpopKms.key;
+      const found = (await get(['kms', 'keys', 'describe', dpop, ...where])) as Json | undefined;
+      if (found === undefined) return undefined;
+      const template = (found.versionTemplate ?? {}) as Json;
+      const [policy, versions] = await Promise.all([
+        get(['kms', 'keys', 'get-iam-policy', dpop, ...where]).then(policyOf),
+        get(['kms', 'keys', 'versions', 'list', `--key=${dpop}`, ...where]).then(asArray),
+      ]);
+      return {
+        purpose: str(found.purpose) ?? '',
+        algorithm: str(template.algorithm),
+        protectionLevel: str(template.protectionLevel),
+        versions: versions.map((version) => ({
+          number: Number((str(version.name) ?? '').split('/').pop()),
+          state: str(version.state) ?? '',
+          algorithm: str(version.algorithm) ?? '',
+        })),
+        policy,
+      };
+    }
   }
 
   async function observeTopics(): Promise<Record<string, { policy: IamPolicy }>> {

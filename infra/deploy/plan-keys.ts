@@ -1,16 +1,28 @@
 // The key material of a deployment, a part of the plan builder (plan.ts): the OAuth client
 // secret, one keyset secret per key purpose and the DPoP keys, each readable only by the functions
-// the settings schema gives it (shared/settings/table/project.ts), and the Cloud KMS key ring and
-// key that wrap the token keyset, which only the functions that open tokens may decrypt with.
-// Pure, like the planner: every step exists only because the state lacks something
+// the settings schema gives it (shared/settings/table/project.ts); the Cloud KMS key ring, the key
+// that wraps the token keyset, which only the functions that open tokens may decrypt with, and the
+// Cloud KMS key that signs DPoP proofs (--dpop-kms), which only the functions that refresh may
+// sign with. Pure, like the planner: every step exists only because the state lacks something
 // (docs/deploy.md#keys).
 import type { KeyPurpose } from '../../shared/crypto/keyset.ts';
-import type { KmsKey } from './desired.ts';
+import type { FunctionName } from '../../shared/settings/functions.ts';
+import type { DpopMode } from './args.ts';
+import type { Desired, KmsKey } from './desired.ts';
 import type { KeysetSource, PlanContext, SecretInput } from './plan.ts';
-import { DPOP, KEYSETS, KMS, PUBLIC_MEMBERS, ROLES, SECRETS } from './resources.ts';
+import {
+  DPOP,
+  DPOP_KMS,
+  DPOP_KMS_FUNCTIONS,
+  KEYSETS,
+  KMS,
+  PUBLIC_MEMBERS,
+  ROLES,
+  SECRETS,
+} from './resources.ts';
 import type { KeysetKey, SecretKey } from './resources.ts';
-import { hasMember, membersWith, newestEnabled } from './state.ts';
-import type { IamPolicy, SecretState, StoredKeyset } from './state.ts';
+import { hasMember, membersWith, newestEnabled, signingVersions } from './state.ts';
+import type { IamPolicy, ProjectState, SecretState, StoredKeyset } from './state.ts';
 
 /** A secret version this plan replaces that must not stay readable (a master opens every purpose). */
 export interface Replaced {
@@ -22,9 +34,14 @@ export interface Replaced {
 export interface KeyPlan {
   /** The version each secret's functions pin; undefined when there is none (a problem says why). */
   readonly versions: Readonly<Record<SecretKey, string | undefined>>;
-  /** Secrets the functions are deployed without: the DPoP keys with --no-dpop, while none exist. */
+  /**
+   * Secrets the functions are deployed without: the DPoP secret with --no-dpop or --dpop-kms,
+   * while it does not exist.
+   */
   readonly unmounted: readonly SecretKey[];
   readonly replaced: readonly Replaced[];
+  /** Settings the deploy sets on some functions only, from what it found (DPOP_KMS_KEYS). */
+  readonly env: Readonly<Partial<Record<FunctionName, Readonly<Record<string, string>>>>>;
 }
 
 const TOKEN_SECRET = SECRETS[KMS.wraps].name;
@@ -35,7 +52,11 @@ export function planKeys(ctx: PlanContext): KeyPlan {
   const content = tokenVersion === undefined ? undefined : token?.content;
   // Managed while the stored keyset is wrapped even with --no-kms: the token functions must keep
   // their decrypt grant, and the deploy never unwraps a keyset.
-  if (ctx.desired.kms.wrap || content?.format === 'wrapped') planKms(ctx);
+  const wrapping = ctx.desired.kms.wrap || content?.format === 'wrapped';
+  const dpopKms = dpopModeOf(ctx.desired, ctx.state) === 'kms';
+  if (wrapping || dpopKms) planKeyRing(ctx);
+  if (wrapping) planKms(ctx);
+  const dpopKmsKeys = dpopKms ? planDpopKms(ctx) : [];
   // The old model's one master keyset: every purpose is split from it (purposeKeysetJson).
   const master: KeysetSource | undefined =
     content?.format === 'master' && tokenVersion !== undefined
@@ -50,10 +71,29 @@ export function planKeys(ctx: PlanContext): KeyPlan {
     cookieKeyset: planKeyset(ctx, 'cookieKeyset', master),
     linkKeyset: planKeyset(ctx, 'linkKeyset', master),
     connectKeyset: planKeyset(ctx, 'connectKeyset', master),
-    dpopKeys: planDpopKeys(ctx, unmounted),
+    dpopKeys: planDpopKeys(ctx, dpopKms, unmounted),
     tokenKeyset: planTokenKeyset(ctx, master, replaced),
   };
-  return { versions, unmounted, replaced };
+  const env: Partial<Record<FunctionName, Record<string, string>>> = {};
+  // Unset without a version (the setting's default): a deployment without the key keeps its
+  // functions' arguments, and so is not redeployed.
+  if (dpopKmsKeys.length > 0)
+    for (const name of DPOP_KMS_FUNCTIONS)
+      env[name] = { [DPOP_KMS.setting]: dpopKmsKeys.join(',') };
+  return { versions, unmounted, replaced, env };
+}
+
+/**
+ * Where new refresh tokens are bound (docs/deploy.md#dpop-keys): 'kms' with --dpop-kms or once the
+ * Cloud KMS key exists, whatever the flags (tokens bound to its versions refresh only with them,
+ * and the functions bind with its newest); else 'secret' by default or once the DPoP secret
+ * exists; else 'off' (--no-dpop on a project without either).
+ */
+export function dpopModeOf(desired: Desired, state: ProjectState | undefined): DpopMode {
+  if (desired.dpop === 'kms' || state?.kms.dpopKey !== undefined) return 'kms';
+  if (desired.dpop === 'secret' || state?.secrets[SECRETS[DPOP.secret].name] !== undefined)
+    return 'secret';
+  return 'off';
 }
 
 /** Disables the versions a migration replaced; planned after the functions' deploys. */
@@ -125,16 +165,21 @@ function planKeyset(
 }
 
 /**
- * The DPoP keys (resources.ts DPOP): created with one generated key unless --no-dpop, then never
- * replaced, and kept even with --no-dpop: refresh tokens bound to its keys refresh only with them.
+ * The DPoP keys (resources.ts DPOP): created with one generated key in the default mode (not with
+ * --no-dpop, nor where the Cloud KMS key binds new tokens), then never replaced, and kept in every
+ * mode: refresh tokens bound to its keys refresh only with them.
  */
-function planDpopKeys(ctx: PlanContext, unmounted: SecretKey[]): string | undefined {
+function planDpopKeys(
+  ctx: PlanContext,
+  dpopKms: boolean,
+  unmounted: SecretKey[],
+): string | undefined {
   const key = DPOP.secret;
   const { name } = SECRETS[key];
   const existing = ctx.state.secrets[name];
   let version: string | undefined;
   if (existing === undefined) {
-    if (!ctx.desired.dpop) {
+    if (ctx.desired.dpop !== 'secret' || dpopKms) {
       unmounted.push(key);
       return undefined;
     }
@@ -152,9 +197,13 @@ function planDpopKeys(ctx: PlanContext, unmounted: SecretKey[]): string | undefi
         `secret ${name} has no enabled version: enable one (refresh tokens bound to its keys refresh only with them)`,
       );
     else version = String(newest);
-    if (!ctx.desired.dpop)
+    if (ctx.desired.dpop === 'off')
       ctx.note(
         `secret ${name} exists: --no-dpop keeps it mounted (refresh tokens bound to its keys refresh only with them)`,
+      );
+    else if (dpopKms)
+      ctx.note(
+        `secret ${name} exists: kept mounted beside Cloud KMS key ${DPOP_KMS.key} (refresh tokens bound to its keys refresh only with them; new ones are bound to the Cloud KMS key)`,
       );
   }
   grantReaders(ctx, key, existing);
@@ -234,7 +283,20 @@ function planTokenKeyset(
   return version;
 }
 
-/** The key ring and the key that wraps the token keyset, and who may decrypt with it. */
+/** The key ring of both Cloud KMS keys: the token keyset's and the DPoP key. */
+function planKeyRing(ctx: PlanContext): void {
+  const { kms } = ctx.desired;
+  if (!ctx.state.kms.keyRing)
+    ctx.gcloud(`Create Cloud KMS key ring ${kms.keyRing} in ${kms.location}`, [
+      'kms',
+      'keyrings',
+      'create',
+      kms.keyRing,
+      `--location=${kms.location}`,
+    ]);
+}
+
+/** The key that wraps the token keyset, and who may decrypt with it. */
 function planKms(ctx: PlanContext): void {
   const { kms } = ctx.desired;
   const observed = ctx.state.kms;
@@ -243,14 +305,6 @@ function planKms(ctx: PlanContext): void {
     `--rotation-period=${KMS.rotationPeriod}`,
     `--next-rotation-time=${KMS.firstRotation}`,
   ];
-  if (!observed.keyRing)
-    ctx.gcloud(`Create Cloud KMS key ring ${kms.keyRing} in ${kms.location}`, [
-      'kms',
-      'keyrings',
-      'create',
-      kms.keyRing,
-      `--location=${kms.location}`,
-    ]);
   if (observed.key === undefined)
     ctx.gcloud(
       `Create Cloud KMS key ${kms.key} (wraps the token keyset; rotated every ${KMS.rotationPeriod})`,
@@ -280,6 +334,86 @@ function planKms(ctx: PlanContext): void {
     wanted: readersOf(ctx, KMS.wraps),
     policy: observed.key?.policy,
   });
+}
+
+/**
+ * The Cloud KMS key that signs DPoP proofs (resources.ts DPOP_KMS): created with --dpop-kms when
+ * missing, never replaced, kept without the flag. Only the schema's DPOP_KMS_KEYS functions may
+ * sign with it and read its public key. Returns the versions those functions get, newest first:
+ * the first binds new refresh tokens, the others refresh the tokens bound to them.
+ */
+function planDpopKms(ctx: PlanContext): string[] {
+  const { dpopKms: key, dpop } = ctx.desired;
+  const observed = ctx.state.kms.dpopKey;
+  const where = [`--keyring=${key.keyRing}`, `--location=${key.location}`];
+  const level = key.protectionLevel;
+  let versions: string[] = [];
+  if (observed === undefined) {
+    // Only with --dpop-kms: without it, planKeys plans no key that does not exist.
+    ctx.gcloud(
+      `Create Cloud KMS key ${key.key} (ES256, ${level}: signs DPoP proofs; its private key never leaves Cloud KMS)`,
+      [
+        'kms',
+        'keys',
+        'create',
+        key.key,
+        ...where,
+        `--purpose=${DPOP_KMS.purpose}`,
+        `--default-algorithm=${DPOP_KMS.algorithm}`,
+        `--protection-level=${level}`,
+      ],
+    );
+    // Cloud KMS makes version 1 with the key, as a new secret gets version 1.
+    versions = [`${key.name}/cryptoKeyVersions/1`];
+  } else if (
+    observed.purpose !== DPOP_KMS.apiPurpose ||
+    observed.algorithm !== DPOP_KMS.apiAlgorithm
+  ) {
+    ctx.problem(
+      `Cloud KMS key ${key.name} has purpose ${observed.purpose} and algorithm ${observed.algorithm ?? 'none'}; DPoP proofs (ES256) need purpose ${DPOP_KMS.apiPurpose} with ${DPOP_KMS.apiAlgorithm}`,
+    );
+  } else {
+    const signing = signingVersions(observed);
+    for (const version of signing.filter((v) => v.algorithm !== DPOP_KMS.apiAlgorithm))
+      ctx.problem(
+        `Cloud KMS key ${key.name} version ${version.number} has algorithm ${version.algorithm}; DPoP proofs (ES256) need ${DPOP_KMS.apiAlgorithm}: disable that version`,
+      );
+    versions = signing.map((v) => `${key.name}/cryptoKeyVersions/${v.number}`);
+    if (signing.length === 0 && dpop === 'kms')
+      ctx.problem(
+        `Cloud KMS key ${key.name} has no enabled version: create one (gcloud kms keys versions create --key=${key.key} ${where.join(' ')} --project=${key.project}) or enable one (refresh tokens bound to a version refresh only with it)`,
+      );
+    else if (signing.length === 0)
+      ctx.note(
+        `Cloud KMS key ${key.key} has no enabled version: ${DPOP_KMS.setting} is left unset`,
+      );
+    else if (dpop !== 'kms')
+      ctx.note(
+        `Cloud KMS key ${key.key} exists: kept without --dpop-kms, its enabled versions stay in ${DPOP_KMS.setting} (refresh tokens bound to them refresh only with them; version ${signing[0]?.number} binds new ones)`,
+      );
+    if (level === 'hsm' && observed.protectionLevel !== 'HSM')
+      ctx.note(
+        `Cloud KMS key ${key.key} has protection level ${observed.protectionLevel ?? 'unknown'}: --dpop-kms-hsm applies only when the key is created (a key's protection level is fixed), and the deploy never replaces it`,
+      );
+  }
+  const signers = ctx.desired.functions
+    .filter((fn) => DPOP_KMS_FUNCTIONS.includes(fn.spec.name))
+    .map((fn) => `serviceAccount:${fn.serviceAccount}`);
+  for (const [role, verb] of [
+    [ROLES.kmsSigner, 'sign DPoP proofs with'],
+    [ROLES.kmsPublicKeyViewer, 'read the public keys of'],
+  ] as const)
+    grant(ctx, {
+      what: `Cloud KMS key ${key.key}`,
+      verb,
+      command: ['kms', 'keys'],
+      name: key.key,
+      flags: where,
+      role,
+      wanted: signers,
+      policy: observed?.policy,
+    });
+  return versions;
 }
 
 function createSecret(ctx: PlanContext, title: string, name: string, stdin: SecretInput): void {

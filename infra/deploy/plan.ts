@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import type { KeyPurpose } from '../../shared/crypto/keyset.ts';
 import type { Desired, DesiredFunction, KmsKey } from './desired.ts';
 import { planKeys, retireReplaced } from './plan-keys.ts';
+import type { KeyPlan } from './plan-keys.ts';
 import { DELIVERY, PLATFORM_ENV, PUBLIC_MEMBERS, ROLES, SECRETS, SPEC_LABEL } from './resources.ts';
-import type { SecretKey } from './resources.ts';
 import { hasMember, membersWith } from './state.ts';
 import type { CompositeIndex, FunctionState, IamPolicy, ProjectState } from './state.ts';
 
@@ -105,7 +105,7 @@ class Planner implements PlanContext {
     this.firestore();
     this.pubsub();
     this.projectGrants();
-    const deploying = this.functions(keys.versions, keys.unmounted);
+    const deploying = this.functions(keys);
     // Only once every function pins the versions that replaced them.
     retireReplaced(this, keys.replaced);
     this.invokers(deploying);
@@ -351,10 +351,7 @@ class Planner implements PlanContext {
   }
 
   /** Returns the names of the functions deployed by this plan. */
-  private functions(
-    versions: Readonly<Record<SecretKey, string | undefined>>,
-    unmounted: readonly SecretKey[],
-  ): Set<string> {
+  private functions({ versions, unmounted, env: own }: KeyPlan): Set<string> {
     const deploying = new Set<string>();
     for (const fn of this.desired.functions) {
       const keys = fn.spec.secrets.filter((key) => !unmounted.includes(key));
@@ -363,7 +360,9 @@ class Planner implements PlanContext {
         secret: SECRETS[key].name,
         version: versions[key] ?? '<no enabled version>',
       }));
-      const args = this.deployArgs(fn, secrets);
+      // Every function's settings, and those the key plan sets on this one only.
+      const env = { ...this.desired.env, ...own[fn.spec.name] };
+      const args = this.deployArgs(fn, env, secrets);
       const spec = specHash(args, fn.sourceHash);
       const observed = this.state.functions[fn.spec.name];
       const reason =
@@ -371,7 +370,7 @@ class Planner implements PlanContext {
           ? 'create'
           : observed.labels[SPEC_LABEL] !== spec
             ? 'code or settings changed'
-            : drift(observed, fn, this.desired.env, secrets);
+            : drift(observed, fn, env, secrets);
       if (reason === undefined) continue;
       deploying.add(fn.spec.name);
       this.gcloud(`Deploy function ${fn.spec.name} (${reason})`, [
@@ -384,6 +383,7 @@ class Planner implements PlanContext {
 
   private deployArgs(
     fn: DesiredFunction,
+    env: Readonly<Record<string, string>>,
     secrets: readonly { key: string; secret: string; version: string }[],
   ): string[] {
     const { spec } = fn;
@@ -418,7 +418,7 @@ class Planner implements PlanContext {
       `--timeout=${spec.timeoutSeconds}s`,
       // Pub/Sub and Eventarc deliveries count as internal traffic; browsers need `all`.
       `--ingress-settings=${spec.trigger === 'http' ? 'all' : 'internal-only'}`,
-      `--set-env-vars=${envVarsArg(this.desired.env)}`,
+      `--set-env-vars=${envVarsArg(env)}`,
       // Full secret names, https://cloud.google.com/sdk/gcloud/reference/functions/deploy#--set-secrets
       `--set-secrets=${secrets.map((s) => `${s.key}=projects/${this.desired.project}/secrets/${s.secret}:${s.version}`).join(',')}`,
       '--quiet',

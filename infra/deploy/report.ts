@@ -3,10 +3,21 @@
 import type { Desired } from './desired.ts';
 import type { ConsentScope } from './jobs.ts';
 import { encryptArgs } from './kms.ts';
+import { dpopModeOf } from './plan-keys.ts';
 import type { Plan, SecretInput, Step } from './plan.ts';
-import { DPOP, KEYSETS, KMS, RISC_ADMIN_ACCOUNT_ID, SECRETS } from './resources.ts';
+import {
+  DPOP,
+  DPOP_KMS,
+  DPOP_KMS_FUNCTIONS,
+  KEYSETS,
+  KMS,
+  RISC_ADMIN_ACCOUNT_ID,
+  ROLES,
+  SECRETS,
+} from './resources.ts';
 import type { KeysetKey, SecretKey } from './resources.ts';
 import { releaseName } from './rules-api.ts';
+import { signingVersions } from './state.ts';
 import type { ProjectState } from './state.ts';
 
 function stdinLabel(input: SecretInput): string {
@@ -83,7 +94,7 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
     `  3. Custom domain: if REDIRECT_URI/AUTHORIZE_URL/REVOKE_URL point elsewhere, map that domain to the functions yourself.`,
     `  4. Subscribe whatever consumes ${desired.topics.events} (the deploy creates the topic only), and watch ${desired.deadLetterSubscription} for dead letters.`,
     ...formatRiscStep(desired, url('risc', desired.urls.risc)),
-    `  6. Rotate a keyset or the DPoP keys by hand (add a key, switch "primary", add a secret version, redeploy; keep an old DPoP key while connections are bound to it); the deploy never replaces an existing one. Cloud KMS rotates the wrapping key itself every ${KMS.rotationPeriod}.`,
+    `  6. Rotate a keyset or the DPoP keys by hand (add a key, switch "primary", add a secret version, redeploy; keep an old DPoP key while connections are bound to it); the deploy never replaces an existing one. Cloud KMS rotates the wrapping key itself every ${KMS.rotationPeriod}.${dpopModeOf(desired, state) === 'kms' ? ` The DPoP key in Cloud KMS: gcloud kms keys versions create --key=${desired.dpopKms.key} --keyring=${desired.dpopKms.keyRing} --location=${desired.dpopKms.location} --project=${desired.project}, then redeploy; disable an old version only once npm run security-status shows no connection bound to it (docs/deploy.md#dpop-keys-in-cloud-kms).` : ''}`,
     '  7. Projects created before April 2021: grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the scheduler service account.',
   ];
   return lines.join('\n');
@@ -158,17 +169,51 @@ function formatKeys(desired: Desired, state: ProjectState | undefined): string[]
     lines.push(
       `WARNING: --no-kms: the token keyset is stored unwrapped, the weaker choice: whoever can read secret ${token} can open every stored token. Deploy without --no-kms to wrap it with Cloud KMS (docs/deploy.md#keys).`,
     );
-  const dpop = SECRETS[DPOP.secret];
-  // Kept with --no-dpop once it exists (plan-keys.ts): what it binds must stay refreshable.
-  if (desired.dpop || state?.secrets[dpop.name] !== undefined)
-    lines.push(
-      `DPoP: refresh tokens are bound to the keys in ${dpop.env} (secret ${dpop.name}); only ${holders(DPOP.secret)} hold them, so a stolen refresh token, even with the token keyset, cannot be refreshed.`,
-    );
-  else
-    lines.push(
-      `WARNING: --no-dpop: DPoP is off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed. Deploy without --no-dpop to bind refresh tokens to DPoP keys (docs/deploy.md#dpop-keys).`,
-    );
+  lines.push(...formatDpop(desired, state, holders));
   return lines;
+}
+
+function formatDpop(
+  desired: Desired,
+  state: ProjectState | undefined,
+  holders: (key: SecretKey) => string,
+): string[] {
+  const secret = SECRETS[DPOP.secret];
+  const secretExists = state?.secrets[secret.name] !== undefined;
+  switch (dpopModeOf(desired, state)) {
+    case 'kms': {
+      const key = desired.dpopKms;
+      const observed = state?.kms.dpopKey;
+      const versions = signingVersions(observed).map((v) => v.number);
+      const kept = secretExists
+        ? [
+            `The keys in ${secret.env} (secret ${secret.name}) stay mounted on ${holders(DPOP.secret)}: refresh tokens bound to them keep refreshing.`,
+          ]
+        : [];
+      if (observed !== undefined && versions.length === 0)
+        return [
+          `WARNING: DPoP mode kms, but Cloud KMS key ${key.name} has no enabled version: no refresh token can be bound to it, and those bound to its disabled versions cannot be refreshed. Create or enable a version and deploy again (docs/deploy.md#dpop-keys-in-cloud-kms).`,
+          ...kept,
+        ];
+      const which =
+        versions.length === 0
+          ? 'its first version'
+          : `version ${versions[0]}${versions.length > 1 ? `; versions ${versions.slice(1).join(', ')} still refresh the tokens bound to them` : ''}`;
+      const level = observed?.protectionLevel ?? key.protectionLevel.toUpperCase();
+      return [
+        `DPoP mode kms: new refresh tokens are bound to Cloud KMS key ${key.name} (${which}; ${level}), whose private key never leaves Cloud KMS, so a stolen refresh token, even with the token keyset and every secret, cannot be refreshed. Only ${DPOP_KMS_FUNCTIONS.join(', ')} may sign with it (${ROLES.kmsSigner} and ${ROLES.kmsPublicKeyViewer} on that key only) and get its versions in ${DPOP_KMS.setting}.`,
+        ...kept,
+      ];
+    }
+    case 'secret':
+      return [
+        `DPoP mode secret: refresh tokens are bound to the keys in ${secret.env} (secret ${secret.name}); only ${holders(DPOP.secret)} hold them, so a stolen refresh token, even with the token keyset, cannot be refreshed. --dpop-kms keeps the DPoP key in Cloud KMS instead, the strongest choice (docs/deploy.md#dpop-keys-in-cloud-kms).`,
+      ];
+    case 'off':
+      return [
+        `WARNING: --no-dpop: DPoP mode off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed. Deploy without --no-dpop to bind refresh tokens to DPoP keys, with --dpop-kms to hold them in Cloud KMS (docs/deploy.md#dpop-keys).`,
+      ];
+  }
 }
 
 // Google decides from these classes whether the consent screen needs its review; an app asking for

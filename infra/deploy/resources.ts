@@ -4,6 +4,7 @@
 // (shared/settings/schema.ts), the same table loadConfig requires them from at start-up.
 import type { KeyPurpose } from '../../shared/crypto/keyset.ts';
 import type { FunctionName } from '../../shared/settings/functions.ts';
+import { SETTING_SPECS, type SettingEntry } from '../../shared/settings/schema.ts';
 import { SECRET_SETTINGS, secretKeysOf, type SecretKey } from '../../shared/settings/secrets.ts';
 
 // plan.ts names secrets by key.
@@ -191,6 +192,36 @@ export const KMS = {
   wraps: 'tokenKeyset',
 } as const;
 
+/**
+ * The DPoP key held in Cloud KMS (--dpop-kms, docs/deploy.md#dpop-keys-in-cloud-kms): an
+ * asymmetric signing key for ES256 (P-256, SHA-256) in the key ring above, whose private half
+ * never leaves Cloud KMS: the functions sign each proof with asymmetricSign and read the public
+ * key with getPublicKey. Each key version is one DPoP key; the deploy sets the setting to every
+ * enabled version, newest first, so a version the operator adds binds new refresh tokens from
+ * the next deploy on, and the older ones still refresh the tokens bound to them. Asymmetric keys
+ * have no automatic rotation (https://cloud.google.com/kms/docs/key-rotation).
+ */
+export const DPOP_KMS = {
+  /** The setting the deploy fills with the key's versions; the schema says who needs it. */
+  setting: 'DPOP_KMS_KEYS',
+  key: 'consent-vault-dpop',
+  /** gcloud's words (`kms keys create --purpose --default-algorithm`) and the API's. */
+  purpose: 'asymmetric-signing',
+  algorithm: 'ec-sign-p256-sha256',
+  apiPurpose: 'ASYMMETRIC_SIGN',
+  apiAlgorithm: 'EC_SIGN_P256_SHA256',
+} as const satisfies { readonly setting: SettingEntry['name'] } & Record<string, string>;
+
+/** The functions the settings schema gives a setting to (shared/settings/table/). */
+function functionsOf(name: SettingEntry['name']): readonly FunctionName[] {
+  const spec = SETTING_SPECS.find((s) => s.name === name);
+  if (spec === undefined) throw new Error(`setting ${name} is not in the schema`);
+  return spec.functions;
+}
+
+/** The functions that sign DPoP proofs with the Cloud KMS key: the schema's DPOP_KMS_KEYS ones. */
+export const DPOP_KMS_FUNCTIONS: readonly FunctionName[] = functionsOf(DPOP_KMS.setting);
+
 /** Account id of a function's runtime service account (one per function: privileges differ). */
 export function functionAccountId(name: FunctionName): string {
   return `consent-vault-${name}`;
@@ -233,6 +264,7 @@ export const APIS: readonly string[] = [
 export const TTL_COLLECTION_GROUPS: readonly string[] = [
   'revocations',
   'runs',
+  'dispatched',
   'batches',
   'ledger',
   'deadLetters',
@@ -258,12 +290,19 @@ export const ROLES = {
   subscriber: 'roles/pubsub.subscriber',
   invoker: 'roles/run.invoker',
   kmsDecrypter: 'roles/cloudkms.cryptoKeyDecrypter',
+  /**
+   * On the DPoP key only: asymmetricSign needs cloudkms.cryptoKeyVersions.useToSign (signer) and
+   * getPublicKey cloudkms.cryptoKeyVersions.viewPublicKey (publicKeyViewer). Not signerVerifier:
+   * it adds verification (useToVerify), which no function does.
+   * https://cloud.google.com/kms/docs/reference/permissions-and-roles
+   */
+  kmsSigner: 'roles/cloudkms.signer',
+  kmsPublicKeyViewer: 'roles/cloudkms.publicKeyViewer',
 } as const;
 
 export const PUBLIC_MEMBERS: readonly string[] = ['allUsers', 'allAuthenticatedUsers'];
 
 /** Environment variables gcloud adds by itself; ignored when comparing. */
 export const PLATFORM_ENV: readonly string[] = ['LOG_EXECUTION_ID'];
-  'dispatched',
 
 export const SPEC_LABEL = 'consent-vault-spec';

@@ -34,7 +34,28 @@ export interface SecretState {
   readonly content?: StoredKeyset;
 }
 
-/** The deploy's one key ring and key (resources.ts KMS), in the desired location. */
+/** A version of a Cloud KMS key (`gcloud kms keys versions list`). */
+export interface KmsKeyVersion {
+  readonly number: number;
+  /** ENABLED | DISABLED | DESTROYED | DESTROY_SCHEDULED | PENDING_GENERATION | … */
+  readonly state: string;
+  /** EC_SIGN_P256_SHA256 for an ES256 key. */
+  readonly algorithm: string;
+}
+
+/** The Cloud KMS key that signs DPoP proofs (resources.ts DPOP_KMS). */
+export interface DpopKeyState {
+  /** ASYMMETRIC_SIGN for an asymmetric signing key. */
+  readonly purpose: string;
+  /** Of its version template: what a new version gets. */
+  readonly algorithm: string | undefined;
+  /** SOFTWARE | HSM | … */
+  readonly protectionLevel: string | undefined;
+  readonly versions: readonly KmsKeyVersion[];
+  readonly policy: IamPolicy;
+}
+
+/** The deploy's one key ring and its keys (resources.ts KMS, DPOP_KMS), in the desired location. */
 export interface KmsState {
   readonly keyRing: boolean;
   readonly key:
@@ -46,6 +67,7 @@ export interface KmsState {
         readonly policy: IamPolicy;
       }
     | undefined;
+  readonly dpopKey: DpopKeyState | undefined;
 }
 
 export interface SecretEnvState {
@@ -142,7 +164,7 @@ export function emptyState(): ProjectState {
     projectPolicy: { bindings: [] },
     serviceAccounts: {},
     secrets: {},
-    kms: { keyRing: false, key: undefined },
+    kms: { keyRing: false, key: undefined, dpopKey: undefined },
     topics: {},
     subscriptions: {},
     firestore: {
@@ -163,6 +185,17 @@ export function newestEnabled(secret: SecretState | undefined): number | undefin
     .filter((v) => v.state === 'ENABLED')
     .map((v) => v.number);
   return enabled.length === 0 ? undefined : Math.max(...enabled);
+}
+
+/**
+ * The versions of the DPoP key that sign, newest first: the enabled ones, and those Cloud KMS is
+ * still generating, which it enables by itself within moments (a new asymmetric key's first
+ * version starts so; https://cloud.google.com/kms/docs/key-states). Version numbers only grow.
+ */
+export function signingVersions(key: DpopKeyState | undefined): KmsKeyVersion[] {
+  return (key?.versions ?? [])
+    .filter((v) => v.state === 'ENABLED' || v.state === 'PENDING_GENERATION')
+    .sort((a, b) => b.number - a.number);
 }
 
 export function membersWith(policy: IamPolicy, role: string): string[] {

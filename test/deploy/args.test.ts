@@ -29,7 +29,8 @@ describe('parseArgs', () => {
         rulesApi: 'https://firebaserules.googleapis.com',
         kms: true,
         kmsLocation: 'europe-west1',
-        dpop: true,
+        dpop: 'secret',
+        dpopKmsHsm: false,
       },
     });
   });
@@ -41,10 +42,25 @@ describe('parseArgs', () => {
     });
   });
 
-  it('takes --no-dpop (the DPoP keys are on by default)', () => {
+  it('takes --no-dpop (the DPoP keys are on by default, in a secret)', () => {
     expect(parseArgs([...BASE, '--no-dpop'])).toMatchObject({
       ok: true,
-      options: { dpop: false, kms: true },
+      options: { dpop: 'off', kms: true },
+    });
+  });
+
+  it('takes --dpop-kms, with --dpop-kms-hsm, and with --no-kms (the wrap is another matter)', () => {
+    expect(parseArgs([...BASE, '--dpop-kms'])).toMatchObject({
+      ok: true,
+      options: { dpop: 'kms', dpopKmsHsm: false, kms: true },
+    });
+    expect(parseArgs([...BASE, '--dpop-kms', '--dpop-kms-hsm'])).toMatchObject({
+      ok: true,
+      options: { dpop: 'kms', dpopKmsHsm: true },
+    });
+    expect(parseArgs([...BASE, '--dpop-kms', '--no-kms'])).toMatchObject({
+      ok: true,
+      options: { dpop: 'kms', kms: false },
     });
   });
 
@@ -102,6 +118,13 @@ describe('parseArgs', () => {
     [[...BASE, '--scheduler-location=eu_west'], '--scheduler-location is not a valid location'],
     [[...BASE, '--no-kms=yes'], '--no-kms takes no value'],
     [[...BASE, '--no-dpop=yes'], '--no-dpop takes no value'],
+    [
+      [...BASE, '--dpop-kms', '--no-dpop'],
+      '--dpop-kms and --no-dpop contradict each other: pass one of them',
+    ],
+    [[...BASE, '--dpop-kms-hsm'], '--dpop-kms-hsm needs --dpop-kms'],
+    [[...BASE, '--no-dpop', '--dpop-kms-hsm'], '--dpop-kms-hsm needs --dpop-kms'],
+    [[...BASE, '--dpop-kms=hsm'], '--dpop-kms takes no value'],
   ])('rejects %j', (argv, problem) => {
     const result = parseArgs(argv);
     expect(result.ok).toBe(false);

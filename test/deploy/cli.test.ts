@@ -36,7 +36,9 @@ function dpopMounts(log: readonly LogEntry[]): Record<string, string> {
     }),
   );
 }
-const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset`;
+const RING = 'locations/europe-west1/keyRings/consent-vault';
+const KMS_KEY = `projects/${PROJECT}/${RING}/cryptoKeys/token-keyset`;
+const DPOP_KMS_KEY = `projects/${PROJECT}/${RING}/cryptoKeys/consent-vault-dpop`;
 
 function membersOf(policy: FakeState['projectPolicy'], role: string): string[] {
   return policy.bindings
@@ -451,8 +453,15 @@ describe('deploy CLI against a fake project', () => {
         );
       }
       expect(first.stdout).toContain(
-        `DPoP: refresh tokens are bound to the keys in DPOP_KEYS (secret ${DPOP_SECRET}); only callback, dispatcher, worker hold them`,
+        `DPoP mode secret: refresh tokens are bound to the keys in DPOP_KEYS (secret ${DPOP_SECRET}); only callback, dispatcher, worker hold them`,
       );
+      // The Cloud KMS DPoP key is opt-in (--dpop-kms): by default there is none, and no setting.
+      expect(Object.keys(afterFirst.kms.keyRings[RING]?.keys ?? {})).toEqual(['token-keyset']);
+      for (const name of FUNCTION_NAMES)
+        expect(
+          afterFirst.functions[name]?.serviceConfig.environmentVariables,
+          name,
+        ).not.toHaveProperty('DPOP_KMS_KEYS');
     });
 
     it("deploys risc public, holding only the schema's grants and no client secret", () => {
@@ -598,7 +607,7 @@ describe('deploy CLI and the key custody', () => {
         expect(Object.keys(sandbox.state().secrets)).not.toContain(DPOP_SECRET);
         expect(Object.values(dpopMounts(sandbox.log()))).toEqual(FUNCTION_NAMES.map(() => ''));
         expect(result.stdout).toContain(
-          'WARNING: --no-dpop: DPoP is off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed.',
+          'WARNING: --no-dpop: DPoP mode off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed.',
         );
       } finally {
         await sandbox.close();
@@ -666,6 +675,169 @@ describe('deploy CLI and the key custody', () => {
         expect(result.stdout).toContain('The project matches the repository.');
       } finally {
         await sandbox.close();
+      }
+    },
+    TIMEOUT,
+  );
+});
+
+describe('deploy CLI with --dpop-kms: the DPoP key in Cloud KMS', () => {
+  const KEY = 'consent-vault-dpop';
+  const version = (n: number): string => `${DPOP_KMS_KEY}/cryptoKeyVersions/${n}`;
+  const where = ['--keyring=consent-vault', '--location=europe-west1', `--project=${PROJECT}`];
+  let sandbox: Sandbox;
+  let dry: RunResult;
+  let dryLog: LogEntry[];
+  let first: RunResult;
+  let firstLog: LogEntry[];
+  let afterFirst: FakeState;
+  let second: RunResult;
+  let secondLog: LogEntry[];
+  let rotated: RunResult;
+  let third: RunResult;
+  let thirdLog: LogEntry[];
+
+  const kmsKeysOf = (state: FakeState): Record<string, string> =>
+    Object.fromEntries(
+      FUNCTION_NAMES.map((name) => [
+        name,
+        state.functions[name]?.serviceConfig.environmentVariables['DPOP_KMS_KEYS'] ?? '',
+      ]),
+    );
+  const onlyDpop = (value: string): Record<string, string> =>
+    Object.fromEntries(
+      FUNCTION_NAMES.map((name) => [name, DPOP_FUNCTIONS.includes(name) ? value : '']),
+    );
+
+  beforeAll(async () => {
+    sandbox = await Sandbox.create();
+    const secret = ['--client-secret-file', sandbox.clientSecretFile];
+    dry = await sandbox.run(sandbox.args(['--dpop-kms', '--dry-run', ...secret]));
+    dryLog = sandbox.log();
+    sandbox.clearLog();
+    first = await sandbox.run(sandbox.args(['--dpop-kms', ...secret]));
+    firstLog = sandbox.log();
+    afterFirst = sandbox.state();
+    sandbox.clearLog();
+    second = await sandbox.run(sandbox.args(['--dpop-kms']));
+    secondLog = sandbox.log();
+    // The operator rotates: a new key version, then a deploy.
+    rotated = await sandbox.gcloud(['kms', 'keys', 'versions', 'create', `--key=${KEY}`, ...where]);
+    sandbox.clearLog();
+    third = await sandbox.run(sandbox.args(['--dpop-kms']));
+    thirdLog = sandbox.log();
+  }, 2 * TIMEOUT);
+
+  afterAll(async () => {
+    await sandbox.close();
+  });
+
+  it('the dry run prints the key, its grants and the setting, and changes nothing', () => {
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dryLog.filter((e) => e.mutating)).toEqual([]);
+    const commands = dry.stdout.split('\n').filter((line) => line.startsWith('gcloud '));
+    expect(commands).toContain(
+      `gcloud kms keys create ${KEY} --project=${PROJECT} --keyring=consent-vault --location=europe-west1 --purpose=asymmetric-signing --default-algorithm=ec-sign-p256-sha256 --protection-level=software`,
+    );
+    for (const name of DPOP_FUNCTIONS)
+      for (const role of ['roles/cloudkms.signer', 'roles/cloudkms.publicKeyViewer'])
+        expect(commands).toContain(
+          `gcloud kms keys add-iam-policy-binding ${KEY} --project=${PROJECT} --keyring=consent-vault --location=europe-west1 --member=${sa(name)} --role=${role}`,
+        );
+    for (const name of FUNCTION_NAMES) {
+      const deploy = commands.find((c) => c.startsWith(`gcloud functions deploy ${name} `)) ?? '';
+      expect(deploy.includes(`DPOP_KMS_KEYS=${version(1)}`), name).toBe(
+        DPOP_FUNCTIONS.includes(name),
+      );
+    }
+    expect(commands.some((c) => c.includes(`secrets create ${DPOP_SECRET}`))).toBe(false);
+    expect(dry.stdout).toContain(
+      `DPoP mode kms: new refresh tokens are bound to Cloud KMS key ${DPOP_KMS_KEY} (its first version; SOFTWARE)`,
+    );
+  });
+
+  it('creates the ES256 signing key, and no DPoP secret', () => {
+    expect(first.code, first.stderr).toBe(0);
+    const key = afterFirst.kms.keyRings[RING]?.keys[KEY];
+    expect(key?.purpose).toBe('ASYMMETRIC_SIGN');
+    expect(key?.versionTemplate).toEqual({
+      algorithm: 'EC_SIGN_P256_SHA256',
+      protectionLevel: 'SOFTWARE',
+    });
+    expect(key?.versions).toEqual([
+      { number: 1, state: 'ENABLED', algorithm: 'EC_SIGN_P256_SHA256' },
+    ]);
+    expect(Object.keys(afterFirst.secrets)).not.toContain(DPOP_SECRET);
+    expect(Object.values(dpopMounts(firstLog))).toEqual(FUNCTION_NAMES.map(() => ''));
+  });
+
+  it('lets exactly callback, dispatcher and worker sign with it and read its public keys', () => {
+    const onKey = `key ${RING}/${KEY}`;
+    for (const name of [...FUNCTION_NAMES, 'scheduler'])
+      expect(
+        bindingsOf(afterFirst, sa(name)).filter((b) => b.startsWith(onKey)),
+        name,
+      ).toEqual(
+        DPOP_FUNCTIONS.includes(name)
+          ? [`${onKey} roles/cloudkms.publicKeyViewer`, `${onKey} roles/cloudkms.signer`]
+          : [],
+      );
+    // Nothing else changed hands: the DPoP functions hold no KMS role beyond these and decrypt.
+    for (const name of DPOP_FUNCTIONS)
+      expect(
+        bindingsOf(afterFirst, sa(name)).filter((b) => b.includes('cloudkms')),
+        name,
+      ).toEqual([
+        `${onKey} roles/cloudkms.publicKeyViewer`,
+        `${onKey} roles/cloudkms.signer`,
+        `key ${RING}/token-keyset roles/cloudkms.cryptoKeyDecrypter`,
+      ]);
+  });
+
+  it('sets DPOP_KMS_KEYS to the key version on the DPoP functions only, and names the mode', () => {
+    expect(kmsKeysOf(afterFirst)).toEqual(onlyDpop(version(1)));
+    expect(first.stdout).toContain(
+      `DPoP mode kms: new refresh tokens are bound to Cloud KMS key ${DPOP_KMS_KEY} (version 1; SOFTWARE), whose private key never leaves Cloud KMS`,
+    );
+    expect(first.stdout).toContain('The project matches the repository.');
+  });
+
+  it('a second run changes nothing and re-creates nothing', () => {
+    expect(second.code, second.stderr).toBe(0);
+    expect(secondLog.filter((e) => e.mutating)).toEqual([]);
+    expect(second.stdout).toContain('Nothing to change');
+  });
+
+  it('after the operator adds a version, redeploys only the DPoP functions with every version, newest first', () => {
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(third.code, third.stderr).toBe(0);
+    expect(
+      mutations(thirdLog)
+        .map((a) => a.slice(0, 3).join(' '))
+        .sort(),
+    ).toEqual(DPOP_FUNCTIONS.map((n) => `functions deploy ${n}`).sort());
+    expect(kmsKeysOf(sandbox.state())).toEqual(onlyDpop(`${version(2)},${version(1)}`));
+    expect(sandbox.state().kms.keyRings[RING]?.keys[KEY]?.versions?.map((v) => v.number)).toEqual([
+      1, 2,
+    ]);
+    expect(third.stdout).toContain(
+      '(version 2; versions 1 still refresh the tokens bound to them; SOFTWARE)',
+    );
+  });
+
+  it(
+    'refuses --dpop-kms with --no-dpop before any gcloud call',
+    async () => {
+      const scratch = await Sandbox.create();
+      try {
+        const result = await scratch.run(scratch.args(['--dpop-kms', '--no-dpop']));
+        expect(result.code).toBe(2);
+        expect(result.stderr).toContain(
+          'deploy: --dpop-kms and --no-dpop contradict each other: pass one of them',
+        );
+        expect(scratch.log()).toEqual([]);
+      } finally {
+        await scratch.close();
       }
     },
     TIMEOUT,

@@ -7,10 +7,21 @@ import type { Desired } from '../../infra/deploy/desired.ts';
 import { buildPlan, envVarsArg, isReady, pubsubAgent } from '../../infra/deploy/plan.ts';
 import type { GcloudStep, Plan } from '../../infra/deploy/plan.ts';
 import { formatSummary } from '../../infra/deploy/report.ts';
-import { APIS, SECRETS, SPEC_LABEL, TTL_COLLECTION_GROUPS } from '../../infra/deploy/resources.ts';
+import {
+  APIS,
+  DPOP_KMS_FUNCTIONS,
+  SECRETS,
+  SPEC_LABEL,
+  TTL_COLLECTION_GROUPS,
+} from '../../infra/deploy/resources.ts';
 import { emptyState } from '../../infra/deploy/state.ts';
 import { secretKeysOf } from '../../shared/settings/secrets.ts';
-import type { FunctionState, IamPolicy, ProjectState } from '../../infra/deploy/state.ts';
+import type {
+  DpopKeyState,
+  FunctionState,
+  IamPolicy,
+  ProjectState,
+} from '../../infra/deploy/state.ts';
 
 const PROJECT = 'demo-consent-vault';
 const RULES = "rules_version = '2';\n";
@@ -43,8 +54,10 @@ const TOKEN_FUNCTIONS = ['callback', 'revoke', 'dispatcher', 'worker', 'risc'];
 /** The functions that refresh or exchange tokens, written out: the schema's DPOP_KEYS functions. */
 const DPOP_FUNCTIONS = ['callback', 'dispatcher', 'worker'];
 const DPOP_SECRET = 'consent-vault-dpop-keys';
+const FUNCTION_NAMES = ['authorize', 'callback', 'revoke', 'dispatcher', 'worker', 'risc'];
 const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/token-keyset`;
 const KMS_WHERE = `--project=${PROJECT} --keyring=consent-vault --location=europe-west1`;
+const DPOP_KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/consent-vault-dpop`;
 
 function desiredFor(
   extraArgs: string[] = [],
@@ -116,10 +129,16 @@ function converged(desired: Desired): ProjectState {
       url: `https://europe-west1-${PROJECT}.cloudfunctions.net/${name}`,
       labels: { [SPEC_LABEL]: labels.get(name) ?? '' },
       serviceAccount: fn.serviceAccount,
-      environment: { ...desired.env, LOG_EXECUTION_ID: 'true' },
-      // With --no-dpop on a project without DPoP keys, nothing mounts DPOP_KEYS.
+      environment: {
+        ...desired.env,
+        ...(desired.dpop === 'kms' && DPOP_FUNCTIONS.includes(name)
+          ? { DPOP_KMS_KEYS: `${DPOP_KMS_KEY}/cryptoKeyVersions/1` }
+          : {}),
+        LOG_EXECUTION_ID: 'true',
+      },
+      // With --no-dpop or --dpop-kms on a project without the DPoP secret, nothing mounts it.
       secrets: fn.spec.secrets
-        .filter((key) => desired.dpop || key !== 'dpopKeys')
+        .filter((key) => desired.dpop === 'secret' || key !== 'dpopKeys')
         .map((key) => ({
           key: SECRETS[key].env,
           secret: SECRETS[key].name,
@@ -184,7 +203,7 @@ function converged(desired: Desired): ProjectState {
         versions: [{ number: 1, state: 'ENABLED' }],
         policy: binding('roles/secretmanager.secretAccessor', ['authorize', 'revoke'].map(sa)),
       },
-      ...(desired.dpop
+      ...(desired.dpop === 'secret'
         ? {
             [DPOP_SECRET]: {
               versions: [{ number: 1, state: 'ENABLED' }],
@@ -200,6 +219,21 @@ function converged(desired: Desired): ProjectState {
         rotationPeriod: '7776000s',
         policy: binding('roles/cloudkms.cryptoKeyDecrypter', TOKEN_FUNCTIONS.map(sa)),
       },
+      dpopKey:
+        desired.dpop === 'kms'
+          ? {
+              purpose: 'ASYMMETRIC_SIGN',
+              algorithm: 'EC_SIGN_P256_SHA256',
+              protectionLevel: desired.dpopKms.protectionLevel.toUpperCase(),
+              versions: [{ number: 1, state: 'ENABLED', algorithm: 'EC_SIGN_P256_SHA256' }],
+              policy: {
+                bindings: [
+                  { role: 'roles/cloudkms.signer', members: DPOP_FUNCTIONS.map(sa) },
+                  { role: 'roles/cloudkms.publicKeyViewer', members: DPOP_FUNCTIONS.map(sa) },
+                ],
+              },
+            }
+          : undefined,
     },
     topics: {
       'consent-vault-tick': { policy: { bindings: [] } },
@@ -852,14 +886,14 @@ describe('key custody: one keyset per purpose, the token keyset wrapped by Cloud
     if (!key) throw new Error('missing');
     const unrotated = buildPlan(desired, {
       ...state,
-      kms: { keyRing: true, key: { ...key, rotationPeriod: undefined } },
+      kms: { ...state.kms, key: { ...key, rotationPeriod: undefined } },
     });
     expect(commandsOf(unrotated)).toEqual([
       `kms keys update token-keyset ${KMS_WHERE} --rotation-period=90d --next-rotation-time=+P90D`,
     ]);
     const signing = buildPlan(desired, {
       ...state,
-      kms: { keyRing: true, key: { ...key, purpose: 'ASYMMETRIC_SIGN' } },
+      kms: { ...state.kms, key: { ...key, purpose: 'ASYMMETRIC_SIGN' } },
     });
     expect(signing.problems).toEqual([
       `Cloud KMS key ${KMS_KEY} has purpose ASYMMETRIC_SIGN; the token keyset needs a symmetric encryption key`,
@@ -1082,7 +1116,7 @@ describe('DPoP keys: bind refresh tokens, held only by the functions that refres
   it('names the secret and its holders in the summary, without a warning', () => {
     const summary = formatSummary(desired, undefined);
     expect(summary).toContain(
-      `DPoP: refresh tokens are bound to the keys in DPOP_KEYS (secret ${DPOP_SECRET}); only callback, dispatcher, worker hold them`,
+      `DPoP mode secret: refresh tokens are bound to the keys in DPOP_KEYS (secret ${DPOP_SECRET}); only callback, dispatcher, worker hold them`,
     );
     expect(summary).not.toContain('--no-dpop');
   });
@@ -1110,7 +1144,7 @@ describe('--no-dpop: no DPoP keys, reported as the weaker choice', () => {
 
   it('names the choice weaker in the summary', () => {
     expect(formatSummary(desired, undefined)).toContain(
-      'WARNING: --no-dpop: DPoP is off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed.',
+      'WARNING: --no-dpop: DPoP mode off, the weaker choice: a stolen refresh token together with the token keyset could be refreshed.',
     );
     expect(formatSummary(desiredFor(), undefined)).not.toContain('WARNING: --no-dpop');
   });
@@ -1123,6 +1157,255 @@ describe('--no-dpop: no DPoP keys, reported as the weaker choice', () => {
       `secret ${DPOP_SECRET} exists: --no-dpop keeps it mounted (refresh tokens bound to its keys refresh only with them)`,
     ]);
     expect(formatSummary(desired, state)).not.toContain('WARNING: --no-dpop');
+  });
+});
+
+describe('--dpop-kms: the DPoP key in Cloud KMS, its private key never leaving it', () => {
+  const desired = desiredFor(['--dpop-kms']);
+  const empty = { ...emptyState(), projectNumber: NUMBER };
+  const plan = buildPlan(desired, empty);
+  const KEY = 'consent-vault-dpop';
+  const version = (n: number): string => `${DPOP_KMS_KEY}/cryptoKeyVersions/${n}`;
+  const ES256 = 'EC_SIGN_P256_SHA256';
+  const deployOf = (p: Plan, name: string): GcloudStep | undefined =>
+    gcloudSteps(p).find((s) => s.args[1] === 'deploy' && s.args[2] === name);
+  /** A function's environment, read back from its --set-env-vars (envVarsArg's format). */
+  const envOf = (p: Plan, name: string): Record<string, string> => {
+    const arg = flag(deployOf(p, name)?.args ?? [], 'set-env-vars') ?? '';
+    const delimiter = arg.slice(1, 2);
+    return Object.fromEntries(
+      arg
+        .slice(3)
+        .split(delimiter)
+        .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+    );
+  };
+  const onKey = (p: Plan): string[] =>
+    commandsOf(p).filter((c) => c.startsWith('kms ') && c.split(' ')[3] === KEY);
+  const withKey = (state: ProjectState, key: Partial<DpopKeyState>): ProjectState => {
+    const base = state.kms.dpopKey;
+    if (!base) throw new Error('no DPoP key in the state');
+    return { ...state, kms: { ...state.kms, dpopKey: { ...base, ...key } } };
+  };
+  const versions = (...list: [number, string][]): DpopKeyState['versions'] =>
+    list.map(([number, state]) => ({ number, state, algorithm: ES256 }));
+
+  it('the schema gives DPOP_KMS_KEYS to callback, dispatcher and worker, and no one else', () => {
+    expect(DPOP_KMS_FUNCTIONS).toEqual(DPOP_FUNCTIONS);
+  });
+
+  it('creates an ES256 signing key in the ring, then lets exactly the DPoP functions sign and read its public keys', () => {
+    expect(plan.problems).toEqual([]);
+    expect(onKey(plan)).toEqual([
+      `kms keys create ${KEY} ${KMS_WHERE} --purpose=asymmetric-signing --default-algorithm=ec-sign-p256-sha256 --protection-level=software`,
+      ...['roles/cloudkms.signer', 'roles/cloudkms.publicKeyViewer'].flatMap((role) =>
+        DPOP_FUNCTIONS.map(
+          (n) =>
+            `kms keys add-iam-policy-binding ${KEY} ${KMS_WHERE} --member=${sa(n)} --role=${role}`,
+        ),
+      ),
+    ]);
+    // In the ring the token keyset's key lives in, created once; no grant beyond the key.
+    expect(commandsOf(plan).filter((c) => c.startsWith('kms keyrings create'))).toHaveLength(1);
+    const kmsRoles = gcloudSteps(plan)
+      .filter((s) => /cloudkms\.(signer|publicKeyViewer|signerVerifier)/.test(s.args.join(' ')))
+      .map((s) => s.args.slice(0, 4).join(' '));
+    expect(new Set(kmsRoles)).toEqual(new Set([`kms keys add-iam-policy-binding ${KEY}`]));
+    for (const name of ['authorize', 'revoke', 'risc'])
+      expect(
+        gcloudSteps(plan).filter((s) => s.args[3] === KEY && flag(s.args, 'member') === sa(name)),
+        name,
+      ).toEqual([]);
+  });
+
+  it('sets DPOP_KMS_KEYS on the DPoP functions only, creates no DPoP secret and mounts none', () => {
+    for (const name of DPOP_FUNCTIONS)
+      expect(envOf(plan, name)['DPOP_KMS_KEYS'], name).toBe(version(1));
+    for (const name of ['authorize', 'revoke', 'risc'])
+      expect(envOf(plan, name), name).not.toHaveProperty('DPOP_KMS_KEYS');
+    expect(commandsOf(plan).filter((c) => c.includes(DPOP_SECRET))).toEqual([]);
+    for (const name of FUNCTION_NAMES)
+      expect(flag(deployOf(plan, name)?.args ?? [], 'set-secrets')).not.toContain('DPOP_KEYS');
+    // The rest of the environment is every function's.
+    expect(envOf(plan, 'worker')).toEqual({
+      ...envOf(plan, 'revoke'),
+      DPOP_KMS_KEYS: version(1),
+    });
+  });
+
+  it('a converged project plans nothing, and a second plan re-creates nothing', () => {
+    const next = buildPlan(desired, converged(desired));
+    expect(next.steps).toEqual([]);
+    expect(next.problems).toEqual([]);
+    expect(next.notes.filter((note) => /dpop/i.test(note))).toEqual([]);
+  });
+
+  it('a version the operator adds binds new tokens: every enabled version, newest first, on the DPoP functions only', () => {
+    const state = withKey(
+      converged(desired),
+      // Listed in any order; disabled and destroyed versions sign nothing, one being generated
+      // is enabled by Cloud KMS within moments.
+      {
+        versions: versions(
+          [3, 'ENABLED'],
+          [1, 'ENABLED'],
+          [4, 'DESTROYED'],
+          [2, 'DISABLED'],
+          [5, 'PENDING_GENERATION'],
+        ),
+      },
+    );
+    const next = buildPlan(desired, state);
+    expect(next.problems).toEqual([]);
+    expect(commandsOf(next).map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual(
+      DPOP_FUNCTIONS.map((n) => `functions deploy ${n}`),
+    );
+    for (const name of DPOP_FUNCTIONS)
+      expect(envOf(next, name)['DPOP_KMS_KEYS'], name).toBe(
+        [version(5), version(3), version(1)].join(','),
+      );
+    expect(formatSummary(desired, state)).toContain(
+      `DPoP mode kms: new refresh tokens are bound to Cloud KMS key ${DPOP_KMS_KEY} (version 5; versions 3, 1 still refresh the tokens bound to them; SOFTWARE)`,
+    );
+  });
+
+  it('refuses a key with no enabled version, a key that is not ES256 and an enabled version that is not', () => {
+    const state = converged(desired);
+    const none = buildPlan(desired, withKey(state, { versions: versions([1, 'DISABLED']) }));
+    expect(none.problems).toEqual([
+      `Cloud KMS key ${DPOP_KMS_KEY} has no enabled version: create one (gcloud kms keys versions create --key=${KEY} --keyring=consent-vault --location=europe-west1 --project=${PROJECT}) or enable one (refresh tokens bound to a version refresh only with it)`,
+    ]);
+    expect(onKey(none).filter((c) => c.startsWith(`kms keys create`))).toEqual([]);
+    expect(
+      formatSummary(desired, withKey(state, { versions: versions([1, 'DISABLED']) })),
+    ).toContain(`WARNING: DPoP mode kms, but Cloud KMS key ${DPOP_KMS_KEY} has no enabled version`);
+    const p384 = buildPlan(desired, withKey(state, { algorithm: 'EC_SIGN_P384_SHA384' }));
+    expect(p384.problems).toEqual([
+      `Cloud KMS key ${DPOP_KMS_KEY} has purpose ASYMMETRIC_SIGN and algorithm EC_SIGN_P384_SHA384; DPoP proofs (ES256) need purpose ASYMMETRIC_SIGN with EC_SIGN_P256_SHA256`,
+    ]);
+    const symmetric = buildPlan(
+      desired,
+      withKey(state, { purpose: 'ENCRYPT_DECRYPT', algorithm: 'GOOGLE_SYMMETRIC_ENCRYPTION' }),
+    );
+    expect(symmetric.problems).toHaveLength(1);
+    const mixed = buildPlan(
+      desired,
+      withKey(state, {
+        versions: [
+          { number: 1, state: 'ENABLED', algorithm: ES256 },
+          { number: 2, state: 'ENABLED', algorithm: 'EC_SIGN_P384_SHA384' },
+        ],
+      }),
+    );
+    expect(mixed.problems).toEqual([
+      `Cloud KMS key ${DPOP_KMS_KEY} version 2 has algorithm EC_SIGN_P384_SHA384; DPoP proofs (ES256) need EC_SIGN_P256_SHA256: disable that version`,
+    ]);
+  });
+
+  it('keeps an existing DPoP secret mounted and readable: tokens bound to it keep refreshing', () => {
+    const secretMode = converged(desiredFor());
+    const next = buildPlan(desired, secretMode);
+    expect(next.problems).toEqual([]);
+    expect(onKey(next)[0]).toBe(
+      `kms keys create ${KEY} ${KMS_WHERE} --purpose=asymmetric-signing --default-algorithm=ec-sign-p256-sha256 --protection-level=software`,
+    );
+    // Neither created nor granted anew: only the deploys name it, mounting it as it was.
+    expect(
+      commandsOf(next).filter((c) => c.includes(DPOP_SECRET) && !c.startsWith('functions deploy')),
+    ).toEqual([]);
+    for (const name of DPOP_FUNCTIONS) {
+      expect(flag(deployOf(next, name)?.args ?? [], 'set-secrets')).toContain(
+        `DPOP_KEYS=projects/${PROJECT}/secrets/${DPOP_SECRET}:1`,
+      );
+      expect(envOf(next, name)['DPOP_KMS_KEYS']).toBe(version(1));
+    }
+    expect(next.notes.filter((note) => /dpop/i.test(note))).toEqual([
+      `secret ${DPOP_SECRET} exists: kept mounted beside Cloud KMS key ${KEY} (refresh tokens bound to its keys refresh only with them; new ones are bound to the Cloud KMS key)`,
+    ]);
+    const summary = formatSummary(desired, secretMode);
+    expect(summary).toContain('DPoP mode kms: new refresh tokens are bound to Cloud KMS key');
+    expect(summary).toContain(
+      `The keys in DPOP_KEYS (secret ${DPOP_SECRET}) stay mounted on callback, dispatcher, worker`,
+    );
+  });
+
+  it('takes its roles away from a function of this deployment the schema does not give them', () => {
+    const state = converged(desired);
+    const next = buildPlan(
+      desired,
+      withKey(state, {
+        policy: {
+          bindings: [
+            { role: 'roles/cloudkms.signer', members: [...DPOP_FUNCTIONS, 'risc'].map(sa) },
+            {
+              role: 'roles/cloudkms.publicKeyViewer',
+              members: [...DPOP_FUNCTIONS, 'authorize', 'user:auditor@example.com'].map((m) =>
+                m.includes(':') ? m : sa(m),
+              ),
+            },
+          ],
+        },
+      }),
+    );
+    expect(commandsOf(next)).toEqual([
+      `kms keys remove-iam-policy-binding ${KEY} ${KMS_WHERE} --member=${sa('risc')} --role=roles/cloudkms.signer`,
+      `kms keys remove-iam-policy-binding ${KEY} ${KMS_WHERE} --member=${sa('authorize')} --role=roles/cloudkms.publicKeyViewer`,
+    ]);
+    expect(next.notes).toContain(
+      `Cloud KMS key ${KEY}: roles/cloudkms.publicKeyViewer also held by user:auditor@example.com (not granted by this deploy)`,
+    );
+  });
+
+  it('without --dpop-kms an existing key is kept: its versions stay set, its grants held, no secret made', () => {
+    for (const flags of [[], ['--no-dpop']]) {
+      const next = buildPlan(desiredFor(flags), converged(desired));
+      expect(next.steps, flags.join()).toEqual([]);
+      expect(next.problems).toEqual([]);
+      expect(next.notes.filter((note) => /dpop/i.test(note))).toEqual([
+        `Cloud KMS key ${KEY} exists: kept without --dpop-kms, its enabled versions stay in DPOP_KMS_KEYS (refresh tokens bound to them refresh only with them; version 1 binds new ones)`,
+      ]);
+      expect(formatSummary(desiredFor(flags), converged(desired))).toContain('DPoP mode kms:');
+    }
+  });
+
+  it('with --no-kms: the ring and the DPoP key, no token key, the Cloud KMS API enabled', () => {
+    const raw = desiredFor(['--dpop-kms', '--no-kms']);
+    const next = buildPlan(raw, empty);
+    expect(raw.apis).toContain('cloudkms.googleapis.com');
+    expect(commandsOf(next).filter((c) => c.startsWith('kms '))).toEqual([
+      `kms keyrings create consent-vault --project=${PROJECT} --location=europe-west1`,
+      ...onKey(plan),
+    ]);
+    expect(formatSummary(raw, undefined)).toContain('WARNING: --no-kms');
+    expect(formatSummary(raw, undefined)).toContain('DPoP mode kms:');
+  });
+
+  it('--dpop-kms-hsm creates the key in an HSM, and notes that an existing key keeps its level', () => {
+    const hsm = desiredFor(['--dpop-kms', '--dpop-kms-hsm']);
+    expect(onKey(buildPlan(hsm, empty))[0]).toBe(
+      `kms keys create ${KEY} ${KMS_WHERE} --purpose=asymmetric-signing --default-algorithm=ec-sign-p256-sha256 --protection-level=hsm`,
+    );
+    const software = buildPlan(hsm, converged(desired));
+    expect(software.steps).toEqual([]);
+    expect(software.notes.filter((note) => /dpop/i.test(note))).toEqual([
+      `Cloud KMS key ${KEY} has protection level SOFTWARE: --dpop-kms-hsm applies only when the key is created (a key's protection level is fixed), and the deploy never replaces it`,
+    ]);
+    expect(buildPlan(hsm, converged(hsm)).notes.filter((note) => /dpop/i.test(note))).toEqual([]);
+  });
+
+  it('names the mode in the summary, with the rotation step', () => {
+    const summary = formatSummary(desired, undefined);
+    expect(summary).toContain(
+      `DPoP mode kms: new refresh tokens are bound to Cloud KMS key ${DPOP_KMS_KEY} (its first version; SOFTWARE), whose private key never leaves Cloud KMS`,
+    );
+    expect(summary).toContain(
+      'Only callback, dispatcher, worker may sign with it (roles/cloudkms.signer and roles/cloudkms.publicKeyViewer on that key only)',
+    );
+    expect(summary).toContain(
+      `gcloud kms keys versions create --key=${KEY} --keyring=consent-vault --location=europe-west1 --project=${PROJECT}, then redeploy`,
+    );
+    expect(summary).not.toContain('DPoP mode secret');
+    expect(formatSummary(desiredFor(), undefined)).not.toContain('versions create');
   });
 });
 

@@ -47,6 +47,9 @@ const UPDATE_FORMS = [
   'secrets versions disable',
   'kms keys update',
   'kms keys remove-iam-policy-binding',
+  // The deployed project's run adds --dpop-kms: the asymmetric DPoP key and its grants.
+  'kms keys create consent-vault-dpop',
+  'kms keys add-iam-policy-binding consent-vault-dpop',
 ];
 const TOKEN_KEYSET = 'consent-vault-token-keyset';
 /** The key file the summary's Cross-Account Protection step names. */
@@ -236,7 +239,7 @@ describe('the deploy against the real gcloud', () => {
     for (const version of disabled.secrets['consent-vault-oauth-client-secret']?.versions ?? [])
       version.state = 'DISABLED';
     box.setState(disabled);
-    const deployed = await collect('deployed project', box.args(secret));
+    const deployed = await collect('deployed project', box.args([...secret, '--dpop-kms']));
     // cloudbuild.yaml's deploy step on the same drifted project; the files it names exist only
     // in a build, so the sandbox's stand in for them.
     const local = box
