@@ -1,5 +1,6 @@
-// Second pass of `npm test`: scans everything the first pass logged for every secret the
-// stand-ins issued (test/log-scan). Runs after the main suite, never alone.
+// Second pass of `npm test`, after the main suite and never alone (test/log-scan): scans
+// everything the first pass logged for every secret the stand-ins issued, and checks that every
+// collection it wrote with an `expireAt` has a TTL policy.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({

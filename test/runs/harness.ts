@@ -21,7 +21,7 @@ import { sealToken, type StoredConnection } from '../../shared/store/connection/
 import { dpopFetch, type DpopKeys } from '../../shared/oauth/dpop.ts';
 import { connectionRef } from '../support/connections.ts';
 import { startEmulator, type Emulator } from '../support/emulators.ts';
-import { captureSink, recordIssuedSecrets } from '../support/capture.ts';
+import { captureSink, recordFirestoreProject, recordIssuedSecrets } from '../support/capture.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { googleEndpointSettings } from '../support/google-settings.ts';
 import {
@@ -91,6 +91,7 @@ export async function startRunHarness(
 ): Promise<RunHarness> {
   const hosts = await emulatorHosts();
   const projectId = `demo-runs-${name}-${randomBytes(3).toString('hex')}`;
+  recordFirestoreProject(projectId);
   const clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
   const standIn = await startGoogleStandIn({
     clients: [{ clientId: CLIENT_ID, clientSecret, redirectUris: [REDIRECT_URI] }],

@@ -20,7 +20,7 @@ import { createRuntime, type Runtime } from '../../shared/platform/runtime.ts';
 import { memoryEventPublisher, type ConnectionEvent } from '../../shared/pubsub/events.ts';
 import type { Clock } from '../../shared/retry/time.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
-import { captureSink, recordIssuedSecrets } from './capture.ts';
+import { captureSink, recordFirestoreProject, recordIssuedSecrets } from './capture.ts';
 import { googleEndpointSettings } from './google-settings.ts';
 
 export const CLIENT_ID = 'consent-vault-test.apps.googleusercontent.com';
@@ -62,6 +62,7 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
   const clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
 
   // Servers first (their URLs are settings), handlers bound once the runtime exists.
+  recordFirestoreProject(projectId);
   const id = (registered += 1);
   const slots: Record<string, ((req: never, res: never) => Promise<void>) | undefined> = {};
   const servers: Record<'authorize' | 'callback' | 'revoke', Server> = {} as never;

@@ -1,5 +1,5 @@
-// Collects what the leak scan needs (test/log-scan): every log line the suite's code wrote and
-// every secret the stand-ins issued. Each vitest worker appends to its own files in
+// Collects what the post-suite checks need (test/log-scan): every log line the suite's code
+// wrote, every secret the stand-ins issued, and every Firestore project it wrote to. Each vitest worker appends to its own files in
 // CV_CAPTURE_DIR (set by test/support/run-tests.ts); without it, nothing is recorded.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import type { LogSink } from '../../shared/log.ts';
 const dir = process.env.CV_CAPTURE_DIR;
 if (dir) mkdirSync(dir, { recursive: true });
 
-function file(kind: 'logs' | 'secrets'): string | undefined {
+function file(kind: 'logs' | 'secrets' | 'projects'): string | undefined {
   return dir ? path.join(dir, `${kind}-${process.pid}.txt`) : undefined;
 }
 
@@ -29,4 +29,10 @@ export function captureSink(also: (line: string) => void = () => {}): LogSink {
 export function recordIssuedSecrets(secrets: readonly string[]): void {
   const target = file('secrets');
   if (target && secrets.length > 0) appendFileSync(target, `${secrets.join('\n')}\n`);
+}
+
+/** A Firestore emulator project the suite wrote to (the TTL check walks each one). */
+export function recordFirestoreProject(projectId: string): void {
+  const target = file('projects');
+  if (target) appendFileSync(target, `${projectId}\n`);
 }
