@@ -1,7 +1,8 @@
 // The redacting logger: nothing secret reaches a log line, whatever shape it arrives in.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OAuthResponseError, AppError } from '../../shared/errors.ts';
-import { createLogger, redactText, registerSecretValue } from '../../shared/log.ts';
+import { createLogger, MAX_TEXT, redactText, registerSecretValue } from '../../shared/log.ts';
 import { Secret } from '../../shared/secrets/secret-value.ts';
 
 const ACCESS = 'ya29.a0AfB_byC-ACCESS-token_123';
@@ -153,3 +154,59 @@ describe('logger redaction', () => {
     expect(text()).toContain('"run":"r1"');
   });
 });
+
+describe('long strings: cut to MAX_TEXT before any pattern runs', () => {
+  const REGISTERED = 'GOCSPX-registered-Zq8XwV3pQ7';
+  registerSecretValue(REGISTERED);
+
+  it('keeps the first MAX_TEXT characters and says how long the string was', () => {
+    const { log, text } = capture();
+    const path = `/${'a'.repeat(64 * 1024)}`;
+    log.warn('too long', { path });
+    const line = JSON.parse(text()) as { path: string };
+    expect(line.path).toBe(`${path.slice(0, MAX_TEXT)}…[cut: ${path.length} characters]`);
+    expect(redactText('short')).toBe('short');
+  });
+
+  it('never splits a surrogate pair', () => {
+    const cut = redactText(`${'a'.repeat(MAX_TEXT - 1)}\u{1F600}${'b'.repeat(10)}`);
+    expect(cut.startsWith(`${'a'.repeat(MAX_TEXT - 1)}…`)).toBe(true);
+  });
+
+  it('masks a token, code, JWT or registered secret wherever the cut falls (property)', () => {
+    // Filler that no token shape can start in or be built from.
+    const filler = fc.string({
+      unit: fc.constantFrom('q', 'w', 'z', ' ', '&', '=', ','),
+      minLength: 1,
+    });
+    const secrets = [ACCESS, REFRESH, CODE, encodeURIComponent(CODE), JWT, REGISTERED];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...secrets),
+        fc.integer({ min: MAX_TEXT - 90, max: MAX_TEXT + 10 }),
+        filler,
+        filler,
+        (secret, at, before, after) => {
+          const text = `${textOf(before, at)}${secret}${textOf(after, 2000)}`;
+          const out = redactText(text);
+          expect(out.length).toBeLessThan(MAX_TEXT + 40);
+          // No six characters in a row of the secret are left, whatever part the cut kept.
+          for (let start = 0; start + 6 <= secret.length; start += 1)
+            expect(out, secret).not.toContain(secret.slice(start, start + 6));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('cuts a long key and still redacts its value when the secret-sounding part is past the cut', () => {
+    const { log, text } = capture();
+    log.info('long key', { [`${'k'.repeat(MAX_TEXT * 2)}_token`]: OPAQUE });
+    expect(text()).not.toContain(OPAQUE);
+    expect(text().length).toBeLessThan(2 * MAX_TEXT);
+  });
+});
+
+function textOf(unit: string, length: number): string {
+  return unit.repeat(Math.ceil(length / unit.length)).slice(0, length);
+}
