@@ -11,6 +11,7 @@ import { safeEqual, singleParam } from '../web/http.ts';
 import type { AuthTransaction } from './transaction.ts';
 import { oauthErrorOf, sharedOAuthClient } from './google-client.ts';
 import type { DpopKeys } from './dpop.ts';
+import { isValidSub } from '../store/connection/document.ts';
 
 declare const validatedBrand: unique symbol;
 
@@ -149,9 +150,10 @@ export async function exchangeCode(
     );
   }
   // verifyIdToken does not check the nonce (docs/google-behaviours.md#id-tokens): OIDC Core
-  // §3.1.3.7 step 11.
+  // §3.1.3.7 step 11. The `sub` names documents: it must look like Google's.
   if (
     !payload?.sub ||
+    !isValidSub(payload.sub) ||
     typeof payload.nonce !== 'string' ||
     !safeEqual(payload.nonce, response.transaction.nonce)
   )
@@ -160,7 +162,10 @@ export async function exchangeCode(
       400,
       'Google’s answer could not be verified. Please start again.',
       {
-        detail: 'ID token nonce mismatch',
+        detail:
+          payload?.sub && !isValidSub(payload.sub)
+            ? 'ID token sub is not a Google account id'
+            : 'ID token nonce mismatch',
       },
     );
   const extra = tokens as { refresh_token_expires_in?: unknown };

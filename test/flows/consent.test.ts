@@ -161,3 +161,24 @@ describe('consent flow', () => {
     expect((app.standIn.control.stats().certs?.requests ?? 0) - before).toBe(0);
   });
 });
+
+describe('an ID token whose sub is not a Google account id', () => {
+  it.each(['../x', '__a__', '12a', '9'.repeat(256)])(
+    'sub %s: a friendly 400 and no document written',
+    async (sub) => {
+      const before = (await app.db.collection('connections').get()).size;
+      app.standIn.control.setTokenShape({ idTokenSub: sub });
+      try {
+        const hops = await new UserAgent().connect(app.urls.authorize, {
+          email: 'odd-sub@example.com',
+        });
+        const last = hops.at(-1)!;
+        expect(last.status).toBe(400);
+        expect(last.body).toContain('could not be verified');
+      } finally {
+        app.standIn.control.setTokenShape({ idTokenSub: undefined });
+      }
+      expect((await app.db.collection('connections').get()).size).toBe(before);
+    },
+  );
+});

@@ -122,8 +122,15 @@ export interface StandInControl {
   setLatency(ms: number): void;
   /** Answers a share of the requests to `endpoints` with 503 or 429 until set to undefined. */
   setFaultRate(rate: FaultRate | undefined): void;
-  /** Access token lifetime and whether answers carry `scope` (until reset). */
-  setTokenShape(shape: { accessTokenLifetimeS?: number; omitScope?: boolean }): void;
+  /**
+   * Access token lifetime, whether answers carry `scope`, and a `sub` every ID token names instead
+   * of the user's (until reset).
+   */
+  setTokenShape(shape: {
+    accessTokenLifetimeS?: number;
+    omitScope?: boolean;
+    idTokenSub?: string | undefined;
+  }): void;
   latencyMs(): number;
 
   requestLog(): RequestLogEntry[];

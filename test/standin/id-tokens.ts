@@ -15,6 +15,8 @@ export interface UserIdTokenInput {
   scopes: readonly string[];
   nonce?: string | undefined;
   accessToken?: string;
+  /** Instead of the user's own (the stand-in's token shape control). */
+  sub?: string | undefined;
 }
 
 /** Like Google: `email`/`email_verified` only with the email scope, `name` only with profile. */
@@ -24,7 +26,7 @@ export function mintUserIdToken(keys: KeySet, input: UserIdTokenInput): string {
     iss: GOOGLE_ISSUER,
     azp: input.clientId,
     aud: input.clientId,
-    sub: subjectFor(input.email),
+    sub: input.sub ?? subjectFor(input.email),
   };
   if (input.scopes.includes(USERINFO_EMAIL)) {
     claims['email'] = input.email;

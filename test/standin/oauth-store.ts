@@ -218,7 +218,12 @@ export class OAuthStore {
    * How token answers look: Google's access tokens live an hour and answers carry `scope`; other
    * authorization servers issue shorter tokens or leave `scope` out (RFC 6749 §5.1).
    */
-  readonly tokenShape = { accessTokenLifetimeS: ACCESS_TOKEN_LIFETIME_S, omitScope: false };
+  readonly tokenShape: {
+    accessTokenLifetimeS: number;
+    omitScope: boolean;
+    /** ID tokens name this `sub` instead of the user's (a broken issuer, for our checks). */
+    idTokenSub: string | undefined;
+  } = { accessTokenLifetimeS: ACCESS_TOKEN_LIFETIME_S, omitScope: false, idTokenSub: undefined };
 
   mintAccessToken(
     grant: Grant,
@@ -377,6 +382,7 @@ export class OAuthStore {
   reset(): void {
     this.tokenShape.accessTokenLifetimeS = ACCESS_TOKEN_LIFETIME_S;
     this.tokenShape.omitScope = false;
+    this.tokenShape.idTokenSub = undefined;
     this.#grants.clear();
     this.#codes.clear();
     this.#accessTokens.clear();

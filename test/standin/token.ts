@@ -158,7 +158,7 @@ function finishTokenBody(
   if (!core.oauth.tokenShape.omitScope) body['scope'] = user.scopes.join(' ');
   body['token_type'] = 'Bearer';
   if (!user.scopes.includes(OPENID)) return undefined;
-  const idToken = mintUserIdToken(core.keys, user);
+  const idToken = mintUserIdToken(core.keys, { ...user, sub: core.oauth.tokenShape.idTokenSub });
   core.oauth.rememberSecret(idToken);
   body['id_token'] = idToken;
   return idToken;

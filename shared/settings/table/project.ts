@@ -73,11 +73,12 @@ export const PROJECT_SETTINGS = [
   {
     name: 'DPOP_KMS_KEYS',
     group: 'project',
-    doc: 'Strongest: Cloud KMS key versions (ES256) that sign DPoP proofs, the first binds new tokens; the private key never leaves KMS.',
+    doc: 'Strongest DPoP: Cloud KMS ES256 key versions, newest first, signing proofs; the key never leaves KMS.',
     kind: 'list',
     item: /^projects\/[a-z][a-z0-9-]{4,61}[a-z0-9]\/locations\/[a-z0-9-]+\/keyRings\/[\w-]{1,63}\/cryptoKeys\/[\w-]{1,63}\/cryptoKeyVersions\/[1-9]\d{0,9}$/,
     default: '',
     setBy: 'deploy',
+    deployDefault: 'every enabled version of the consent-vault-dpop key, newest first (--dpop-kms)',
     functions: ['callback', 'dispatcher', 'worker'],
   },
   {

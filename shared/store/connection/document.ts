@@ -176,9 +176,11 @@ export function openToken(
 }
 
 /**
- * Firestore document ids may not contain '/' nor match `__.*__` (reserved: reading such a
- * document fails), and Google subs are digits; be strict.
+ * A Google account id, as Google issues it: digits, at most 255 characters (OpenID Connect Core
+ * §2 bounds `sub` at 255 ASCII characters; Google's are decimal). Every document path built from
+ * a `sub` (connections, ledger, settings) checks this first, so none can hold '/', a reserved
+ * `__.*__` id, or anything else Firestore would refuse.
  */
 export function isValidSub(sub: string): boolean {
-  return /^[0-9A-Za-z_-]{1,255}$/.test(sub) && !/^__.*__$/.test(sub);
+  return /^[0-9]{1,255}$/.test(sub);
 }
