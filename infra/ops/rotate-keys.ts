@@ -6,7 +6,8 @@
 //   --reseal-only  re-seals every stored value under the keyset's current primary; on a project
 //                  only once every function holding the keyset pins that version (checked);
 //                  resumable: just run it again;
-//   --status       prints the values per key id, changing nothing;
+//   --status       prints the values per key id, and the connections bound to each DPoP key,
+//                  changing nothing;
 //   --drop KEY_ID  removes a key (on a project, in a further version), refused while any stored
 //                  value uses it.
 // A project is --project P, or GOOGLE_CLOUD_PROJECT set without TOKEN_KEYSET_FILE, TOKEN_KEYSET or
@@ -30,6 +31,7 @@ import { secretVersions } from '../../shared/secrets/secret-versions.ts';
 import { SECRETS } from '../deploy/resources.ts';
 import { cliEnv, cliFirestore } from './cli-env.ts';
 import { cliKeyset } from './cli-keyset.ts';
+import { dpopTable } from './dpop-table.ts';
 import { keyUsageTable } from './key-usage-table.ts';
 import {
   fileTokenKeyset,
@@ -83,8 +85,13 @@ async function main(): Promise<void> {
   const target =
     project === undefined ? await localTarget() : await projectTarget(project, values.project);
   try {
-    if (values.status) console.log(keyUsageTable(target.keyset, await keyUsage(target.db)));
-    else if (values.drop !== undefined) await drop(target, values.drop);
+    if (values.status) {
+      console.log(keyUsageTable(target.keyset, await keyUsage(target.db)));
+      // DPoP keys too: an old one stays while refresh tokens are bound to it.
+      console.log(
+        `\nDPoP keys\n${(await dpopTable(target.db, project === undefined ? cliEnv() : process.env)).replace(/^/gm, '  ')}`,
+      );
+    } else if (values.drop !== undefined) await drop(target, values.drop);
     else if (values['reseal-only'] || target.stored === undefined) await reseal(target);
     else await rotate(target, target.stored);
   } finally {

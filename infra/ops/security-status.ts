@@ -5,13 +5,12 @@
 //   - the Cross-Account Protection stream (its receiver and status), when credentials are given;
 //   - the last security events the risc function received, and the users they paused.
 // Reads non-secret fields only.
-import { dpopBindings, keyUsage } from '../../shared/keys/rotation.ts';
-import type { DpopKeys } from '../../shared/oauth/dpop.ts';
+import { keyUsage } from '../../shared/keys/rotation.ts';
 import { SECURITY_EVENTS_COLLECTION } from '../../shared/risc/receiver.ts';
 import { table } from '../../shared/runs/report.ts';
 import { CONNECTIONS } from '../../shared/store/connection/document.ts';
 import { cliEnv, cliFirestore } from './cli-env.ts';
-import { cliDpopKeys } from './cli-dpop.ts';
+import { dpopTable } from './dpop-table.ts';
 import { cliKeyset } from './cli-keyset.ts';
 import { keyUsageTable } from './key-usage-table.ts';
 import { operatorBearer, RISC_API_ROOT, riscApi } from './risc-stream.ts';
@@ -25,27 +24,7 @@ try {
   console.log(keyUsageTable(keyset, usage).replace(/^/gm, '  '));
 
   console.log('\nDPoP: connections per key their refresh token is bound to');
-  const bindings = await dpopBindings(db);
-  const dpop = await cliDpopKeys(env).catch((error: unknown) => {
-    console.log(`  (cannot read the DPoP keys: ${String(error)})`);
-    return undefined;
-  });
-  console.log(`  mode: ${dpopMode(dpop)}`);
-  const jkts = [...new Set([...(dpop?.jkts ?? []), ...bindings.keys()])];
-  console.log(
-    jkts.length === 0
-      ? '  no key configured and no connection bound'
-      : table(
-          ['key thumbprint (jkt)', 'where', 'bound connections'],
-          jkts.map((jkt) => [
-            jkt,
-            dpop === undefined
-              ? '?'
-              : `${dpop.labelOf(jkt) ?? 'not configured: these tokens cannot refresh'}${jkt === dpop.primaryJkt ? ' (primary)' : ''}`,
-            String(bindings.get(jkt) ?? 0),
-          ]),
-        ).replace(/^/gm, '  '),
-  );
+  console.log((await dpopTable(db, env)).replace(/^/gm, '  '));
 
   console.log('\nCross-Account Protection stream');
   const bearer = await operatorBearer(env);
@@ -80,12 +59,4 @@ try {
   );
 } finally {
   await db.terminate();
-}
-
-function dpopMode(dpop: DpopKeys | undefined): string {
-  if (dpop === undefined) return 'off (DPOP_KMS_KEYS and DPOP_KEYS unset)';
-  const primary = dpop.labelOf(dpop.primaryJkt) ?? '';
-  return primary.startsWith('DPOP_KMS_KEYS')
-    ? 'Cloud KMS (the private key never leaves KMS)'
-    : 'Secret Manager keys (DPOP_KEYS)';
 }

@@ -225,34 +225,37 @@ describe('DPoP keys held in Cloud KMS', () => {
     }
   });
 
-  it('security-status shows the mode, where each key lives and the connections bound to it', async () => {
-    const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        [path.join(ROOT, 'infra/node24.mjs'), 'infra/ops/security-status.ts'],
-        {
-          cwd: ROOT,
-          encoding: 'utf8',
-          env: {
-            ...process.env,
-            GOOGLE_CLOUD_PROJECT: kmsApp.projectId,
-            FIRESTORE_EMULATOR_HOST: kmsApp.env.FIRESTORE_EMULATOR_HOST,
-            TOKEN_KEYSET: kmsApp.env.TOKEN_KEYSET,
-            KMS_ENDPOINT: kms.url,
-            DPOP_KMS_KEYS: kmsApp.env.DPOP_KMS_KEYS,
-            DPOP_KEYS: keys.json,
+  it.each([['security-status'], ['rotate-keys', '--status']])(
+    '%s shows the DPoP mode, where each key lives and the connections bound to it',
+    async (tool, ...args) => {
+      const stdout = await new Promise<string>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          [path.join(ROOT, 'infra/node24.mjs'), `infra/ops/${tool}.ts`, ...args],
+          {
+            cwd: ROOT,
+            encoding: 'utf8',
+            env: {
+              ...process.env,
+              GOOGLE_CLOUD_PROJECT: kmsApp.projectId,
+              FIRESTORE_EMULATOR_HOST: kmsApp.env.FIRESTORE_EMULATOR_HOST,
+              TOKEN_KEYSET: kmsApp.env.TOKEN_KEYSET,
+              KMS_ENDPOINT: kms.url,
+              DPOP_KMS_KEYS: kmsApp.env.DPOP_KMS_KEYS,
+              DPOP_KEYS: keys.json,
+            },
           },
-        },
-        (error, out, stderr) => (error ? reject(new Error(stderr)) : resolve(out)),
+          (error, out, stderr) => (error ? reject(new Error(stderr)) : resolve(out)),
+        );
+      });
+      const bound = (await dpopBindings(kmsApp.db)).get(kmsJkt) ?? 0;
+      expect(bound).toBeGreaterThanOrEqual(2);
+      expect(stdout).toContain('mode: Cloud KMS');
+      expect(stdout).toMatch(
+        new RegExp(`${kmsJkt} +DPOP_KMS_KEYS \\S+/cryptoKeyVersions/2 \\(primary\\) +${bound}\\b`),
       );
-    });
-    const bound = (await dpopBindings(kmsApp.db)).get(kmsJkt) ?? 0;
-    expect(bound).toBeGreaterThanOrEqual(2);
-    expect(stdout).toContain('mode: Cloud KMS');
-    expect(stdout).toMatch(
-      new RegExp(`${kmsJkt} +DPOP_KMS_KEYS \\S+/cryptoKeyVersions/2 \\(primary\\) +${bound}\\b`),
-    );
-    expect(stdout).toMatch(new RegExp(`${jkt} +DPOP_KEYS d1 +0\\b`));
-    expect(stdout).not.toContain(keys.json);
-  });
+      expect(stdout).toMatch(new RegExp(`${jkt} +DPOP_KEYS d1 +0\\b`));
+      expect(stdout).not.toContain(keys.json);
+    },
+  );
 });
