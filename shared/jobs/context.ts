@@ -4,7 +4,13 @@
 import type { OAuth2Client } from 'google-auth-library';
 import type { Logger } from '../log.ts';
 import type { RunPeriod } from '../runs/run-id.ts';
-import type { ConnectionMeta, JobContext, JobResult, OperatorSettings } from './define.ts';
+import type {
+  ConnectionMeta,
+  JobContext,
+  JobDetails,
+  JobResult,
+  OperatorSettings,
+} from './define.ts';
 import { googleClients, type ApiRoots } from './google-clients.ts';
 
 export interface JobContextInput {
@@ -18,6 +24,8 @@ export interface JobContextInput {
   readonly deadline: number;
   readonly signal: AbortSignal;
   readonly earlier: ReadonlyMap<string, JobResult>;
+  readonly memory: JobDetails;
+  readonly retried: boolean;
   readonly operator: OperatorSettings;
   readonly now: () => number;
 }
@@ -34,6 +42,8 @@ export function jobContext(input: JobContextInput): JobContext<Record<string, un
     deadline: input.deadline,
     signal: input.signal,
     earlier: input.earlier,
+    memory: input.memory,
+    retried: input.retried,
     operator: input.operator,
   };
 }

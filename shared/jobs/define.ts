@@ -48,6 +48,18 @@ export interface JobContext<Settings = Record<string, never>> {
   readonly signal: AbortSignal;
   /** What the jobs that ran before this one for the same user in this run returned. */
   readonly earlier: ReadonlyMap<string, JobResult>;
+  /**
+   * What this job remembered for this user at its last success (`JobResult.remember`), e.g. the
+   * id of a folder it made; `{}` at first. A hint, never the truth: the job must cope with what
+   * it names being gone (docs/jobs.md#memory-and-retries).
+   */
+  readonly memory: JobDetails;
+  /**
+   * False only when no earlier attempt of this job for this user and period can have had an
+   * effect: the first delivery, the user's lease free, no retry recorded. A job may then skip
+   * looking for what an earlier attempt made (the idempotency lookup) and just create it.
+   */
+  readonly retried: boolean;
   /** Settings the operator gave every user (docs/configuration.md). */
   readonly operator: OperatorSettings;
 }
@@ -67,6 +79,8 @@ export interface JobResult {
   readonly details?: JobDetails;
   /** Handed to later jobs of the same user run (`context.earlier`); never stored. */
   readonly output?: unknown;
+  /** Kept on the connection for this job's next runs (`context.memory`); replaces the last. */
+  readonly remember?: JobDetails;
 }
 
 export interface JobSpec<S extends SettingsShape | undefined> {

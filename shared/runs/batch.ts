@@ -94,6 +94,7 @@ export async function processBatch(
   const context = {
     period,
     batchId: batch.batchId,
+    attempt: options.attempt,
     halt,
     log,
     commits,

@@ -258,6 +258,7 @@ try {
     log: harness.runtime.log,
     connections: createConnectionRepository(grpcConnectionBackend(harness.db)),
     jobSettings: () => Promise.resolve({}),
+    attempt: 1,
   };
   const naiveStart = Date.now();
   for (const user of sample) await processUser(deps, context, user.sub);

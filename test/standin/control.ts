@@ -142,6 +142,8 @@ export interface StandInControl {
   /** A Google-signed ID token for a service account, as the metadata server would mint. */
   mintServiceAccountIdToken(input: { email: string; audience: string }): string;
   driveFiles(email: string): DriveFileSnapshot[];
+  /** The user deletes a file (or folder) for good, as in Drive's own UI. */
+  deleteDriveFile(email: string, id: string): void;
   /** A spreadsheet owned by `email`, readable through Sheets values.get and listed by Drive. */
   seedSpreadsheet(input: SeedSpreadsheetInput): { spreadsheetId: string };
   /** Files the user made themselves (in My Drive): drive.file clients never see them. */
@@ -262,6 +264,10 @@ export function createControl(deps: {
       return token;
     },
     driveFiles: (email) => core.drive.snapshot(normalise(email)),
+    deleteDriveFile(email, id) {
+      if (!core.drive.delete(normalise(requireEmail(email)), id))
+        throw new RangeError(`no file ${id} of ${email}`);
+    },
     seedSpreadsheet(input) {
       const email = requireEmail(input.email);
       if (typeof input.title !== 'string' || input.title === '')

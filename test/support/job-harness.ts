@@ -5,7 +5,7 @@
 import { OAuth2Client } from 'google-auth-library';
 import { createLogger } from '../../shared/log.ts';
 import { jobContext } from '../../shared/jobs/context.ts';
-import type { JobDefinition, JobResult } from '../../shared/jobs/define.ts';
+import type { JobDefinition, JobDetails, JobResult } from '../../shared/jobs/define.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
 import { checkedResult } from '../../shared/runs/user/job-result.ts';
 import { startGoogleStandIn, type GoogleStandIn, type StandInOptions } from '../standin/index.ts';
@@ -47,7 +47,16 @@ export async function consentedUser(
 export async function runJob(
   standIn: GoogleStandIn,
   job: JobDefinition,
-  input: { user: JobUser; settings?: Record<string, unknown>; now?: number; timeoutMs?: number },
+  input: {
+    user: JobUser;
+    settings?: Record<string, unknown>;
+    now?: number;
+    timeoutMs?: number;
+    /** What the job remembered at its last success (`context.memory`). */
+    memory?: JobDetails;
+    /** Whether an earlier attempt may have had effects (default: a clean first attempt). */
+    retried?: boolean;
+  },
 ): Promise<JobResult> {
   const now = input.now ?? Date.now();
   const auth = new OAuth2Client({ clientId: CLIENT.clientId });
@@ -77,6 +86,8 @@ export async function runJob(
         deadline,
         signal: controller.signal,
         earlier: new Map(),
+        memory: input.memory ?? {},
+        retried: input.retried ?? false,
         operator: { appName: 'consent-vault', exportFolderName: 'consent-vault exports' },
         now: Date.now,
       }),

@@ -103,18 +103,27 @@ describe('job results', () => {
     [{ effect: '' }, 'an effect that is not a short word'],
     [{ effect: 'x'.repeat(65) }, 'an effect that is not a short word'],
     [{ effect: 'ok', details: [1] }, 'details that are not an object'],
-    [{ effect: 'ok', details: { nested: { a: 1 } } }, 'detail "nested"'],
-    [{ effect: 'ok', details: { text: 'x'.repeat(201) } }, 'detail "text"'],
-    [{ effect: 'ok', details: { n: Number.NaN } }, 'detail "n"'],
+    [{ effect: 'ok', details: { nested: { a: 1 } } }, 'details "nested"'],
+    [{ effect: 'ok', details: { text: 'x'.repeat(201) } }, 'details "text"'],
+    [{ effect: 'ok', details: { n: Number.NaN } }, 'details "n"'],
+    [{ effect: 'ok', remember: 'folder' }, 'remember that are not an object'],
+    [{ effect: 'ok', remember: { folder: { id: 'x' } } }, 'remember "folder"'],
   ])('refuses %j', (value, message) => {
     expect(() => checkedResult('probe', value)).toThrow(OperationError);
     expect(() => checkedResult('probe', value)).toThrow(message);
   });
 
   it('keeps a well-formed result', () => {
-    expect(checkedResult('probe', { effect: 'read', details: { rows: 3, ok: true } })).toEqual({
+    expect(
+      checkedResult('probe', {
+        effect: 'read',
+        details: { rows: 3, ok: true },
+        remember: { folderId: 'f1' },
+      }),
+    ).toEqual({
       effect: 'read',
       details: { rows: 3, ok: true },
+      remember: { folderId: 'f1' },
       output: undefined,
     });
   });

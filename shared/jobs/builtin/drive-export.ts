@@ -1,6 +1,9 @@
 // The built-in `drive-export` job: writes each period's export into the user's Drive, in a folder
-// created on the first run, one file per period. Idempotent: the folder and the file are looked
-// up before they are created, so a retried run updates the same file instead of adding one.
+// created on the first run, one file per period. Two Google calls per user in the steady state
+// (the runner's refresh and one upload): the folder's id is remembered on the connection
+// (`remember`), looked up again only when Drive says it is gone, and the file is looked up only
+// when an earlier attempt for this user and period may have created it (`context.retried`), so a
+// retried run updates the same file instead of adding one (docs/jobs.md#memory-and-retries).
 // `drive.file` lets the app see only files it created, so a user's own folder of the same name is
 // never touched. What it writes comes from an ExportSource (../export-source.ts): by default a
 // report about the connection, or (setting `source: sheets-read`) the values the sheets-read job
@@ -58,28 +61,57 @@ export function createDriveExportJob(options: DriveExportOptions = {}): JobDefin
         earlier: context.earlier,
       });
       const folderName = context.settings.folder ?? context.operator.exportFolderName;
-      const folder = await findOrCreateFolder(drive, folderName);
       const name = `export-${context.period.label}.${content.extension}`;
-      // A folder created by this very call is empty: nothing to look up.
-      const fileId = folder.created ? undefined : await findFile(drive, name, folder.id);
       const media = { mimeType: content.mimeType, body: content.body };
-      if (fileId) {
-        await drive.files.update({ fileId, media, fields: 'id' });
-        return { effect: 'updated', details: { bytes: Buffer.byteLength(content.body) } };
+      const details = { bytes: Buffer.byteLength(content.body) };
+      const remembered =
+        context.memory.folderName === folderName && typeof context.memory.folderId === 'string'
+          ? context.memory.folderId
+          : undefined;
+      /** Into a folder: the file of an earlier attempt updated, else a new one. */
+      const write = async (folder: Folder) => {
+        const remember = { folderId: folder.id, folderName };
+        // A folder created by this very call is empty, and a first attempt made nothing.
+        const fileId =
+          folder.created || !context.retried ? undefined : await findFile(drive, name, folder.id);
+        if (fileId) {
+          await drive.files.update({ fileId, media, fields: 'id' });
+          return { effect: 'updated', details, remember };
+        }
+        await drive.files.create({
+          requestBody: {
+            name,
+            parents: [folder.id],
+            mimeType: content.mimeType,
+            appProperties: { consentVaultRun: context.idempotencyKey },
+          },
+          media,
+          fields: 'id',
+        });
+        return { effect: 'created', details, remember };
+      };
+      if (remembered === undefined) return write(await findOrCreateFolder(drive, folderName));
+      try {
+        return await write({ id: remembered, created: false });
+      } catch (error) {
+        // The user deleted the folder (or it is no longer the app's to see): find or make one.
+        if (!isNotFound(error)) throw error;
+        context.log.info('remembered export folder is gone; looking it up again');
+        return write(await findOrCreateFolder(drive, folderName));
       }
-      await drive.files.create({
-        requestBody: {
-          name,
-          parents: [folder.id],
-          mimeType: content.mimeType,
-          appProperties: { consentVaultRun: context.idempotencyKey },
-        },
-        media,
-        fields: 'id',
-      });
-      return { effect: 'created', details: { bytes: Buffer.byteLength(content.body) } };
     },
   });
+}
+
+interface Folder {
+  readonly id: string;
+  readonly created: boolean;
+}
+
+function isNotFound(error: unknown): boolean {
+  const status = (error as { status?: unknown; response?: { status?: unknown } } | null)?.response
+    ?.status;
+  return status === 404;
 }
 
 export default createDriveExportJob();
@@ -95,10 +127,7 @@ async function findFile(drive: Drive, name: string, folderId: string): Promise<s
   return found.data.files?.[0]?.id ?? undefined;
 }
 
-async function findOrCreateFolder(
-  drive: Drive,
-  folderName: string,
-): Promise<{ id: string; created: boolean }> {
+async function findOrCreateFolder(drive: Drive, folderName: string): Promise<Folder> {
   const found = await drive.files.list({
     q: `mimeType = ${driveQuote(FOLDER_MIME_TYPE)} and name = ${driveQuote(folderName)} and trashed = false`,
     fields: 'files(id)',

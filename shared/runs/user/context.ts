@@ -28,6 +28,8 @@ export interface UserRunContext {
   readonly connections: ConnectionRepository;
   /** The app's job settings of a user (read in bulk by the batch). */
   readonly jobSettings: (connection: Connection) => Promise<JobSettingsValues>;
+  /** This delivery's attempt (1: the first); a later one may repeat effects of an earlier. */
+  readonly attempt: number;
 }
 
 export interface UserResult {
@@ -66,6 +68,11 @@ export class UserWork {
   readonly holder = randomUUID();
   /** The app's id of this user, once the connection is read (events carry it). */
   appUser: string | null = null;
+  /**
+   * The lease was not free when this delivery took it (another holder had it, lapsed or let
+   * go): that holder may have had effects it never recorded (set by ./lease-step.ts).
+   */
+  leaseTakenOver = false;
   private queuedMs = 0;
 
   constructor(deps: RunDeps, run: UserRunContext, sub: string, leaveLookahead: () => void) {

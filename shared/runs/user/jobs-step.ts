@@ -10,7 +10,12 @@ import type { OAuth2Client } from 'google-auth-library';
 import type { PurposeKeys } from '../../crypto/keyset.ts';
 import { JOB_DEADLINE, OperationError, SCOPE_MISSING } from '../../errors.ts';
 import { lackingScopes as missing } from '../../jobs/catalog.ts';
-import { SCHEDULES, type JobDefinition, type JobResult } from '../../jobs/define.ts';
+import {
+  SCHEDULES,
+  type JobDefinition,
+  type JobDetails,
+  type JobResult,
+} from '../../jobs/define.ts';
 import { jobContext } from '../../jobs/context.ts';
 import { createOAuthClient } from '../../oauth/google-client.ts';
 import { withBackoff } from '../../retry/backoff.ts';
@@ -130,6 +135,8 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
         period,
         settings: parsed?.data ?? {},
         earlier,
+        memory: previous?.memory ?? {},
+        retried: mayHaveRunBefore(work, previous, period),
       });
       token = done.token;
       if (done.kind === 'ok') {
@@ -140,6 +147,7 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
             period: period.runId,
             effect: done.result.effect,
             details: done.result.details ?? null,
+            memory: done.result.remember ?? previous?.memory ?? null,
           }),
         );
         continue;
@@ -179,9 +187,28 @@ function stateFor(work: UserWork, previous: JobState | undefined) {
     details: previous?.details ?? null,
     reason: null,
     missingScopes: [],
+    memory: previous?.memory ?? null,
     at: new Date(work.now()),
     ...changes,
   });
+}
+
+/**
+ * Whether an earlier attempt of this job for this user and period may have had an effect:
+ * a redelivered batch, a lease taken over from a holder that stopped (it may have died after
+ * the job's side effect, before its final write), or a retry recorded in this period. Only a
+ * plain first attempt is `false` (docs/jobs.md#memory-and-retries).
+ */
+function mayHaveRunBefore(
+  work: UserWork,
+  previous: JobState | undefined,
+  period: RunPeriod,
+): boolean {
+  return (
+    work.run.attempt > 1 ||
+    work.leaseTakenOver ||
+    (previous?.status === 'retry' && previous.at.getTime() >= period.start)
+  );
 }
 
 /** `field: problem` pairs, short and without values (settings may be the user's data). */
@@ -218,6 +245,8 @@ async function runJob(
     period: RunPeriod;
     settings: Record<string, unknown>;
     earlier: ReadonlyMap<string, JobResult>;
+    memory: JobDetails;
+    retried: boolean;
   },
 ): Promise<JobRun> {
   const { grant, job } = input;
@@ -261,6 +290,8 @@ async function runOnce(
     period: RunPeriod;
     settings: Record<string, unknown>;
     earlier: ReadonlyMap<string, JobResult>;
+    memory: JobDetails;
+    retried: boolean;
     grant: UserGrant;
     auth: OAuth2Client;
   },
@@ -300,6 +331,8 @@ async function runOnce(
         deadline: work.deadline,
         signal: controller.signal,
         earlier: input.earlier,
+        memory: input.memory,
+        retried: input.retried,
         operator: { appName: config.appName, exportFolderName: config.runs.exportFolderName },
         now: () => work.now(),
       }),

@@ -78,6 +78,9 @@ export async function takeLease(
       return { kind: 'done', result: await recordUserResult(work.deps, work.run, result) };
     }
     const held = { connection: applied.connection, version: applied.version, holder: work.holder };
+    // Unknown (no bulk read) counts as taken over: only a lease seen free is a clean start.
+    work.leaseTakenOver =
+      waited || prefetched === undefined || (prefetched.connection?.refreshLease ?? null) !== null;
     // The holder we waited for may have finished this user: its ledger record stands.
     const finished = waited ? await finishedMeanwhile(work, held) : undefined;
     if (finished) return { kind: 'done', result: finished };

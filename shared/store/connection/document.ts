@@ -52,6 +52,8 @@ export interface JobState {
   readonly reason: string | null;
   /** needs-consent: the scopes the grant lacks. */
   readonly missingScopes: readonly string[];
+  /** What the job asked to remember at its last success (JobResult.remember); absent before. */
+  readonly memory?: Readonly<Record<string, number | string | boolean>> | null;
   readonly at: Date;
 }
 
