@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'unauthenticated'
   | 'forbidden'
   | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'state_mismatch'
   | 'transaction_missing'
   | 'transaction_expired'

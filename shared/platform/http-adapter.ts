@@ -1,65 +1,109 @@
-// Translates functions-framework (Express) requests to the neutral HttpRequest and back. The only
-// code that knows about Express; the flows never see it.
-import type { Request, Response } from '@google-cloud/functions-framework';
-import { parseCookies, type HttpRequest, type HttpResponse } from '../web/http.ts';
+// Translates Node's HTTP requests to the neutral HttpRequest and back: the request listener of the
+// public functions (installed on functions-framework's server by ./serve-http.ts). The only code
+// that knows Node's request and response objects; the flows never see them.
+import type { IncomingHttpHeaders, RequestListener, ServerResponse } from 'node:http';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { BodyPolicy } from '../web/bodies.ts';
+import {
+  SECURITY_HEADERS,
+  json,
+  parseCookies,
+  type Handler,
+  type HttpRequest,
+  type HttpResponse,
+  type Refusal,
+} from '../web/http.ts';
+import { closeAfterAnswer, readRequestBody, type ReadBody } from './request-body.ts';
 
-/** Bodies above this are refused before parsing (an unsubscribe form or {"sub"} is tiny). */
-const MAX_BODY_BYTES = 64 * 1024;
+/** The request line and headers, as Node parsed them. */
+export interface RequestHead {
+  readonly method: string;
+  /** The request target: path and query. */
+  readonly target: string;
+  readonly headers: IncomingHttpHeaders;
+}
 
-export function toHttpRequest(req: Request): HttpRequest {
+/**
+ * Paths functions-framework never hands to an HTTP function (browsers ask every origin for them);
+ * answered 404 here as it does, so a favicon request never starts a consent.
+ */
+const NOT_FOR_FUNCTIONS: ReadonlySet<string> = new Set(['/favicon.ico', '/robots.txt']);
+
+export function toHttpRequest(
+  head: RequestHead,
+  read: Exclude<ReadBody, { kind: 'gone' }>,
+): HttpRequest {
   const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(req.headers))
+  for (const [name, value] of Object.entries(head.headers))
     headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
   // The path the function sees, whatever prefix the platform routed it under. Appended to a fixed
   // origin, never resolved against it: a request target such as `//[x` or `//` would otherwise be
   // a protocol-relative URL whose bad host throws (a 500 outside the error mapping). Leading
   // slashes (and backslashes, which URLs treat alike) collapse to one, so no path can read as
   // `//host` (e.g. in a form action).
-  const target = (req.originalUrl || req.url || '/').replace(/^[/\\]*/, '/');
-  const url = new URL(`http://function.invalid${target}`);
-  const raw = (req as Request & { rawBody?: Buffer }).rawBody;
-  const type = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  let form: URLSearchParams | undefined;
-  let json: Record<string, unknown> | undefined;
-  let text: string | undefined;
-  if (raw !== undefined && raw.length <= MAX_BODY_BYTES) {
-    if (type !== 'application/x-www-form-urlencoded' && type !== 'application/json')
-      text = raw.toString('utf8');
-    if (type === 'application/x-www-form-urlencoded')
-      form = new URLSearchParams(raw.toString('utf8'));
-    if (type === 'application/json') {
-      try {
-        const parsed: unknown = JSON.parse(raw.toString('utf8'));
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
-          json = parsed as Record<string, unknown>;
-      } catch {
-        json = undefined;
-      }
-    }
-  }
+  const url = new URL(`http://function.invalid${head.target.replace(/^[/\\]*/, '/')}`);
+  const body = read.kind === 'accepted' ? read.body : {};
+  const refused = read.kind === 'refused' ? read.refusal : pathRefusal(url.pathname);
   return {
-    method: req.method.toUpperCase(),
+    method: head.method.toUpperCase(),
     url,
     headers,
     cookies: parseCookies(headers.cookie),
-    form,
-    json,
-    ...(text === undefined ? {} : { text }),
+    form: body.form,
+    json: body.json,
+    ...(body.text === undefined ? {} : { text: body.text }),
+    ...(refused === undefined ? {} : { refused }),
   };
 }
 
-export function sendHttpResponse(res: Response, response: HttpResponse, method: string): void {
-  res.status(response.status);
+/**
+ * A path must be valid percent-encoded UTF-8 (RFC 3986 §2.1); Express refused others before, with
+ * its own page. The query is the flows' to judge, parameter by parameter.
+ */
+function pathRefusal(pathname: string): Refusal | undefined {
+  try {
+    decodeURIComponent(pathname);
+    return undefined;
+  } catch {
+    return { error: new AppError('bad_request', 400, 'This address is not valid.'), log: {} };
+  }
+}
+
+export function sendHttpResponse(
+  res: ServerResponse,
+  response: HttpResponse,
+  method: string,
+): void {
+  res.statusCode = response.status;
   for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
   if (method === 'HEAD') res.end();
   else res.end(response.body);
 }
 
-export function expressHandler(
-  handle: (request: HttpRequest) => Promise<HttpResponse>,
-): (req: Request, res: Response) => Promise<void> {
-  return async (req, res) => {
-    const request = toHttpRequest(req);
-    sendHttpResponse(res, await handle(request), request.method);
+/**
+ * Every request of a public function: its body read under `bodies` (or refused unread), then the
+ * flow's handler, whose withErrorHandling answers every error, a refused body's included.
+ */
+export function requestListener(handle: Handler, bodies: BodyPolicy, log: Logger): RequestListener {
+  const answer = async (req: Parameters<RequestListener>[0], res: ServerResponse) => {
+    const head = { method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers };
+    const rule = Object.hasOwn(bodies, head.method) ? bodies[head.method] : undefined;
+    const read = await readRequestBody(req, res, rule);
+    if (read.kind === 'gone') return;
+    const request = toHttpRequest(head, read);
+    const response = NOT_FOR_FUNCTIONS.has(request.url.pathname)
+      ? { status: 404, headers: { ...SECURITY_HEADERS }, body: '' }
+      : await handle(request);
+    if (request.refused !== undefined) closeAfterAnswer(req, res);
+    sendHttpResponse(res, response, request.method);
+  };
+  return (req, res) => {
+    answer(req, res).catch((error: unknown) => {
+      // Handlers map their own errors; this is the adapter failing. A bare 500, never a trace.
+      log.error('unhandled error in the request listener', { error });
+      if (res.headersSent) res.destroy();
+      else sendHttpResponse(res, json(500, { error: 'internal' }, { connection: 'close' }), 'GET');
+    });
   };
 }

@@ -16,8 +16,19 @@ export interface HttpRequest {
   readonly form: URLSearchParams | undefined;
   /** Parsed application/json body (objects only), if any. */
   readonly json: Readonly<Record<string, unknown>> | undefined;
-  /** Any other body as UTF-8 text (a Security Event Token), if any and small enough. */
+  /** Any other body its path takes, as UTF-8 text (a Security Event Token). */
   readonly text?: string;
+  /**
+   * Refused before the flow runs: a body its rules refuse (shared/web/bodies.ts), a path that is
+   * not valid percent-encoding. withErrorHandling answers with the refusal's error.
+   */
+  readonly refused?: Refusal;
+}
+
+/** A request refused by the adapter: its answer, and what its log line adds (never a body). */
+export interface Refusal {
+  readonly error: AppError;
+  readonly log: Readonly<Record<string, unknown>>;
 }
 
 export interface HttpResponse {
@@ -162,8 +173,10 @@ export function errorResponse(
   const style = responder.style?.(request) ?? 'page';
   if (error instanceof AppError) {
     const fields = { code: error.code, status: error.status, path: request.url.pathname };
-    if (error.status >= 500) log.error(error.message, { ...fields, error: error.cause ?? error });
-    else log.warn(error.message, fields);
+    const logged =
+      request.refused?.error === error ? { ...fields, ...request.refused.log } : fields;
+    if (error.status >= 500) log.error(error.message, { ...logged, error: error.cause ?? error });
+    else log.warn(error.message, logged);
     return style === 'json'
       ? json(error.status, { error: error.code, message: error.publicMessage })
       : html(error.status, errorPage(error, responder.page));
@@ -182,7 +195,8 @@ export function errorResponse(
 
 /**
  * Wraps a flow: its errors become responses (errorResponse), and `clear` names the cookies an
- * error answer clears (the callback's transaction cookie of the state it answers).
+ * error answer clears (the callback's transaction cookie of the state it answers). A refused
+ * request gets the refusal's answer; the flow never sees it.
  */
 export function withErrorHandling(
   handler: Handler,
@@ -192,6 +206,7 @@ export function withErrorHandling(
 ): Handler {
   return async (request) => {
     try {
+      if (request.refused !== undefined) throw request.refused.error;
       return await handler(request);
     } catch (error) {
       const response = errorResponse(error, request, { log, responder });

@@ -1,15 +1,16 @@
 // Property-based tests (the consent-flow issue: "throw random query strings, cookies and bodies at
 // the three functions: never a 5xx, never a write"). Most cases go through the deployed Handler
-// directly (after the real Express adapter's request translation), a few hundred per function
+// directly (after the real adapter's body rules and request translation), a few hundred per function
 // through the real functions-framework server over keep-alive HTTP. Inputs mix pure noise with
 // valid-looking parts: OAuth callback parameters, signed unsubscribe-link fields, sealed
 // transaction cookies (ours, another keyset's, and ones whose state matches the query),
 // Google-signed ID tokens for the right and wrong audiences, form, JSON and garbage bodies.
-import type { Request } from '@google-cloud/functions-framework';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeysetJson, parseKeyset, type PurposeKeys } from '../../shared/crypto/keyset.ts';
-import { toHttpRequest } from '../../shared/platform/express-adapter.ts';
+import { toHttpRequest } from '../../shared/platform/http-adapter.ts';
+import { judgeBody } from '../../shared/platform/request-body.ts';
+import { REQUEST_BODIES } from '../../shared/web/bodies.ts';
 import { authorizeHandler } from '../../shared/flows/authorize.ts';
 import { callbackHandler } from '../../shared/flows/callback.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
@@ -423,17 +424,14 @@ function attackArb(mode: 'direct' | 'http'): fc.Arbitrary<Attack> {
 // ---------------------------------------------------------------------------------------------
 // Drivers
 
-/** What functions-framework hands the adapter: Express's request with body-parser's rawBody. */
+/** What the request listener hands the flow: the body judged by its rules, the request translated. */
 async function sendDirect(name: FunctionName, attack: Attack): Promise<number> {
   const headers: Record<string, string> = { ...attack.headers };
-  const fake = {
-    method: attack.method,
-    headers,
-    originalUrl: attack.path,
-    url: attack.path,
-    rawBody: attack.body,
-  } as unknown as Request;
-  const response = await handlers[name](toHttpRequest(fake));
+  const read = judgeBody(headers, REQUEST_BODIES[name][attack.method], attack.body);
+  if (read.kind === 'gone') throw new Error('a body in memory cannot be gone');
+  const response = await handlers[name](
+    toHttpRequest({ method: attack.method, target: attack.path, headers }, read),
+  );
   expect(response.headers['cache-control']).toBe('no-store');
   return response.status;
 }

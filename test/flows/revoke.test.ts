@@ -307,20 +307,20 @@ describe('unsubscribe link', () => {
     expect(alive('tamper-other@example.com')).toBe(true);
   });
 
-  it('refuses a POST without link fields or token: 400 page, nothing changes', async () => {
+  it('refuses a POST without link fields or token: 400 page (415 for a body it does not read), nothing changes', async () => {
     const sub = await connect('anon@example.com');
-    const bodies: Array<[Record<string, string>, string]> = [
-      [{}, ''],
-      [{ 'content-type': 'application/x-www-form-urlencoded' }, ''],
-      [{ 'content-type': 'application/x-www-form-urlencoded' }, `u=${sub}`],
-      [{ 'content-type': 'application/json' }, JSON.stringify({ sub })],
-      [{ 'content-type': 'text/plain' }, `u=${sub}`],
+    const bodies: Array<[Record<string, string>, string, number]> = [
+      [{}, '', 400],
+      [{ 'content-type': 'application/x-www-form-urlencoded' }, '', 400],
+      [{ 'content-type': 'application/x-www-form-urlencoded' }, `u=${sub}`, 400],
+      [{ 'content-type': 'application/json' }, JSON.stringify({ sub }), 400],
+      [{ 'content-type': 'text/plain' }, `u=${sub}`, 415],
     ];
-    for (const [headers, body] of bodies) {
+    for (const [headers, body, status] of bodies) {
       const response = await expectNoWrites(app.db, () =>
         fetch(app.urls.revoke, { method: 'POST', headers, body }),
       );
-      expect(response.status, body).toBe(400);
+      expect(response.status, body).toBe(status);
       expect(response.headers.get('content-type')).toContain('text/html');
     }
     expect(alive('anon@example.com')).toBe(true);

@@ -1,16 +1,19 @@
 // In-process test harness: the Google stand-in, the real Firestore emulator (a fresh demo-
 // project per harness, so test files run in parallel without sharing data), and the three HTTP
-// handlers served by the real functions-framework (getTestServer), exactly as deployed.
+// handlers on the real functions-framework's server (getTestServer) answered by their own request
+// listener, exactly as deployed (shared/platform/serve-http.ts).
 import { http as registerHttp } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Firestore } from '@google-cloud/firestore';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import type { Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../shared/settings/config.ts';
 import { generateKeysetJson } from '../../shared/crypto/keyset.ts';
-import { expressHandler } from '../../shared/platform/express-adapter.ts';
+import { requestListener } from '../../shared/platform/http-adapter.ts';
+import { takeOverServer } from '../../shared/platform/serve-http.ts';
+import { REQUEST_BODIES } from '../../shared/web/bodies.ts';
 import { authorizeHandler } from '../../shared/flows/authorize.ts';
 import { callbackHandler } from '../../shared/flows/callback.ts';
 import { revokeHandler } from '../../shared/flows/revoke.ts';
@@ -64,17 +67,20 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
   // Servers first (their URLs are settings), handlers bound once the runtime exists.
   recordFirestoreProject(projectId);
   const id = (registered += 1);
-  const slots: Record<string, ((req: never, res: never) => Promise<void>) | undefined> = {};
+  const slots: Record<string, RequestListener | undefined> = {};
   const servers: Record<'authorize' | 'callback' | 'revoke', Server> = {} as never;
   const urls = {} as TestApp['urls'];
   for (const name of ['authorize', 'callback', 'revoke'] as const) {
     const fnName = `${name}-${id}`;
-    registerHttp(fnName, (req, res) => {
-      const handler = slots[name];
-      if (!handler) throw new Error('handler not ready');
-      return handler(req as never, res as never);
+    registerHttp(fnName, () => {
+      throw new Error('answered by the function listener, never by the framework app');
     });
     servers[name] = getTestServer(fnName);
+    takeOverServer(servers[name], (req, res) => {
+      const listener = slots[name];
+      if (!listener) throw new Error('handler not ready');
+      listener(req, res);
+    });
     urls[name] = `${await listen(servers[name])}/`;
   }
 
@@ -110,9 +116,10 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
     // the tests' own reads and checks.
     services: { ...httpServices, firestore: createFirestore, events: () => published },
   });
-  slots.authorize = expressHandler(authorizeHandler(runtime)) as never;
-  slots.callback = expressHandler(callbackHandler(runtime)) as never;
-  slots.revoke = expressHandler(revokeHandler(runtime)) as never;
+  const { log } = runtime;
+  slots.authorize = requestListener(authorizeHandler(runtime), REQUEST_BODIES.authorize, log);
+  slots.callback = requestListener(callbackHandler(runtime), REQUEST_BODIES.callback, log);
+  slots.revoke = requestListener(revokeHandler(runtime), REQUEST_BODIES.revoke, log);
   const db = await runtime.firestore();
 
   return Object.assign(app, {
