@@ -3,7 +3,10 @@
 //   app.js.v8cache   V8 code cache of app.js, made by a warm-up run at build time (optional)
 //   index.js         a small loader: compiles app.js with that code cache, then runs it
 //   package.json     naming only the externals (functions-framework, which the runtime must find
-//                    by name to register the function: docs/google-behaviours.md#bundling)
+//                    by name to register the function: docs/google-behaviours.md#bundling), at the
+//                    exact versions of the root package-lock.json
+//   package-lock.json  the root lockfile's entries for the externals and all they depend on, so
+//                    the deploy's `npm ci` installs the tree the tests ran (docs/security.md#supply-chain)
 // Heavy Google clients imported with `import()` stay lazy in the bundle: evaluated only when a
 // request needs them. Cold-start measurements: npm run bench:coldstart (test/bench/README.md).
 import { build, type Metafile, type Plugin } from 'esbuild';
@@ -44,9 +47,9 @@ export async function buildFunctions(
   outRoot = path.join(root, 'dist'),
   options: { codeCache?: boolean } = {},
 ): Promise<BuiltFunction[]> {
-  const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {
-    dependencies: Record<string, string>;
-  };
+  const lockfile = JSON.parse(
+    await readFile(path.join(root, 'package-lock.json'), 'utf8'),
+  ) as Lockfile;
   const jobs = await jobsPlugin();
   const built: BuiltFunction[] = [];
   for (const name of await listFunctions()) {
@@ -73,11 +76,13 @@ export async function buildFunctions(
     });
     const bundleCrc32 = crc32(await readFile(path.join(dir, BUNDLE_FILE)));
     await writeFile(path.join(dir, 'index.js'), loaderSource('serve', bundleCrc32));
-    const dependencies = Object.fromEntries(EXTERNALS.map((dep) => [dep, pkg.dependencies[dep]]));
+    const deployed = deployedLockfile(lockfile, `consent-vault-${name}`, EXTERNALS);
+    const { dependencies } = deployed.packages['']!;
     await writeFile(
       path.join(dir, 'package.json'),
       `${JSON.stringify({ name: `consent-vault-${name}`, private: true, main: 'index.js', engines: { node: '>=24' }, dependencies }, null, 2)}\n`,
     );
+    await writeFile(path.join(dir, 'package-lock.json'), `${JSON.stringify(deployed, null, 2)}\n`);
     const output = Object.values(result.metafile.outputs)[0];
     built.push({
       name,
@@ -91,6 +96,92 @@ export async function buildFunctions(
     });
   }
   return built;
+}
+
+/** What infra/build.ts reads of an npm lockfile (v3: https://docs.npmjs.com/cli/configuring-npm/package-lock-json). */
+export interface Lockfile {
+  readonly name: string;
+  readonly lockfileVersion: number;
+  readonly requires?: boolean;
+  readonly packages: Readonly<Record<string, LockEntry>>;
+}
+
+export interface LockEntry {
+  readonly name?: string;
+  readonly version?: string;
+  readonly integrity?: string;
+  readonly dependencies?: Readonly<Record<string, string>>;
+  readonly optionalDependencies?: Readonly<Record<string, string>>;
+  readonly peerDependencies?: Readonly<Record<string, string>>;
+  readonly peerDependenciesMeta?: Readonly<Record<string, { optional?: boolean }>>;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * The lockfile of a deployed folder that depends on `externals` only: the root lockfile's entries
+ * for them and everything they need, copied at the same paths (so each resolves to the same copy
+ * as in the tests), its root naming their exact versions. npm ci refuses a lockfile that does not
+ * satisfy package.json, and the Node.js buildpack runs npm ci when it finds one
+ * (https://cloud.google.com/run/docs/runtimes/nodejs-dependencies).
+ */
+export function deployedLockfile(
+  rootLock: Lockfile,
+  name: string,
+  externals: readonly string[],
+): Lockfile {
+  const packages: Record<string, LockEntry> = {};
+  const visit = (from: string, dep: string, optional: boolean): string | undefined => {
+    const at = resolveInLockfile(rootLock.packages, from, dep);
+    if (at === undefined) {
+      if (optional) return undefined;
+      throw new Error(`package-lock.json has no ${dep} for ${from || name}: run npm install`);
+    }
+    if (packages[at]) return at;
+    // Flags relative to the root project (dev, devOptional) do not hold in a folder that deploys.
+    const entry: LockEntry = Object.fromEntries(
+      Object.entries(rootLock.packages[at]!).filter(([field]) => !field.startsWith('dev')),
+    );
+    packages[at] = entry;
+    for (const child of Object.keys(entry.dependencies ?? {})) visit(at, child, false);
+    for (const child of Object.keys(entry.optionalDependencies ?? {})) visit(at, child, true);
+    for (const peer of Object.keys(entry.peerDependencies ?? {}))
+      visit(at, peer, entry.peerDependenciesMeta?.[peer]?.optional === true);
+    return at;
+  };
+  const dependencies: Record<string, string> = {};
+  for (const dep of externals) {
+    const at = visit('', dep, false)!;
+    const version = rootLock.packages[at]!.version;
+    if (version === undefined) throw new Error(`package-lock.json: ${at} has no version`);
+    dependencies[dep] = version;
+  }
+  const sorted = Object.fromEntries(Object.entries(packages).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return {
+    name,
+    lockfileVersion: 3,
+    requires: true,
+    packages: { '': { name, engines: { node: '>=24' }, dependencies }, ...sorted },
+  };
+}
+
+/**
+ * Where Node finds `dep` from the package installed at `from` ('' for the root): its own
+ * node_modules, then each enclosing package's, then the root's
+ * (https://nodejs.org/api/modules.html#loading-from-node_modules-folders).
+ */
+function resolveInLockfile(
+  packages: Readonly<Record<string, LockEntry>>,
+  from: string,
+  dep: string,
+): string | undefined {
+  let dir = from;
+  while (true) {
+    const candidate = dir === '' ? `node_modules/${dep}` : `${dir}/node_modules/${dep}`;
+    if (packages[candidate] !== undefined) return candidate;
+    if (dir === '') return undefined;
+    const parent = dir.lastIndexOf('/node_modules/');
+    dir = parent === -1 ? '' : dir.slice(0, parent);
+  }
 }
 
 /**
