@@ -1,0 +1,98 @@
+// Fan-out to several worker instances, as Cloud Run scales out: three worker processes (each the
+// deployed functions/worker.ts) behind one push endpoint that routes like Cloud Run's front end.
+// They share one run: every user is done exactly once (one ledger entry, one export), and the
+// batches spread over more than one instance.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
+import { dispatcherHandler } from '../../shared/runs/handlers.ts';
+import { readLedger } from '../../shared/runs/ledger.ts';
+import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
+import { recordOutput } from '../support/capture.ts';
+import { freePort, stopChild } from '../support/emulators.ts';
+import { startInstanceRouter, type InstanceRouter } from '../support/instance-router.ts';
+import {
+  serveCloudEvent,
+  startRunHarness,
+  stopOwnEmulators,
+  wirePubSub,
+  type RunHarness,
+} from './harness.ts';
+
+const WORKERS = 3;
+let harness: RunHarness;
+let workers: ChildProcess[] = [];
+let router: InstanceRouter;
+let dispatcher: Awaited<ReturnType<typeof serveCloudEvent>>;
+let wiring: Awaited<ReturnType<typeof wirePubSub>>;
+
+function startWorker(port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['test/runs/worker-process.ts'], {
+    env: { ...process.env, ...harness.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      recordOutput(chunk.toString());
+      output += chunk.toString();
+      if (output.includes('worker ready')) resolve(child);
+    });
+    child.stderr.on('data', (chunk: Buffer) => recordOutput(chunk.toString()));
+    child.on('exit', (code) => reject(new Error(`worker exited early (${code})`)));
+  });
+}
+
+beforeAll(async () => {
+  harness = await startRunHarness('fleet', { RUN_BATCH_SIZE: '4', WORKER_CONCURRENCY: '2' });
+  const ports = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
+  workers = await Promise.all(ports.map(startWorker));
+  router = await startInstanceRouter(ports.map((port) => `http://127.0.0.1:${port}`));
+  dispatcher = await serveCloudEvent(dispatcherHandler(() => harness.deps()));
+  wiring = await wirePubSub(harness, { dispatcher: dispatcher.url, worker: router.url });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(workers.map((worker) => stopChild(worker)));
+  await router?.close();
+  await dispatcher?.close();
+  await wiring?.close();
+  await harness?.close();
+  await stopOwnEmulators();
+});
+
+describe('several worker instances', () => {
+  it('share one run: every user done exactly once, batches on more than one instance', async () => {
+    const users = await harness.seedUsers(24, { prefix: 'fleet' });
+    // Slow Google calls keep each batch busy long enough for the router to spread them.
+    harness.standIn.control.setLatency(100);
+    const { config } = harness.runtime;
+    const publisher = pubsubPublisher(config);
+    const { runId } = await publishTick(
+      publisher,
+      config.pubsub.tickTopic,
+      Date.parse('2026-12-02T06:00:00Z'),
+      86400,
+    );
+    await publisher.close();
+    const report = await waitForRunReport(harness.db, runId, { timeoutMs: 90_000 });
+    harness.standIn.control.setLatency(0);
+    expect(report.status).toBe('complete');
+    expect(report.outcomes).toEqual({ ok: 24 });
+    const ledger = await readLedger(
+      harness.db,
+      runId,
+      users.map((user) => user.sub),
+    );
+    expect([...ledger.values()].map((entry) => entry.outcome)).toEqual(Array(24).fill('ok'));
+    for (const user of users) {
+      const exports = harness.standIn.control
+        .driveFiles(user.email)
+        .filter((file) => file.name === 'export-2026-12-02.csv' && !file.trashed);
+      expect(exports).toHaveLength(1);
+    }
+    const served = router.served();
+    expect(served.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(6);
+    expect(served.filter((count) => count > 0).length).toBeGreaterThan(1);
+  }, 120_000);
+});
