@@ -1,7 +1,12 @@
 // Translates Node's HTTP requests to the neutral HttpRequest and back: the request listener of the
 // public functions (installed on functions-framework's server by ./serve-http.ts). The only code
 // that knows Node's request and response objects; the flows never see them.
-import type { IncomingHttpHeaders, RequestListener, ServerResponse } from 'node:http';
+import type {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  RequestListener,
+  ServerResponse,
+} from 'node:http';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { BodyPolicy } from '../web/bodies.ts';
@@ -86,7 +91,7 @@ export function sendHttpResponse(
  * flow's handler, whose withErrorHandling answers every error, a refused body's included.
  */
 export function requestListener(handle: Handler, bodies: BodyPolicy, log: Logger): RequestListener {
-  const answer = async (req: Parameters<RequestListener>[0], res: ServerResponse) => {
+  const answer = async (req: IncomingMessage, res: ServerResponse) => {
     const head = { method: req.method ?? 'GET', target: req.url ?? '/', headers: req.headers };
     const rule = Object.hasOwn(bodies, head.method) ? bodies[head.method] : undefined;
     const read = await readRequestBody(req, res, rule);

@@ -95,13 +95,12 @@ export async function readRequestBody(
 }
 
 /**
- * Before the answer to a refused body: the connection is closed after it without reading the
- * rest. Closing at once would not do: closing a socket with unread data resets the connection,
- * and a client still sending often loses the answer with it, which is what Node does after an
- * answer given before the request ended. So reading stops (the client's sending stalls on TCP
- * flow control), the answer goes out, then our side is shut (FIN) and the socket is destroyed
- * when the client closes or LINGER_MS later (RFC 9112 §9.6, closing in stages). A client waiting
- * for `100 Continue` has sent nothing: Node closes its connection after the answer.
+ * Call before answering a refused body: the connection then ends after the answer, the rest of the
+ * body unread. Node would close it at once, and closing a socket with unread data resets the
+ * connection, often before a client still sending has read the answer. So reading stops (the
+ * client's sending stalls on TCP flow control), the answer goes out, our side shuts (FIN), and the
+ * socket is destroyed when the client closes or LINGER_MS later (RFC 9112 §9.6, closing in
+ * stages). A client waiting for `100 Continue` has sent nothing; Node closes that one itself.
  */
 export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
   if (req.complete || CONTINUE.test(req.headers.expect ?? '')) return;

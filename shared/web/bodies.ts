@@ -7,10 +7,10 @@ import { AppError, type ErrorCode } from '../errors.ts';
 import type { FunctionName } from '../settings/functions.ts';
 import type { Refusal } from './http.ts';
 
-export const FORM = 'application/x-www-form-urlencoded';
-export const JSON_BODY = 'application/json';
+const FORM = 'application/x-www-form-urlencoded';
+const JSON_BODY = 'application/json';
 /** A Security Event Token as Google's Cross-Account Protection pushes it (RFC 8417 §2.3). */
-export const SECURITY_EVENT_TOKEN = 'application/secevent+jwt';
+const SECURITY_EVENT_TOKEN = 'application/secevent+jwt';
 
 type MediaType = typeof FORM | typeof JSON_BODY | typeof SECURITY_EVENT_TOKEN;
 
