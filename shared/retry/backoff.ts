@@ -23,7 +23,12 @@ export interface BackoffOptions extends BackoffPolicy {
   readonly attempts?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   /** Called before each wait (metrics, debug logs). */
-  readonly onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  readonly onRetry?: (info: {
+    attempt: number;
+    delayMs: number;
+    reason: string;
+    status: number | undefined;
+  }) => void;
 }
 
 const DEFAULT_BASE_MS = 200;
@@ -61,7 +66,12 @@ export async function withBackoff<T>(work: () => Promise<T>, options: BackoffOpt
       if (classified.failure !== 'transient' || attempt + 1 >= attempts) throw error;
       const delayMs = backoffDelay(attempt, classified.retryAfterSeconds, options);
       if (clock.now() + delayMs >= deadline) throw error;
-      options.onRetry?.({ attempt: attempt + 1, delayMs, reason: classified.reason });
+      options.onRetry?.({
+        attempt: attempt + 1,
+        delayMs,
+        reason: classified.reason,
+        status: classified.status,
+      });
       await wait(delayMs);
     }
   }

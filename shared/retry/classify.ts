@@ -115,6 +115,21 @@ function classifyService(error: ServiceError): Classified {
   return result('unknown', status, reason);
 }
 
+/** Reasons by which Google asks a caller to slow down (Drive's legacy ones and the OAuth error). */
+const SLOW_DOWN_REASONS = new Set([
+  'rateLimitExceeded',
+  'userRateLimitExceeded',
+  'RESOURCE_EXHAUSTED',
+]);
+
+/** A retried failure that means "too fast" (429 or a rate-limit reason), not an outage. */
+export function isSlowDown(retry: {
+  readonly status: number | undefined;
+  readonly reason: string;
+}) {
+  return retry.status === 429 || SLOW_DOWN_REASONS.has(retry.reason);
+}
+
 /** The missing scope of a SCOPE_MISSING error, if it names one. */
 export function missingScopeOf(error: unknown): string | undefined {
   return error instanceof OperationError && error.code === SCOPE_MISSING ? error.detail : undefined;

@@ -10,7 +10,12 @@ import { pubsubPublisher, type TopicPublisher } from '../pubsub/publisher.ts';
 import type { Runtime } from '../platform/runtime.ts';
 import { sleep } from '../retry/time.ts';
 import type { ConnectionRepository } from '../store/connection/repository.ts';
-import { createLimiter, type Limiter } from './limiter.ts';
+import {
+  createAdaptiveLimiter,
+  createLimiter,
+  type AdaptiveLimiter,
+  type Limiter,
+} from './limiter.ts';
 
 /** Deliveries of one work message before it is dead-lettered. */
 export const DEFAULT_MAX_DELIVERY_ATTEMPTS = 5;
@@ -26,7 +31,8 @@ export interface RunDeps {
   /** Lease holder id of this instance. */
   readonly instanceId: string;
   /** Users calling Google at once on this instance: WORKER_CONCURRENCY. */
-  readonly limiter: Limiter;
+  /** The Google lanes: WORKER_CONCURRENCY, fewer while Google says slow down (./limiter.ts). */
+  readonly limiter: AdaptiveLimiter;
   /** Users taking their lease while they wait for a Google lane: as many again, at most. */
   readonly lookahead: Limiter;
   readonly random: () => number;
@@ -66,7 +72,7 @@ export async function createRunDeps(
     events: options.events ?? runtime.events(),
     fetch: options.fetch ?? fetch,
     instanceId: options.instanceId ?? randomUUID(),
-    limiter: createLimiter(config.runs.workerConcurrency),
+    limiter: createAdaptiveLimiter(config.runs.workerConcurrency, { clock: runtime.clock }),
     lookahead: createLimiter(config.runs.workerConcurrency),
     random: options.random ?? Math.random,
     sleep: options.sleep ?? sleep,

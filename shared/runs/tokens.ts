@@ -8,7 +8,7 @@ import { dpopFetch } from '../oauth/dpop.ts';
 import type { PurposeKeys } from '../crypto/keyset.ts';
 import { refreshAccessToken, type FetchLike } from '../oauth/refresh.ts';
 import { openToken, type Connection } from '../store/connection/document.ts';
-import { withBackoff } from '../retry/backoff.ts';
+import { withBackoff, type BackoffOptions } from '../retry/backoff.ts';
 import type { RunDeps } from './deps.ts';
 
 /**
@@ -36,6 +36,8 @@ export interface TokenRequest {
   readonly deadline: number;
   /** Refresh even when the stored token is still good (a job's 401). */
   readonly force: boolean;
+  /** Told of each retry (the user's lanes slow down on a 429). */
+  readonly onRetry?: BackoffOptions['onRetry'];
 }
 
 /**
@@ -91,6 +93,7 @@ export async function obtainToken(deps: RunDeps, request: TokenRequest): Promise
       random: deps.random,
       sleep: deps.sleep,
       baseMs: deps.backoffBaseMs,
+      ...(request.onRetry ? { onRetry: request.onRetry } : {}),
     },
   );
   return {

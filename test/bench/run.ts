@@ -61,6 +61,8 @@ const { values } = parseArgs({
     'kms-latency': { type: 'string', default: '30' },
     /** Worker processes (instances) behind the push subscription, as Cloud Run scales out. */
     workers: { type: 'string', default: '1' },
+    /** A project-wide Google quota (calls per second over the token endpoint and Drive). */
+    quota: { type: 'string' },
   },
 });
 const users = Number(values.users);
@@ -73,6 +75,8 @@ if (dpopMode !== 'off' && dpopMode !== 'secret' && dpopMode !== 'kms')
   throw new Error(`--dpop must be off, secret or kms (got ${dpopMode})`);
 const kmsLatencyMs = Number(values['kms-latency']);
 const workerCount = Math.max(1, Number(values.workers));
+const quota = values.quota === undefined ? undefined : Number(values.quota);
+if (quota !== undefined && !(quota > 0)) throw new Error('--quota must be calls per second > 0');
 /** drive-export's floor: the refresh and one upload per user (docs/jobs.md#memory-and-retries). */
 const FLOOR_CALLS_PER_USER = 2;
 const DPOP_KMS_VERSION =
@@ -185,8 +189,15 @@ try {
   const [d0, ...w0] = await Promise.all([dispatcher, ...workers].map(figures));
   const cpuBefore = await cpuByRole(dispatcher, workers);
   const signsBefore = kms.calls('asymmetricSign');
+  if (quota !== undefined)
+    harness.standIn.control.setProjectQuota({
+      callsPerSecond: quota,
+      endpoints: ['token', 'drive'],
+    });
   const { report, wallMs, calls: googleCalls } = await runOnce(scheduledAt);
   const cpuAfter = await cpuByRole(dispatcher, workers);
+  const refusedByQuota = harness.standIn.control.quotaRefusals();
+  harness.standIn.control.setProjectQuota(undefined);
   const served = servedTimes(harness.standIn.control.requestLog());
   const batchesPerWorker = router.served().map((count, index) => count - servedBefore[index]!);
   // W worker instances: each takes up to `deliveries` batches at once, `concurrency` users in
@@ -198,7 +209,12 @@ try {
   const proofs = harness.standIn.control.requestLog().filter((entry) => entry.dpop).length;
   // A proof signed in KMS holds its user's lane for one KMS round trip before the refresh.
   const signMs = kmsSigns * kmsLatencyMs;
-  const idealMs = (FLOOR_CALLS_PER_USER * users * latencyMs + signMs) / lanes;
+  const floorCalls = FLOOR_CALLS_PER_USER * users;
+  // With a quota, the floor's calls cannot go faster than it allows either.
+  const idealMs = Math.max(
+    (floorCalls * latencyMs + signMs) / lanes,
+    quota === undefined ? 0 : (floorCalls / quota) * 1000,
+  );
   const callsIdealMs = (googleCalls * latencyMs + signMs) / lanes;
   const [d1, ...w1] = await Promise.all([dispatcher, ...workers].map(figures));
   const d = delta(d0!, d1!);
@@ -248,8 +264,22 @@ try {
     ],
     [
       'ideal (the job floor)',
-      `${(idealMs / 1000).toFixed(2)} s (users × ${FLOOR_CALLS_PER_USER} calls × ${latencyMs} ms${kmsSigns > 0 ? ` + KMS signs × ${kmsLatencyMs} ms` : ''} / (${workerInstances} × ${concurrency} lanes))`,
+      `${(idealMs / 1000).toFixed(2)} s (users × ${FLOOR_CALLS_PER_USER} calls × ${latencyMs} ms${kmsSigns > 0 ? ` + KMS signs × ${kmsLatencyMs} ms` : ''} / (${workerInstances} × ${concurrency} lanes)${quota === undefined ? '' : `, or users × ${FLOOR_CALLS_PER_USER} calls / ${quota} per s, whichever is longer`})`,
     ],
+    ...(quota === undefined
+      ? []
+      : ([
+          [
+            'project quota',
+            `${quota} calls/s over token + Drive: ${refusedByQuota} calls refused (429); ran at ${(
+              (googleCalls - refusedByQuota) /
+              (wallMs / 1000)
+            ).toFixed(0)} accepted calls/s = ${(
+              ((googleCalls - refusedByQuota) / (wallMs / 1000) / quota) *
+              100
+            ).toFixed(0)}% of the quota; users not ok: ${users - (report.outcomes.ok ?? 0)}`,
+          ],
+        ] as [string, string][])),
     ['ratio wall / ideal', (wallMs / idealMs).toFixed(3)],
     [
       'old definition (calls made)',

@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import type { StandInApi } from './apis.ts';
 import type { ScriptedDecision, StandInCore } from './core.ts';
 import { SPREADSHEET_MIME_TYPE, type DriveFileSnapshot } from './drive-store.ts';
-import type { FaultInjector, FaultRate, FaultSpec, PendingFault } from './faults.ts';
+import type { FaultInjector, FaultRate, FaultSpec, PendingFault, ProjectQuota } from './faults.ts';
 import { mintServiceAccountIdToken } from './id-tokens.ts';
 import { newSpreadsheetId, subjectFor } from './ids.ts';
 import type { PublicJwk } from './keys.ts';
@@ -122,6 +122,10 @@ export interface StandInControl {
   setLatency(ms: number): void;
   /** Answers a share of the requests to `endpoints` with 503 or 429 until set to undefined. */
   setFaultRate(rate: FaultRate | undefined): void;
+  /** A project-wide quota over `endpoints` (429 beyond it) until set to undefined. */
+  setProjectQuota(quota: ProjectQuota | undefined): void;
+  /** Calls the project quota refused since it was set. */
+  quotaRefusals(): number;
   /**
    * Access token lifetime, whether answers carry `scope`, and a `sub` every ID token names instead
    * of the user's (until reset).
@@ -243,6 +247,8 @@ export function createControl(deps: {
     endpointNames: () => [...names],
     pendingFaults: () => faults.pending(),
     setFaultRate: (rate) => faults.setRate(rate),
+    setProjectQuota: (quota) => faults.setQuota(quota),
+    quotaRefusals: () => faults.quotaRefusals(),
     setLatency(ms) {
       if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError('latency must be >= 0');
       latency.ms = ms;

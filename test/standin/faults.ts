@@ -62,9 +62,37 @@ export interface FaultRate {
   readonly random: () => number;
 }
 
+/**
+ * A per-project quota shared by every caller, as Google's are (e.g. Drive's queries per minute per
+ * project): a token bucket of `callsPerSecond`, one second deep. A call beyond it gets the
+ * endpoint's rate-limit answer (429 `rateLimitExceeded`) and spends nothing.
+ */
+export interface ProjectQuota {
+  readonly callsPerSecond: number;
+  readonly endpoints: readonly ApiEndpointName[];
+}
+
 export class FaultInjector {
   readonly #queues = new Map<ApiEndpointName, ActiveFault[]>();
   #rate: FaultRate | undefined;
+  #quota: (ProjectQuota & { tokens: number; at: number; refused: number }) | undefined;
+
+  /** Until cleared, calls to `endpoints` beyond `callsPerSecond` are refused with a 429. */
+  setQuota(quota: ProjectQuota | undefined): void {
+    if (quota !== undefined && !(quota.callsPerSecond > 0))
+      throw new RangeError('callsPerSecond must be > 0');
+    this.#quota = quota && {
+      ...quota,
+      tokens: quota.callsPerSecond,
+      at: performance.now(),
+      refused: 0,
+    };
+  }
+
+  /** Calls the quota refused since it was set. */
+  quotaRefusals(): number {
+    return this.#quota?.refused ?? 0;
+  }
 
   /** Until cleared, answers `rate` of the requests with a 503 or a 429 (half each). */
   setRate(rate: FaultRate | undefined): void {
@@ -84,10 +112,27 @@ export class FaultInjector {
   take(endpoint: ApiEndpointName): FaultSpec | undefined {
     const queue = this.#queues.get(endpoint);
     const active = queue?.[0];
-    if (!queue || !active) return this.#random(endpoint);
+    if (!queue || !active) return this.#overQuota(endpoint) ?? this.#random(endpoint);
     active.remaining -= 1;
     if (active.remaining <= 0) queue.shift();
     return active.spec;
+  }
+
+  #overQuota(endpoint: ApiEndpointName): FaultSpec | undefined {
+    const quota = this.#quota;
+    if (quota === undefined || !quota.endpoints.includes(endpoint)) return undefined;
+    const now = performance.now();
+    quota.tokens = Math.min(
+      quota.callsPerSecond,
+      quota.tokens + ((now - quota.at) / 1000) * quota.callsPerSecond,
+    );
+    quota.at = now;
+    if (quota.tokens >= 1) {
+      quota.tokens -= 1;
+      return undefined;
+    }
+    quota.refused += 1;
+    return { kind: 'rateLimit', retryAfterSeconds: 1 };
   }
 
   #random(endpoint: ApiEndpointName): FaultSpec | undefined {
@@ -111,6 +156,7 @@ export class FaultInjector {
     else {
       this.#queues.clear();
       this.#rate = undefined;
+      this.#quota = undefined;
     }
   }
 }

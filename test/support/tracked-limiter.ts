@@ -1,8 +1,11 @@
 // Wraps a run limiter to count the users inside run() itself (not trusting the limiter's own
 // count) and keep the peak: the test and the benchmark that check WORKER_CONCURRENCY use it.
-import type { Limiter } from '../../shared/runs/limiter.ts';
+import type { AdaptiveLimiter } from '../../shared/runs/limiter.ts';
 
-export function trackedLimiter(limiter: Limiter): { limiter: Limiter; peak: () => number } {
+export function trackedLimiter(limiter: AdaptiveLimiter): {
+  limiter: AdaptiveLimiter;
+  peak: () => number;
+} {
   let users = 0;
   let peak = 0;
   return {
@@ -22,6 +25,11 @@ export function trackedLimiter(limiter: Limiter): { limiter: Limiter; peak: () =
       get active() {
         return limiter.active;
       },
+      get limit() {
+        return limiter.limit;
+      },
+      slowDown: () => limiter.slowDown(),
+      recovered: () => limiter.recovered(),
     },
     peak: () => peak,
   };

@@ -155,7 +155,7 @@ describe('withBackoff', () => {
       },
     );
     expect(time.waits).toEqual([4000]);
-    expect(retries).toEqual([{ attempt: 1, delayMs: 4000, reason: 'rate_limited' }]);
+    expect(retries).toEqual([{ attempt: 1, delayMs: 4000, reason: 'rate_limited', status: 429 }]);
   });
 });
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../log.ts';
 import { appUserOf } from '../../pubsub/events.ts';
 import type { BackoffOptions } from '../../retry/backoff.ts';
-import type { FailureClass } from '../../retry/classify.ts';
+import { isSlowDown, type FailureClass } from '../../retry/classify.ts';
 import type { RunDeps } from '../deps.ts';
 import type { ConnectionRepository } from '../../store/connection/repository.ts';
 import type { GroupCommitter } from '../group-commit.ts';
@@ -30,6 +30,11 @@ export interface UserRunContext {
   readonly jobSettings: (connection: Connection) => Promise<JobSettingsValues>;
   /** This delivery's attempt (1: the first); a later one may repeat effects of an earlier. */
   readonly attempt: number;
+  /**
+   * When the period's latest re-run began (ms), if it was re-run: work before it may have had
+   * effects, and a job that failed for good before it is due again (docs/operations.md#re-running-a-run).
+   */
+  readonly rerunSince?: number;
 }
 
 export interface UserResult {
@@ -68,6 +73,8 @@ export class UserWork {
   readonly holder = randomUUID();
   /** The app's id of this user, once the connection is read (events carry it). */
   appUser: string | null = null;
+  /** Google asked this user's calls to slow down (a 429 or a rate-limit reason). */
+  slowedDown = false;
   /**
    * The lease was not free when this delivery took it (another holder had it, lapsed or let
    * go): that holder may have had effects it never recorded (set by ./lease-step.ts).
@@ -132,6 +139,12 @@ export class UserWork {
       random: deps.random,
       sleep: deps.sleep,
       baseMs: deps.backoffBaseMs,
+      onRetry: (retry) => {
+        // Google says the project calls too fast: this instance opens fewer lanes.
+        if (!isSlowDown(retry)) return;
+        this.slowedDown = true;
+        deps.limiter.slowDown();
+      },
     };
   }
 }

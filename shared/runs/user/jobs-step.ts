@@ -93,7 +93,8 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
       const state = stateFor(work, previous);
       if (
         previous?.period === period.runId &&
-        (previous.status === 'ok' || previous.status === 'failed')
+        (previous.status === 'ok' ||
+          (previous.status === 'failed' && !failedBeforeRerun(work, previous)))
       ) {
         records[job.name] = {
           outcome: 'not-due',
@@ -120,6 +121,7 @@ export async function runJobs(work: UserWork, grant: UserGrant): Promise<JobsSte
         keys: grant.keys,
         deadline: work.deadline,
         force: false,
+        onRetry: work.backoff().onRetry,
       });
       // A refresh reports the scopes Google grants now: they may be fewer than stored.
       const stillLacking = missing(job, token.scopes);
@@ -193,11 +195,17 @@ function stateFor(work: UserWork, previous: JobState | undefined) {
   });
 }
 
+/** A re-run redoes a job that failed for good in its period before the re-run began. */
+function failedBeforeRerun(work: UserWork, previous: JobState): boolean {
+  const since = work.run.rerunSince;
+  return since !== undefined && previous.at.getTime() < since;
+}
+
 /**
  * Whether an earlier attempt of this job for this user and period may have had an effect:
- * a redelivered batch, a lease taken over from a holder that stopped (it may have died after
- * the job's side effect, before its final write), or a retry recorded in this period. Only a
- * plain first attempt is `false` (docs/jobs.md#memory-and-retries).
+ * a redelivered batch, a re-run of the period, a lease taken over from a holder that stopped (it
+ * may have died after the job's side effect, before its final write), or a retry recorded in
+ * this period. Only a plain first attempt is `false` (docs/jobs.md#memory-and-retries).
  */
 function mayHaveRunBefore(
   work: UserWork,
@@ -206,6 +214,7 @@ function mayHaveRunBefore(
 ): boolean {
   return (
     work.run.attempt > 1 ||
+    work.run.rerunSince !== undefined ||
     work.leaseTakenOver ||
     (previous?.status === 'retry' && previous.at.getTime() >= period.start)
   );
@@ -265,6 +274,7 @@ async function runJob(
         keys: grant.keys,
         deadline: work.deadline,
         force: true,
+        onRetry: work.backoff().onRetry,
       });
       const [lacking] = missing(job, current.scopes);
       if (lacking !== undefined) {
