@@ -2,7 +2,7 @@
 // number of users processed at once stays at WORKER_CONCURRENCY however many Pub/Sub deliveries
 // arrive together (a gen2 function instance may take several requests at once).
 //
-// The Google lanes adapt to the project's quota (docs/scale.md#quota): when Google says slow down
+// The Google lanes adapt to the project's quota (docs/architecture.md#quota-aware-lanes): when Google says slow down
 // (429, `rateLimitExceeded`), the instance halves its lanes, at most once per cool-down, and
 // earns them back one at a time as users finish without being told so: additive increase,
 // multiplicative decrease, as TCP's congestion control does (RFC 5681 §3.1). Each instance finds
