@@ -31,6 +31,8 @@ const FRAMEWORK = path.join(
   ROOT,
   'node_modules/@google-cloud/functions-framework/build/src/main.js',
 );
+/** Makes each function listen on 127.0.0.1 only (./loopback-only.ts). */
+const LOOPBACK_ONLY = path.join(ROOT, 'test/local/loopback-only.ts');
 export const LOCAL_CLIENT_ID = 'consent-vault-local.apps.googleusercontent.com';
 export const LOCAL_PROJECT = 'demo-consent-vault';
 export const LOCAL_SERVICE_CALLER = 'app-backend@demo-consent-vault.iam.gserviceaccount.com';
@@ -172,6 +174,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           const child = spawn(
             process.execPath,
             [
+              '--import',
+              LOOPBACK_ONLY,
               FRAMEWORK,
               `--target=${name}`,
               `--source=${path.join(ROOT, 'dist', name)}`,
@@ -247,7 +251,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       res.end(page);
     });
     servers.push(startServer);
-    await new Promise<void>((resolve) => startServer.listen(ports.start, resolve));
+    await new Promise<void>((resolve) => startServer.listen(ports.start, '127.0.0.1', resolve));
 
     return { urls, env, standIn, firestore, pubsub, functions, stop, reconfigure };
   } catch (error) {
