@@ -52,6 +52,10 @@ async function run() {
   };
 }
 
+function times(count: number, call: string): string[] {
+  return Array.from({ length: count }, () => call);
+}
+
 function exportsIn(user: SeededUser, folderName = 'consent-vault exports') {
   const files = harness.standIn.control.driveFiles(user.email);
   const folders = files.filter((file) => file.name === folderName && !file.trashed);
@@ -63,10 +67,10 @@ describe('drive-export Google calls per user', () => {
     const first = await run();
     expect(first.refreshes).toBe(3);
     // Folder lookup, folder creation, file creation (a new folder is empty: no file lookup).
-    expect(first.drive).toEqual([...Array(3).fill('GET 200'), ...Array(6).fill('POST 200')].sort());
+    expect(first.drive).toEqual([...times(3, 'GET 200'), ...times(6, 'POST 200')].sort());
     const steady = await run();
     expect(steady.refreshes).toBe(3);
-    expect(steady.drive).toEqual(Array(3).fill('POST 200'));
+    expect(steady.drive).toEqual(times(3, 'POST 200'));
     for (const user of users) {
       const { folders, exports } = exportsIn(user);
       expect(folders).toHaveLength(1);
@@ -100,7 +104,7 @@ describe('drive-export Google calls per user', () => {
     expect(after.folders).toHaveLength(1);
     expect(after.folders[0]!.id).not.toBe(folders[0]!.id);
     const next = await run();
-    expect(next.drive).toEqual(Array(3).fill('POST 200'));
+    expect(next.drive).toEqual(times(3, 'POST 200'));
     expect(
       exportsIn(victim!).exports.filter((file) => file.parents.includes(after.folders[0]!.id)),
     ).toHaveLength(2);
