@@ -5,6 +5,8 @@
 // until enabled. Every malformed or forged token is answered 400 and writes nothing.
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { requestListener } from '../../shared/platform/http-adapter.ts';
+import { REQUEST_BODIES } from '../../shared/web/bodies.ts';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +16,6 @@ import { batchId } from '../../shared/runs/messages.ts';
 import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { riscHandler } from '../../shared/risc/receiver.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
-import { parseCookies } from '../../shared/web/http.ts';
 import { ROOT } from '../local/stack.ts';
 import { expectNoWrites } from '../support/app.ts';
 import {
@@ -47,26 +48,8 @@ let receiverUrl: string;
 beforeAll(async () => {
   harness = await startRunHarness('risc');
   const handle = riscHandler(harness.runtime);
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks);
-      void handle({
-        method: req.method ?? 'GET',
-        url: new URL(req.url ?? '/', 'http://risc.invalid'),
-        headers: req.headers as Record<string, string>,
-        cookies: parseCookies(req.headers.cookie),
-        form: undefined,
-        json: undefined,
-        // As the function adapter: bodies above 64 KiB are not read at all.
-        ...(raw.length <= 64 * 1024 ? { text: raw.toString('utf8') } : {}),
-      }).then((answer) => {
-        res.writeHead(answer.status, answer.headers);
-        res.end(answer.body);
-      });
-    });
-  });
+  // The deployed function's own listener and body rules (shared/platform/serve-http.ts).
+  server = createServer(requestListener(handle, REQUEST_BODIES.risc, harness.runtime.log));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   receiverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   // Registering the stream, as `npm run risc -- register` does.
@@ -203,7 +186,7 @@ describe('Cross-Account Protection', () => {
     });
     const post = (body: string, type = 'application/secevent+jwt') =>
       fetch(receiverUrl, { method: 'POST', headers: { 'content-type': type }, body });
-    const cases: [string, string][] = [
+    const cases: [string, string, number?][] = [
       ['unsigned', control.signSet(claims(), { key: 'none' })],
       ['wrongly signed', control.signSet(claims(), { key: 'foreign' })],
       ['unknown kid', control.signSet(claims(), { kid: 'no-such-key' })],
@@ -211,11 +194,12 @@ describe('Cross-Account Protection', () => {
       ['wrong iss', control.signSet(claims({ iss: 'https://evil.example/' }))],
       ['malformed', 'not.a.jwt'],
       ['json garbage', '{"events":'],
-      ['huge', 'a'.repeat(200_000)],
+      // Refused before it is read (shared/web/bodies.ts).
+      ['huge', 'a'.repeat(200_000), 413],
     ];
-    for (const [name, body] of cases) {
+    for (const [name, body, status = 400] of cases) {
       const answer = await expectNoWrites(harness.db, () => post(body));
-      expect(answer.status, name).toBe(400);
+      expect(answer.status, name).toBe(status);
       const text = await answer.text();
       expect(text, name).not.toMatch(/at .*\.ts:\d+/);
     }
