@@ -251,9 +251,11 @@ export function runtimeFromEnvironment(
   services: GoogleServices = {},
 ): Runtime {
   const needs = typeof scope === 'string' ? needsOf(scope) : scope;
-  // Express inside the functions-framework answers unparseable bodies itself, with a stack trace
-  // unless NODE_ENV is production. The framework builds its app after loading this module, so
-  // setting it here covers every deployment, whatever the platform sets.
+  // The public functions answer every request with our own listener (shared/platform/serve-http.ts);
+  // the event functions (dispatcher, worker) still take their pushes through functions-framework's
+  // Express, which answers an unparseable body itself, with a stack trace unless NODE_ENV is
+  // production. The framework builds its app after loading this module, so setting it here covers
+  // every deployment, whatever the platform sets.
   env.NODE_ENV = 'production';
   const stop = (error: ConfigError): never => {
     createLogger().error(error.message, { problems: error.problems });
