@@ -3,13 +3,13 @@
 // only orders them. Firestore writes on the success path: the lease, then the final connection
 // update (token, lease release, lastRun) together with the ledger record.
 import { classifyError } from '../retry/classify.ts';
-import type { Snapshot } from '../store/connection/repository.ts';
+import type { Held, Snapshot } from '../store/connection/repository.ts';
 import type { RunDeps } from './deps.ts';
 import { UserWork, type UserResult, type UserRunContext } from './user/context.ts';
 import { inGoogleLane } from './user/google-lane.ts';
 import { runJobs, type JobOutcome, type JobRecord, type JobsStep } from './user/jobs-step.ts';
 import type { UserOutcome } from './ledger.ts';
-import { takeLease } from './user/lease-step.ts';
+import { busyWait, keepLease, leaseStillBusy, takeLease } from './user/lease-step.ts';
 import { recordFailure, recordFinished, superseded } from './user/outcome.ts';
 import { completeRevocation } from './user/revocation-step.ts';
 
@@ -20,27 +20,49 @@ export async function processUser(
   /** The connection as read in bulk by the batch; used for the first lease attempt only. */
   prefetched?: Snapshot,
 ): Promise<UserResult> {
-  // Pipelined lanes (docs/architecture.md#pipelined-lanes): a user takes its lease while at most
-  // WORKER_CONCURRENCY users wait for a Google lane (deps.lookahead), and makes its final write
-  // after leaving the lane, so a lane never idles on a Firestore round trip.
-  const leaveLookahead = await deps.lookahead.acquire();
-  try {
-    return await processLeasedUser(new UserWork(deps, run, sub, leaveLookahead), prefetched);
-  } finally {
-    leaveLookahead();
+  const work = new UserWork(deps, run, sub);
+  let seen = prefetched;
+  for (;;) {
+    // Pipelined lanes (docs/architecture.md#pipelined-lanes): a user takes its lease while at
+    // most WORKER_CONCURRENCY users wait for a Google lane (deps.lookahead), and makes its final
+    // write after leaving the lane, so a lane never idles on a Firestore round trip.
+    const leaveLookahead = await deps.lookahead.acquire();
+    work.leaveLookahead = leaveLookahead;
+    let step: UserResult | { readonly busyUntil: number };
+    try {
+      step = await processLeasedUser(work, seen);
+    } finally {
+      leaveLookahead();
+    }
+    if (!('busyUntil' in step)) return step;
+    // Another delivery holds the user: set aside, holding no slot, while the others go on.
+    seen = undefined;
+    const wait = busyWait(work, step.busyUntil);
+    if (wait === undefined) return leaseStillBusy(work);
+    await deps.sleep(wait);
   }
 }
 
 async function processLeasedUser(
   work: UserWork,
   prefetched: Snapshot | undefined,
-): Promise<UserResult> {
-  const { deps, run } = work;
+): Promise<UserResult | { readonly busyUntil: number }> {
+  const { run } = work;
   if (run.halt.halted) return work.result('halted');
-  work.appUser = prefetched?.connection?.appUserId ?? null;
+  work.appUser = prefetched?.connection?.appUserId ?? work.appUser;
   const lease = await takeLease(work, prefetched);
   if (lease.kind === 'done') return lease.result;
-  const { held } = lease;
+  if (lease.kind === 'busy') return { busyUntil: lease.until };
+  const stopRenewing = keepLease(work, lease.held);
+  try {
+    return await processHeldUser(work, lease.held);
+  } finally {
+    stopRenewing();
+  }
+}
+
+async function processHeldUser(work: UserWork, held: Held): Promise<UserResult> {
+  const { deps, run } = work;
   if (held.connection.state === 'revoke-pending')
     return inGoogleLane(work, () => completeRevocation(work, held));
 

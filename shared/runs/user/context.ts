@@ -68,7 +68,7 @@ export class UserWork {
    */
   deadline: number;
   /** Gives the lookahead slot back once the user holds a Google lane (idempotent). */
-  readonly leaveLookahead: () => void;
+  leaveLookahead: () => void = () => {};
   /** This acquisition's lease token: unique per user and delivery. */
   readonly holder = randomUUID();
   /** The app's id of this user, once the connection is read (events carry it). */
@@ -80,16 +80,17 @@ export class UserWork {
    * go): that holder may have had effects it never recorded (set by ./lease-step.ts).
    */
   leaseTakenOver = false;
+  /** Another delivery held the user when this one first tried (./lease-step.ts). */
+  waitedForLease = false;
   private queuedMs = 0;
 
-  constructor(deps: RunDeps, run: UserRunContext, sub: string, leaveLookahead: () => void) {
+  constructor(deps: RunDeps, run: UserRunContext, sub: string) {
     this.deps = deps;
     this.run = run;
     this.sub = sub;
     this.log = run.log.child({ sub });
     this.started = deps.runtime.clock.now();
     this.deadline = this.started + deps.runtime.config.runs.userBudgetSeconds * 1000;
-    this.leaveLookahead = leaveLookahead;
   }
 
   now(): number {

@@ -1,8 +1,11 @@
-// Taking the user's lease before any Google call, with backoff while another delivery holds it.
-// A lease names one acquisition (a random holder token per user and delivery), so two deliveries
-// on one instance can never work on one user at once. A user the run does not work on (gone,
-// revoked, needs-reconnect) is recorded as skipped.
-import { LEASE_BUSY, OperationError } from '../../errors.ts';
+// Taking the user's lease before any Google call. A lease names one acquisition (a random holder
+// token per user and delivery), so two deliveries on one instance can never work on one user at
+// once. It lasts LEASE_TTL_MS and its live holder renews it (a heartbeat), so the lease of an
+// instance that died is taken over within seconds, not after a user's whole budget. A user whose
+// lease another delivery holds is set aside (./../process-user.ts) without holding a lookahead
+// slot or a Google lane, and tried again. A user the run does not work on (gone, revoked,
+// needs-reconnect) is recorded as skipped.
+import { LEASE_BUSY } from '../../errors.ts';
 import { withBackoff } from '../../retry/backoff.ts';
 import { classifyError } from '../../retry/classify.ts';
 import type { Held, Snapshot } from '../../store/connection/repository.ts';
@@ -10,24 +13,27 @@ import { readLedger } from '../ledger.ts';
 import type { UserResult, UserWork } from './context.ts';
 import { recordUserResult } from './outcome.ts';
 
-/** The lease outlives the user's budget a little, so it covers the final write. */
-const LEASE_MARGIN_MS = 5_000;
-/** Longer than any lease can last: a holder that died lets go within this, a live one sooner. */
-const leaseWaitMs = (work: UserWork) => work.budgetMs() + LEASE_MARGIN_MS + 1_000;
-const LEASE_POLL_SECONDS = 1;
+/** A holder that stopped renewing lets go within this. */
+export const LEASE_TTL_MS = 10_000;
+/** Renewed this often: two renewals may fail before the lease lapses. */
+const RENEW_EVERY_MS = 3_000;
+/** How often a set-aside user looks at a busy lease again. */
+const BUSY_POLL_MS = 1_000;
 
 export type LeaseStep =
   | { readonly kind: 'leased'; readonly held: Held }
+  /** Another delivery holds the user, until `until` at the latest unless it renews. */
+  | { readonly kind: 'busy'; readonly until: number }
   | { readonly kind: 'done'; readonly result: UserResult };
 
-/**
- * Another delivery holds the user (until `until` at the latest): look again in a second or two,
- * since a live holder lets go as soon as it is done.
- */
-export function leaseBusy(until: number, now: number): OperationError {
-  return new OperationError(LEASE_BUSY, 'another delivery holds this user', {
-    retryAfterSeconds: Math.min(LEASE_POLL_SECONDS, Math.max(1, Math.ceil((until - now) / 1000))),
-  });
+/** How long a set-aside user waits before looking again, or undefined when it waited enough. */
+export function busyWait(work: UserWork, until: number): number | undefined {
+  // A live holder finishes within its budget (and renews meanwhile); a dead one lapses within
+  // the TTL. Past both, the user is left for the batch's redelivery.
+  const giveUpAt = work.started + work.budgetMs() + LEASE_TTL_MS + BUSY_POLL_MS;
+  const now = work.now();
+  if (now >= giveUpAt) return undefined;
+  return Math.max(50, Math.min(BUSY_POLL_MS, until - now, giveUpAt - now));
 }
 
 async function finishedMeanwhile(work: UserWork, held: Held): Promise<UserResult | undefined> {
@@ -47,42 +53,40 @@ export async function takeLease(
   prefetched: Snapshot | undefined,
 ): Promise<LeaseStep> {
   let seen = prefetched;
-  let waited = false;
   try {
-    // Waiting for another holder does not spend this delivery (nor Pub/Sub's delivery attempts):
-    // the user waits here until the lease is free or has lapsed, then its own budget starts.
-    const leaseWait = {
-      ...work.backoff(),
-      deadline: work.now() + leaseWaitMs(work),
-      maxMs: 2 * LEASE_POLL_SECONDS * 1000,
-    };
     const applied = await withBackoff(async () => {
       const first = seen;
       seen = undefined;
       const now = work.now();
-      const until = new Date(now + work.budgetMs() + LEASE_MARGIN_MS);
-      const answer = await work.run.connections.takeLease(work.sub, {
-        lease: { holder: work.holder, until },
+      return work.run.connections.takeLease(work.sub, {
+        lease: { holder: work.holder, until: new Date(now + LEASE_TTL_MS) },
         now: new Date(now),
         ...(first ? { seen: first } : {}),
       });
-      if (answer.kind === 'refused' && answer.refusal === 'busy') {
-        waited = true;
-        throw leaseBusy(answer.snapshot.connection?.refreshLease?.until.getTime() ?? now, now);
-      }
-      return answer;
-    }, leaseWait);
+    }, work.backoff());
+    if (applied.kind === 'refused' && applied.refusal === 'busy') {
+      work.waitedForLease = true;
+      const until = applied.snapshot.connection?.refreshLease?.until.getTime() ?? work.now();
+      return { kind: 'busy', until };
+    }
     if (applied.kind === 'refused') {
       const reason = applied.snapshot.connection?.state ?? 'missing';
       const result = work.result('skipped', { reason });
       return { kind: 'done', result: await recordUserResult(work.deps, work.run, result) };
     }
     const held = { connection: applied.connection, version: applied.version, holder: work.holder };
+    const lapsed = applied.previous?.refreshLease;
+    if (lapsed && lapsed.holder !== work.holder)
+      work.log.info('took over a lapsed lease', {
+        lapsedForMs: work.now() - lapsed.until.getTime(),
+      });
     // Unknown (no bulk read) counts as taken over: only a lease seen free is a clean start.
     work.leaseTakenOver =
-      waited || prefetched === undefined || (prefetched.connection?.refreshLease ?? null) !== null;
+      work.waitedForLease ||
+      prefetched === undefined ||
+      (prefetched.connection?.refreshLease ?? null) !== null;
     // The holder we waited for may have finished this user: its ledger record stands.
-    const finished = waited ? await finishedMeanwhile(work, held) : undefined;
+    const finished = work.waitedForLease ? await finishedMeanwhile(work, held) : undefined;
     if (finished) return { kind: 'done', result: finished };
     work.startWork();
     return { kind: 'leased', held };
@@ -94,4 +98,40 @@ export async function takeLease(
     const result = work.result('failed', { failure, reason });
     return { kind: 'done', result: await recordUserResult(work.deps, work.run, result) };
   }
+}
+
+/** The user could not be started here while another delivery held it: left for redelivery. */
+export function leaseStillBusy(work: UserWork): UserResult {
+  return work.result('retry', { failure: 'transient', reason: LEASE_BUSY });
+}
+
+/**
+ * Renews the lease every RENEW_EVERY_MS while the user is worked on; the returned function stops
+ * it. A refused renewal (the user revoked, reconnected, or another delivery took over) stops it
+ * too: the run's own final write will be refused the same way.
+ */
+export function keepLease(work: UserWork, held: Held): () => void {
+  let stopped = false;
+  let renewing: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    renewing = renewing.then(async () => {
+      if (stopped) return;
+      try {
+        const answer = await work.run.connections.renewLease(held, {
+          holder: work.holder,
+          until: new Date(work.now() + LEASE_TTL_MS),
+        });
+        if (answer.kind === 'refused') stop();
+      } catch (error) {
+        // The next beat tries again; two may fail before the lease lapses.
+        work.log.warn('cannot renew the lease', { error });
+      }
+    });
+  }, RENEW_EVERY_MS);
+  timer.unref();
+  const stop = () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+  return stop;
 }

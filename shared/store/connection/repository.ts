@@ -11,6 +11,7 @@ import type { Connection, Lease, RevokeRefusal } from './document.ts';
 import {
   consentStored,
   leaseReleased,
+  leaseRenewed,
   leaseTaken,
   needsReconnect,
   revoked,
@@ -132,6 +133,8 @@ export interface ConnectionRepository {
     input: Omit<ReconnectNeed, 'holder'>,
     alongside?: readonly SideRecord[],
   ): Promise<Applied<'superseded'>>;
+  /** The holder is alive: its lease lasts a while longer (until `lease.until`). */
+  renewLease(held: Held, lease: Lease): Promise<Applied<'superseded'>>;
   releaseLease(held: Held): Promise<Applied<'superseded'>>;
   /** Google's security events (shared/risc/): tokens revoked, runs paused or resumed. */
   markTokensRevokedByGoogle(
@@ -223,6 +226,10 @@ export function createConnectionRepository(backend: ConnectionBackend): Connecti
         (current) => needsReconnect(current, { ...input, holder: held.holder }),
         { seen: heldSnapshot(held), alongside },
       ),
+    renewLease: (held, lease) =>
+      apply(held.connection.sub, (current) => leaseRenewed(current, lease), {
+        seen: heldSnapshot(held),
+      }),
     releaseLease: (held) =>
       apply(held.connection.sub, (current) => leaseReleased(current, held.holder), {
         seen: heldSnapshot(held),

@@ -307,6 +307,15 @@ export function tokensResealed(
 }
 
 /** The run gives the user back unchanged (halted run, transient failure). */
+/** The live holder keeps its lease (a heartbeat): a holder that stopped renewing loses it soon. */
+export function leaseRenewed(
+  current: Connection | undefined,
+  lease: Lease,
+): Decision<'superseded'> {
+  if (!holds(current, lease.holder)) return { refuse: 'superseded' };
+  return { write: { ...current, refreshLease: lease } };
+}
+
 export function leaseReleased(
   current: Connection | undefined,
   holder: string,
