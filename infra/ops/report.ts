@@ -1,6 +1,7 @@
 // npm run report [-- <run-id>]
-// Prints one run (the latest without an id) as a table: status, start and end, counts per outcome,
-// per-user p50/p95 and errors by class. Reads only run and batch summaries; never a token.
+// Prints one run (the latest without an id) as a table: status, start and end, counts per outcome
+// and per job, per-user p50/p95, errors by class and the run's re-runs. Reads the run document and
+// counts over its ledger (shared/runs/report.ts); never a token.
 import { parseRunId } from '../../shared/runs/run-id.ts';
 import { formatRunReport, readRunReport } from '../../shared/runs/report.ts';
 import { cliEnv, cliFirestore } from './cli-env.ts';

@@ -1,7 +1,8 @@
 // One work batch: skip users the ledger says are done, process the rest through this instance's
-// bounded pool, then write the batch summary `runs/{runId}/batches/{batchId}` (one document per
-// batch, no hot spot). The summary is rebuilt from final ledger outcomes on every delivery, so a
-// redelivered batch overwrites it with the truth rather than adding to it.
+// bounded pool, then write the delivery's summary `runs/{runId}/batches/{batchId}` (one document
+// per batch, no hot spot): what the latest delivery found and did, its attempt and the users it
+// left pending, for diagnosis. The run's report does not read it: it counts the ledger, where the
+// first delivery that finished a user decides (./report.ts).
 import { Timestamp } from '@google-cloud/firestore';
 import { classifyError } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
@@ -12,6 +13,7 @@ import { readJobSettings } from '../store/job-settings.ts';
 import { createGroupCommitter } from './group-commit.ts';
 import { readHalt } from './halt.ts';
 import { expireAtFor, readLedger, runRef, type LedgerEntry } from './ledger.ts';
+import type { RunDoc } from './dispatch.ts';
 import type { WorkBatch } from './messages.ts';
 import { processUser } from './process-user.ts';
 import type { UserResult } from './user/context.ts';
@@ -54,22 +56,28 @@ export interface BatchState {
   readonly halt: Awaited<ReturnType<typeof readHalt>>;
   readonly done: Awaited<ReturnType<typeof readLedger>>;
   readonly connections: ReadonlyMap<string, Snapshot>;
+  /** When the run's latest re-run began, if it was re-run (./rerun.ts). */
+  readonly rerunSince: number | undefined;
 }
 
 /**
- * Three reads for the whole batch, in parallel: the halt flag, the ledger (users already done)
- * and the connections (each user's first lease attempt uses this read instead of its own). Reads
- * only, so the worker starts them while it still counts the delivery.
+ * Four reads for the whole batch, in parallel: the halt flag, the ledger (users already done),
+ * the connections (each user's first lease attempt uses this read instead of its own) and the
+ * run (whether it is being re-run). Reads only, so the worker starts them while it still counts
+ * the delivery.
  */
 export async function readBatchState(deps: RunDeps, batch: WorkBatch): Promise<BatchState> {
   const { db } = deps;
   const startedAt = deps.runtime.clock.now();
-  const [halt, done, connections] = await Promise.all([
+  const [halt, done, connections, run] = await Promise.all([
     readHalt(db, batch.runId),
     readLedger(db, batch.runId, batch.subs),
     grpcConnectionBackend(db).readAll(batch.subs),
+    runRef(db, batch.runId).get(),
   ]);
-  return { startedAt, halt, done, connections };
+  const repairs = (run.get('repairs') as RunDoc['repairs']) ?? [];
+  const rerunSince = repairs.at(-1)?.startedAt.toMillis();
+  return { startedAt, halt, done, connections, rerunSince };
 }
 
 export async function processBatch(
@@ -83,7 +91,8 @@ export async function processBatch(
   const log = runtime.log.child({ runId: batch.runId, batchId: batch.batchId });
   // The batch's own reads and its summary write run outside the users' lanes: while this batch
   // reads or writes, other batches on the instance keep the lanes busy.
-  const { startedAt, halt, done, connections } = state ?? (await readBatchState(deps, batch));
+  const { startedAt, halt, done, connections, rerunSince } =
+    state ?? (await readBatchState(deps, batch));
   const todo = batch.subs.filter((sub) => !done.has(sub));
   const settings = await readJobSettings(
     db,
@@ -95,6 +104,7 @@ export async function processBatch(
     period,
     batchId: batch.batchId,
     attempt: options.attempt,
+    ...(rerunSince === undefined ? {} : { rerunSince }),
     halt,
     log,
     commits,

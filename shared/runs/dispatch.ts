@@ -3,6 +3,7 @@
 // pages through runnable connections with a cursor (never every user in memory) and publishes one
 // work message per page — or, with RUN_INLINE, processes each page itself through the very same
 // batch code. The cursor is saved after each page, so a retried tick resumes where it stopped.
+// A tick for a run that has settled re-runs it instead: only its users not done (./rerun.ts).
 import { FieldPath, Timestamp, type Transaction } from '@google-cloud/firestore';
 import { OAuthResponseError } from '../errors.ts';
 import { consentGaps } from '../jobs/catalog.ts';
@@ -12,12 +13,29 @@ import { processBatch } from './batch.ts';
 import { classifyError } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
 import { recordDispatched } from './dispatched.ts';
-import { haltRun, type HaltSignal } from './halt.ts';
+import { CLIENT_CONFIG_ALERT, haltRef, haltRun, type HaltSignal } from './halt.ts';
 import { expireAtFor, runRef } from './ledger.ts';
 import { batchId, type Tick, type WorkBatch } from './messages.ts';
+import { repairBatches, rerunVerdict } from './rerun.ts';
 import { runPeriodFor, type RunPeriod } from './run-id.ts';
 
-export type RunStatus = 'dispatching' | 'dispatched' | 'halted';
+/** `repairing`: a re-run re-dispatches the batches with users to redo. */
+export type RunStatus = 'dispatching' | 'dispatched' | 'repairing' | 'halted';
+
+/** One re-run of the period, on the run document (docs/operations.md#re-running-a-run). */
+export interface RepairRecord {
+  /** 1 for the first re-run of the period. */
+  attempt: number;
+  startedAt: Timestamp;
+  /** When its batches were all re-dispatched; null while it dispatches. */
+  finishedAt: Timestamp | null;
+  /** Last batch id looked at; a resumed re-run starts after it. */
+  cursor: string | null;
+  batches: number;
+  users: number;
+  /** The ledger outcomes it replaced, per outcome (`unrecorded`: users who had none). */
+  replaced: Record<string, number>;
+}
 
 export interface RunDoc {
   runId: string;
@@ -34,6 +52,10 @@ export interface RunDoc {
   inline: boolean;
   haltReason: string | null;
   dispatcherLeaseUntil: Timestamp;
+  /** The enabled jobs' names, for the report's per-job counts (absent on older runs). */
+  jobs?: string[];
+  /** Re-runs of the period, oldest first (absent on older runs). */
+  repairs?: RepairRecord[];
   expireAt: Timestamp;
 }
 
@@ -41,6 +63,13 @@ export type DispatchResult =
   | {
       readonly kind: 'dispatched';
       readonly runId: string;
+      readonly batches: number;
+      readonly users: number;
+    }
+  | {
+      readonly kind: 'repaired';
+      readonly runId: string;
+      readonly attempt: number;
       readonly batches: number;
       readonly users: number;
     }
@@ -55,14 +84,56 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
   const { config, clock } = runtime;
   const period = runPeriodFor(tick.scheduledAt, config.runs.periodSeconds);
   const log = runtime.log.child({ runId: period.runId });
-  const claim = await claimRun(deps, period, tick);
+  let claim = await claimRun(deps, period, tick);
+  let clientChecked = false;
   if (claim.kind === 'taken') {
-    log.info('tick for a run already started; ignored', { status: claim.status });
-    return { kind: 'duplicate', runId: period.runId, status: claim.status };
+    const verdict = await rerunVerdict(db, claim.run, clock.now());
+    if (verdict.kind !== 'rerun') {
+      log.info('tick for a run already started; ignored', {
+        status: claim.run.status,
+        verdict: verdict.kind,
+      });
+      return { kind: 'duplicate', runId: period.runId, status: claim.run.status };
+    }
+    // The client first: a re-run with a broken client would only halt again.
+    const problem = await checkClientConfig(deps);
+    if (problem !== undefined) {
+      log.error('re-run not started: the OAuth client configuration is broken', {
+        alert: CLIENT_CONFIG_ALERT,
+        reason: problem,
+      });
+      return { kind: 'halted', runId: period.runId, reason: problem };
+    }
+    clientChecked = true;
+    const claimed = await claimRerun(deps, claim.run);
+    if (claimed === undefined) {
+      log.info('tick for a run another tick re-runs; ignored');
+      return { kind: 'duplicate', runId: period.runId, status: claim.run.status };
+    }
+    log.info('re-run claimed', { usersToRedo: verdict.users, status: claim.run.status });
+    // A halt of the earlier attempt would stop the re-run's batches at once.
+    await haltRef(db, period.runId).delete();
+    claim = claimed;
+  }
+  const send = sender(deps);
+  if (claim.kind === 'repair') {
+    const repaired = await repairBatches(deps, {
+      run: claim.run,
+      send,
+      leaseMs: DISPATCH_LEASE_MS,
+      log,
+    });
+    return {
+      kind: 'repaired',
+      runId: period.runId,
+      attempt: repaired.attempt,
+      batches: repaired.batches,
+      users: repaired.users,
+    };
   }
   let run = claim.run;
 
-  const problem = await checkClientConfig(deps);
+  const problem = clientChecked ? undefined : await checkClientConfig(deps);
   if (problem !== undefined) {
     const signal: HaltSignal = { halted: false, reason: undefined };
     await haltRun(deps, {
@@ -98,14 +169,9 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
     );
     for (const [job, count] of Object.entries(pageGaps)) gaps[job] = (gaps[job] ?? 0) + count;
     const batch: WorkBatch = { v: 1, runId: period.runId, batchId: batchId(run.batches), subs };
-    if (config.runs.inline) await processBatch(deps, batch, { attempt: 1, final: true });
-    else {
-      await recordDispatched(db, batch, clock.now());
-      await deps.publisher.publish(config.pubsub.workTopic, batch, {
-        runId: batch.runId,
-        batchId: batch.batchId,
-      });
-    }
+    // Recorded in both modes: a re-run finds the run's batches here.
+    await recordDispatched(db, batch, clock.now());
+    await send(batch);
     run = {
       ...run,
       cursor: subs[subs.length - 1] ?? run.cursor,
@@ -120,9 +186,14 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
     });
     if (subs.length < config.runs.batchSize) break;
   }
+  const now = Timestamp.fromMillis(clock.now());
   await runRef(db, period.runId).update({
     status: 'dispatched',
-    dispatchedAt: Timestamp.fromMillis(clock.now()),
+    dispatchedAt: now,
+    // A re-run of a run halted before its fan-out dispatched all of it.
+    ...(run.repairs?.at(-1)?.finishedAt === null
+      ? { repairs: closeRepair(run.repairs, { now, batches: run.batches, users: run.users }) }
+      : {}),
   });
   log.info('run dispatched', { batches: run.batches, users: run.users });
   // An enabled job whose scopes existing users never granted runs for none of them until they
@@ -135,7 +206,11 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
   return { kind: 'dispatched', runId: period.runId, batches: run.batches, users: run.users };
 }
 
-type Claim = { kind: 'claimed'; run: RunDoc } | { kind: 'taken'; status: RunStatus };
+type Claim =
+  | { kind: 'claimed'; run: RunDoc }
+  /** A re-run to (re-)dispatch, new or resumed: its last repair record is under way. */
+  | { kind: 'repair'; run: RunDoc }
+  | { kind: 'taken'; run: RunDoc };
 
 async function claimRun(deps: RunDeps, period: RunPeriod, tick: Tick): Promise<Claim> {
   const { db, runtime } = deps;
@@ -146,14 +221,15 @@ async function claimRun(deps: RunDeps, period: RunPeriod, tick: Tick): Promise<C
     if (snapshot.exists) {
       const existing = snapshot.data() as RunDoc;
       const abandoned =
-        existing.status === 'dispatching' && existing.dispatcherLeaseUntil.toMillis() < now;
-      if (!abandoned) return { kind: 'taken', status: existing.status };
+        (existing.status === 'dispatching' || existing.status === 'repairing') &&
+        existing.dispatcherLeaseUntil.toMillis() < now;
+      if (!abandoned) return { kind: 'taken', run: existing };
       const resumed = {
         ...existing,
         dispatcherLeaseUntil: Timestamp.fromMillis(now + DISPATCH_LEASE_MS),
       };
       tx.update(ref, { dispatcherLeaseUntil: resumed.dispatcherLeaseUntil });
-      return { kind: 'claimed', run: resumed };
+      return { kind: existing.status === 'repairing' ? 'repair' : 'claimed', run: resumed };
     }
     const run: RunDoc = {
       runId: period.runId,
@@ -169,11 +245,91 @@ async function claimRun(deps: RunDeps, period: RunPeriod, tick: Tick): Promise<C
       inline: runtime.config.runs.inline,
       haltReason: null,
       dispatcherLeaseUntil: Timestamp.fromMillis(now + DISPATCH_LEASE_MS),
+      jobs: deps.jobs.map((job) => job.name),
+      repairs: [],
       expireAt: expireAtFor(now),
     };
     tx.create(ref, run);
     return { kind: 'claimed', run };
   });
+}
+
+/**
+ * Claims a re-run of a settled run, unless another tick did since it was read. A run halted
+ * before its fan-out is dispatched from its cursor; any other goes through its recorded batches.
+ */
+async function claimRerun(deps: RunDeps, seen: RunDoc): Promise<Claim | undefined> {
+  const { db, runtime } = deps;
+  const now = runtime.clock.now();
+  const ref = runRef(db, seen.runId);
+  return db.runTransaction(async (tx: Transaction): Promise<Claim | undefined> => {
+    const snapshot = await tx.get(ref);
+    const current = snapshot.data() as RunDoc | undefined;
+    const repairs = current?.repairs ?? [];
+    if (
+      current === undefined ||
+      current.status !== seen.status ||
+      repairs.length !== (seen.repairs ?? []).length
+    )
+      return undefined;
+    const repair: RepairRecord = {
+      attempt: repairs.length + 1,
+      startedAt: Timestamp.fromMillis(now),
+      finishedAt: null,
+      cursor: null,
+      batches: 0,
+      users: 0,
+      replaced: {},
+    };
+    const neverDispatched = current.status === 'halted' && current.dispatchedAt === null;
+    const run: RunDoc = {
+      ...current,
+      status: neverDispatched ? 'dispatching' : 'repairing',
+      haltReason: null,
+      dispatcherLeaseUntil: Timestamp.fromMillis(now + DISPATCH_LEASE_MS),
+      // The jobs enabled now may differ from the first attempt's: the report counts both.
+      jobs: [...new Set([...(current.jobs ?? []), ...deps.jobs.map((job) => job.name)])],
+      repairs: [...repairs, repair],
+    };
+    tx.update(ref, {
+      status: run.status,
+      haltReason: null,
+      dispatcherLeaseUntil: run.dispatcherLeaseUntil,
+      jobs: run.jobs,
+      repairs: run.repairs,
+    });
+    return { kind: neverDispatched ? 'claimed' : 'repair', run };
+  });
+}
+
+function closeRepair(
+  repairs: readonly RepairRecord[],
+  done: { now: Timestamp; batches: number; users: number },
+): RepairRecord[] {
+  const last = repairs.at(-1)!;
+  return [
+    ...repairs.slice(0, -1),
+    {
+      ...last,
+      finishedAt: done.now,
+      batches: done.batches,
+      users: done.users,
+      replaced: done.users > 0 ? { unrecorded: done.users } : {},
+    },
+  ];
+}
+
+/** Where a batch goes: the work topic, or this function itself with RUN_INLINE. */
+function sender(deps: RunDeps): (batch: WorkBatch) => Promise<void> {
+  const { config } = deps.runtime;
+  return async (batch) => {
+    if (config.runs.inline) await processBatch(deps, batch, { attempt: 1, final: true });
+    else
+      await deps.publisher.publish(config.pubsub.workTopic, batch, {
+        runId: batch.runId,
+        batchId: batch.batchId,
+      });
+  };
 }
 
 /**

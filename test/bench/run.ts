@@ -1,6 +1,6 @@
 // npm run bench:run [-- --users 2000 --workers 1 --concurrency 16 --deliveries 4 --latency 50
 //                       --naive-users 100 --batch-size 100 --heap-mb 128 --semi-mb 8 --cpu-prof DIR
-//                       --dpop off|secret|kms --kms-latency 30]
+//                       --dpop off|secret|kms --kms-latency 30 --quota Q --kills K]
 // A full scheduled run on the local stack: real Firestore and Pub/Sub emulators, the dispatcher
 // and --workers worker processes each under the functions-framework (push subscriptions; the
 // workers behind one endpoint that routes like Cloud Run's front end), and the Google stand-in
@@ -63,6 +63,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '1' },
     /** A project-wide Google quota (calls per second over the token endpoint and Drive). */
     quota: { type: 'string' },
+    /** Then one more run with this many worker kills (SIGKILL, restarted), against the same N. */
+    kills: { type: 'string', default: '0' },
   },
 });
 const users = Number(values.users);
@@ -76,6 +78,7 @@ if (dpopMode !== 'off' && dpopMode !== 'secret' && dpopMode !== 'kms')
 const kmsLatencyMs = Number(values['kms-latency']);
 const workerCount = Math.max(1, Number(values.workers));
 const quota = values.quota === undefined ? undefined : Number(values.quota);
+const kills = Math.max(0, Number(values.kills));
 if (quota !== undefined && !(quota > 0)) throw new Error('--quota must be calls per second > 0');
 /** drive-export's floor: the refresh and one upload per user (docs/jobs.md#memory-and-retries). */
 const FLOOR_CALLS_PER_USER = 2;
@@ -220,6 +223,40 @@ try {
   const d = delta(d0!, d1!);
   const perWorker = w1.map((after, index) => delta(w0[index]!, after));
   const w = perWorker.reduce(sum);
+  // With --kills: the next day's run again, its worker instances killed (SIGKILL) at evenly
+  // spaced moments of the fault-free run's duration and restarted on the same port, as Cloud
+  // Run replaces a lost instance; side by side with the fault-free run.
+  let killed: { wallMs: number; ok: number; exportsOnce: number } | undefined;
+  if (kills > 0) {
+    const day = scheduledAt + 86400e3;
+    const label = new Date(day).toISOString().slice(0, 10);
+    const killer = (async () => {
+      const start = Date.now();
+      for (let kill = 1; kill <= kills; kill += 1) {
+        const at = start + (kill / (kills + 1)) * wallMs;
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+        const index = (kill - 1) % workers.length;
+        const victim = workers[index]!;
+        victim.kill('SIGKILL');
+        await new Promise((resolve) => victim.once('exit', resolve));
+        workers[index] = await startFunction('worker', workerPorts[index]!, env, [
+          String(deliveries),
+        ]);
+      }
+    })();
+    const chaos = await runOnce(day);
+    await killer;
+    killed = {
+      wallMs: chaos.wallMs,
+      ok: chaos.report.outcomes.ok ?? 0,
+      exportsOnce: seeded.filter(
+        (user) =>
+          harness.standIn.control
+            .driveFiles(user.email)
+            .filter((file) => file.name === `export-${label}.csv` && !file.trashed).length === 1,
+      ).length,
+    };
+  }
   await wiring.close();
   await router.close();
   for (const one of perWorker)
@@ -328,6 +365,14 @@ try {
     ],
     ['peak RSS dispatcher', `${(d1!.maxRssKb / 1024).toFixed(0)} MB`],
     ['peak RSS workers', `${w1.map((one) => (one.maxRssKb / 1024).toFixed(0)).join(', ')} MB`],
+    ...(killed === undefined
+      ? []
+      : ([
+          [
+            `with ${kills} worker kill(s)`,
+            `${(killed.wallMs / 1000).toFixed(2)} s = ${(killed.wallMs / wallMs).toFixed(2)}× the fault-free run; users ok ${killed.ok}/${users}, with exactly one export ${killed.exportsOnce}/${users}`,
+          ],
+        ] as [string, string][])),
   ];
 
   // Naive: the same per-user code, one user at a time, on a sample (a full naive run of N users

@@ -163,8 +163,7 @@ try {
     let lastLine = '';
     for (;;) {
       report = await readRunReport(db, runId);
-      const done = report ? Object.values(report.outcomes).reduce((sum, n) => sum + n, 0) : 0;
-      const line = `  progress: ${report?.status ?? 'waiting'} · ${done}/${report?.users ?? '?'} users · ${report?.batchesDone ?? 0}/${report?.batches ?? '?'} batches`;
+      const line = `  progress: ${report?.status ?? 'waiting'} · ${report?.recorded ?? 0}/${report?.users ?? '?'} users · ${report?.batches ?? '?'} batches`;
       // A terminal gets one updating line; a log gets a line per change.
       if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
       else if (line !== lastLine) console.log(line);

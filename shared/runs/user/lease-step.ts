@@ -14,9 +14,9 @@ import type { UserResult, UserWork } from './context.ts';
 import { recordUserResult } from './outcome.ts';
 
 /** A holder that stopped renewing lets go within this. */
-export const LEASE_TTL_MS = 10_000;
+export const LEASE_TTL_MS = 6_000;
 /** Renewed this often: two renewals may fail before the lease lapses. */
-const RENEW_EVERY_MS = 3_000;
+const RENEW_EVERY_MS = 2_000;
 /** How often a set-aside user looks at a busy lease again. */
 const BUSY_POLL_MS = 1_000;
 

@@ -212,16 +212,30 @@ function ledgerEntry(deps: RunDeps, run: UserRunContext, result: UserResult): Le
   };
 }
 
-/** Ledger-only record for outcomes that do not touch the connection (skipped, dead-lettered). */
+/**
+ * Ledger-only record for outcomes that do not touch the connection (skipped, dead-lettered). When
+ * another delivery recorded the user first, its outcome stands and is this delivery's result.
+ */
 export async function recordUserResult(
   deps: RunDeps,
   run: UserRunContext,
   result: UserResult,
 ): Promise<UserResult> {
+  const ref = ledgerRef(deps.db, run.period.runId, result.sub);
   try {
-    await ledgerRef(deps.db, run.period.runId, result.sub).create(ledgerEntry(deps, run, result));
+    await ref.create(ledgerEntry(deps, run, result));
+    return result;
   } catch (error) {
     if (!isAlreadyExists(error)) throw error;
   }
-  return result;
+  const first = (await ref.get()).data() as LedgerEntry | undefined;
+  if (first === undefined) return result;
+  return {
+    ...result,
+    outcome: first.outcome,
+    failure: first.failure,
+    reason: first.reason,
+    effect: first.effect,
+    jobs: first.jobs,
+  };
 }
