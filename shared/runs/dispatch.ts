@@ -11,6 +11,7 @@ import { refreshAccessToken } from '../oauth/refresh.ts';
 import { CONNECTIONS } from '../store/connection/document.ts';
 import { processBatch } from './batch.ts';
 import { classifyError } from '../retry/classify.ts';
+import type { Logger } from '../log.ts';
 import type { RunDeps } from './deps.ts';
 import { recordDispatched } from './dispatched.ts';
 import { CLIENT_CONFIG_ALERT, haltRef, haltRun, type HaltSignal } from './halt.ts';
@@ -87,33 +88,10 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
   let claim = await claimRun(deps, period, tick);
   let clientChecked = false;
   if (claim.kind === 'taken') {
-    const verdict = await rerunVerdict(db, claim.run, clock.now());
-    if (verdict.kind !== 'rerun') {
-      log.info('tick for a run already started; ignored', {
-        status: claim.run.status,
-        verdict: verdict.kind,
-      });
-      return { kind: 'duplicate', runId: period.runId, status: claim.run.status };
-    }
-    // The client first: a re-run with a broken client would only halt again.
-    const problem = await checkClientConfig(deps);
-    if (problem !== undefined) {
-      log.error('re-run not started: the OAuth client configuration is broken', {
-        alert: CLIENT_CONFIG_ALERT,
-        reason: problem,
-      });
-      return { kind: 'halted', runId: period.runId, reason: problem };
-    }
+    const rerun = await claimRerunIfSettled(deps, claim.run, log);
+    if (rerun.kind !== 'claim') return rerun.result;
+    claim = rerun.claim;
     clientChecked = true;
-    const claimed = await claimRerun(deps, claim.run);
-    if (claimed === undefined) {
-      log.info('tick for a run another tick re-runs; ignored');
-      return { kind: 'duplicate', runId: period.runId, status: claim.run.status };
-    }
-    log.info('re-run claimed', { usersToRedo: verdict.users, status: claim.run.status });
-    // A halt of the earlier attempt would stop the re-run's batches at once.
-    await haltRef(db, period.runId).delete();
-    claim = claimed;
   }
   const send = sender(deps);
   if (claim.kind === 'repair') {
@@ -204,6 +182,45 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
       hint: 'npm run connections -- --needs-consent',
     });
   return { kind: 'dispatched', runId: period.runId, batches: run.batches, users: run.users };
+}
+
+/**
+ * A tick for a run that exists: a re-run when the run has settled and the client works
+ * (./rerun.ts), else a duplicate that does nothing.
+ */
+async function claimRerunIfSettled(
+  deps: RunDeps,
+  run: RunDoc,
+  log: Logger,
+): Promise<{ kind: 'claim'; claim: Claim } | { kind: 'done'; result: DispatchResult }> {
+  const { db, runtime } = deps;
+  const duplicate = { kind: 'duplicate', runId: run.runId, status: run.status } as const;
+  const verdict = await rerunVerdict(db, run, runtime.clock.now());
+  if (verdict.kind !== 'rerun') {
+    log.info('tick for a run already started; ignored', {
+      status: run.status,
+      verdict: verdict.kind,
+    });
+    return { kind: 'done', result: duplicate };
+  }
+  // The client first: a re-run with a broken client would only halt again.
+  const problem = await checkClientConfig(deps);
+  if (problem !== undefined) {
+    log.error('re-run not started: the OAuth client configuration is broken', {
+      alert: CLIENT_CONFIG_ALERT,
+      reason: problem,
+    });
+    return { kind: 'done', result: { kind: 'halted', runId: run.runId, reason: problem } };
+  }
+  const claimed = await claimRerun(deps, run);
+  if (claimed === undefined) {
+    log.info('tick for a run another tick re-runs; ignored');
+    return { kind: 'done', result: duplicate };
+  }
+  log.info('re-run claimed', { usersToRedo: verdict.users, status: run.status });
+  // A halt of the earlier attempt would stop the re-run's batches at once.
+  await haltRef(db, run.runId).delete();
+  return { kind: 'claim', claim: claimed };
 }
 
 type Claim =

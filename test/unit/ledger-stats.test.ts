@@ -12,14 +12,19 @@ function sorted(values: readonly number[], q: number): number | undefined {
   return ordered[rank - 1];
 }
 
+/** Counts values in (low, high], as count() with two range filters on one field would. */
 function counter(values: readonly number[]) {
   let calls = 0;
+  let matched = 0;
   return {
-    atMost: (limit: number) => {
+    between: (low: number, high: number) => {
       calls += 1;
-      return Promise.resolve(values.filter((value) => value <= limit).length);
+      const count = values.filter((value) => value > low && value <= high).length;
+      matched += count;
+      return Promise.resolve(count);
     },
     calls: () => calls,
+    matched: () => matched,
   };
 }
 
@@ -33,9 +38,9 @@ describe('percentileByCounts', () => {
     [[5, 5, 5, 5, 900], 0.5, 5],
     [[0, 0, 0, 120_000], 0.95, 120_000],
   ])('%j at %d is %j', async (values, q, expected) => {
-    const { atMost } = counter(values);
+    const { between } = counter(values);
     const max = Math.max(0, ...values);
-    expect(await percentileByCounts(atMost, { total: values.length, max }, q)).toBe(expected);
+    expect(await percentileByCounts(between, { total: values.length, max }, q)).toBe(expected);
   });
 
   it('equals the nearest rank of the sorted values, for any integer data', async () => {
@@ -44,9 +49,9 @@ describe('percentileByCounts', () => {
         fc.array(fc.integer({ min: 0, max: 200_000 }), { minLength: 1, maxLength: 60 }),
         fc.constantFrom(0.01, 0.5, 0.9, 0.95, 0.99, 1),
         async (values, q) => {
-          const { atMost } = counter(values);
+          const { between } = counter(values);
           const max = Math.max(...values);
-          expect(await percentileByCounts(atMost, { total: values.length, max }, q)).toBe(
+          expect(await percentileByCounts(between, { total: values.length, max }, q)).toBe(
             sorted(values, q),
           );
         },
@@ -54,11 +59,17 @@ describe('percentileByCounts', () => {
     );
   });
 
-  it('needs about log9(max) rounds of 8 counts, whatever the number of values', async () => {
+  it('needs about log9(max) rounds of 8 counts, each round matching at most the values left', async () => {
     const values = Array.from({ length: 5000 }, (_, index) => (index * 7919) % 120_001);
-    const { atMost, calls } = counter(values);
-    await percentileByCounts(atMost, { total: values.length, max: 120_000 }, 0.95);
+    const spread = counter(values);
+    await percentileByCounts(spread.between, { total: values.length, max: 120_000 }, 0.95);
     // ceil(log9(120,001)) = 6 rounds.
-    expect(calls()).toBeLessThanOrEqual(6 * 8);
+    expect(spread.calls()).toBeLessThanOrEqual(6 * 8);
+    // Spread values: the interval left holds about a ninth of them after each round.
+    expect(spread.matched()).toBeLessThan(1.2 * values.length);
+    // All alike: every round matches them all, never more.
+    const alike = counter(values.map(() => 1500));
+    await percentileByCounts(alike.between, { total: values.length, max: 120_000 }, 0.5);
+    expect(alike.matched()).toBeLessThanOrEqual(6 * values.length);
   });
 });
