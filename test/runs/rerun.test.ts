@@ -180,6 +180,13 @@ describe('re-running a run', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toContain('nothing to redo');
     expect((await readRunReport(harness.db, runId))?.repairs).toHaveLength(1);
+    // Bad input: a clear message, nothing published.
+    const bad = await rerunCli('yesterday');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('usage: npm run rerun -- <run-id>');
+    const unknown = await rerunCli('2001-01-01_86400s');
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('run 2001-01-01_86400s not found');
   }, 90_000);
 
   it('a run halted before its fan-out is dispatched in full by its re-run, once the client works again', async () => {
