@@ -59,10 +59,9 @@ export function limitsOf(result: PlanResult): Limit[] {
   const pagesPerShard = Math.ceil(Math.ceil(n / inputs.shards) / inputs.batchSize);
   const pagingMs = pagesPerShard * pageMs(inputs);
   const fleetRate = inputs.maxInstances * instanceRate(inputs);
+  // One upload per user: an instance makes as many Drive calls per second as it runs users.
   const instancesForQuota =
-    inputs.quotaPerSecond > 0
-      ? Math.ceil(inputs.quotaPerSecond / (1000 / laneMs(inputs)) / inputs.concurrency)
-      : undefined;
+    inputs.quotaPerSecond > 0 ? Math.ceil(inputs.quotaPerSecond / instanceRate(inputs)) : undefined;
   const slots = inputs.maxInstances * inputs.deliveries;
   const undispatched = n - Math.min(n, result.dispatch.dispatched);
   const refused = result.calls.drive.refused + result.calls.token.refused;
@@ -146,7 +145,7 @@ export function limitsOf(result: PlanResult): Limit[] {
       bound:
         instancesForQuota === undefined
           ? 'no Drive quota set'
-          : `${count(inputs.quotaPerSecond)} Drive calls/s are used up by ${instancesForQuota} instance(s) of ${inputs.concurrency} lanes; --max-instances ${inputs.maxInstances}`,
+          : `${count(inputs.quotaPerSecond)} Drive calls/s are used up by ${instancesForQuota} instance(s) of ${instanceRate(inputs).toFixed(0)} users/s; --max-instances ${inputs.maxInstances}`,
       met: `${count(refused)} Google calls answered 429 (${((100 * refused) / Math.max(1, result.calls.drive.sent + result.calls.token.sent)).toFixed(0)}% of those sent); ${s(result.cloudRun.billableMs)} of billed instance time`,
       kind: 'check',
       binds: instancesForQuota !== undefined && inputs.maxInstances > instancesForQuota,
