@@ -221,6 +221,7 @@ describe('deploy CLI against a fake project', () => {
           'control',
           'deadLetters',
           'deliveries',
+          'dispatched',
           'ledger',
           'revocations',
           'runs',
