@@ -48,6 +48,10 @@ export interface RevocationDeps {
 /** Stable alert field value: grep logs or build a log-based alert on it. */
 export const REVOKE_REFUSED_ALERT = 'revoke_refused';
 
+/** Message of the line a connection left revoke-pending logs (the deploy's metric counts it). */
+export const REVOKE_PENDING_LOG =
+  'Google revoke failed after retries; connection is revoke-pending';
+
 /** Who revoked whom, when, and what Google said: never a token. */
 export const REVOCATIONS = 'revocations';
 
@@ -95,10 +99,7 @@ export async function revokeConnection(
     if (pending.kind === 'refused')
       return pending.refusal === 'missing' ? 'not-found' : 'already-revoked';
     if (refusal === null) {
-      deps.log.warn('Google revoke failed after retries; connection is revoke-pending', {
-        sub,
-        error,
-      });
+      deps.log.warn(REVOKE_PENDING_LOG, { sub, reason: 'unreachable', error });
       return 'pending';
     }
     deps.log.error('Google refused the revocation: the OAuth client configuration needs fixing', {

@@ -10,6 +10,13 @@ import { expireAtFor } from './ledger.ts';
 import type { PubSubDelivery } from './messages.ts';
 
 export const DEAD_LETTERS = 'deadLetters';
+
+/**
+ * Stable alert field value of every ERROR line that dead-letters a work message, beside its
+ * `reason` (a DeadLetterReason): the deploy's dead-letter metric and alerting policy count them
+ * (infra/monitoring/).
+ */
+export const DEAD_LETTER_ALERT = 'work_dead_lettered';
 export const DELIVERIES = 'deliveries';
 
 export async function countDelivery(

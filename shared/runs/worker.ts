@@ -2,10 +2,16 @@
 // succeed, process the batch, and ask for redelivery (by throwing) while users are still pending.
 import { BAD_MESSAGE, isOperationError, OperationError, REDELIVER } from '../errors.ts';
 import { processBatch, readBatchState, type BatchSummary } from './batch.ts';
-import { countDelivery, recordDeadLetter, type DeadLetterReason } from './dead-letter.ts';
+import {
+  countDelivery,
+  DEAD_LETTER_ALERT,
+  recordDeadLetter,
+  type DeadLetterReason,
+} from './dead-letter.ts';
 import { provenanceOf } from './dispatched.ts';
 import type { RunDeps } from './deps.ts';
 import { parseWorkBatch, type PubSubDelivery, type WorkBatch } from './messages.ts';
+import { finishedByDelivery, logUsersFinished, readRunStart } from './users-finished.ts';
 
 export type WorkResult =
   | { readonly kind: 'processed'; readonly summary: BatchSummary }
@@ -32,6 +38,8 @@ export async function handleWorkDelivery(
     const attempt = await counted;
     // Deterministic: no later delivery can parse it either.
     runtime.log.error('malformed work message dead-lettered', {
+      alert: DEAD_LETTER_ALERT,
+      reason: 'malformed',
       messageId: delivery.messageId,
       attempt,
       error,
@@ -39,14 +47,18 @@ export async function handleWorkDelivery(
     await recordDeadLetter(db, delivery, { reason: 'malformed', attempt, now });
     return { kind: 'dead-lettered', reason: 'malformed' };
   }
-  // Its provenance is read beside the batch's own reads: no extra round trip before users start.
-  const [attempt, provenance, state] = await Promise.all([
+  // Its provenance and the run's start (for the dashboard's `users finished` lines) are read
+  // beside the batch's own reads: no extra round trip before users start.
+  const [attempt, provenance, state, runStartedAt] = await Promise.all([
     counted,
     provenanceOf(db, batch),
     readBatchState(deps, batch),
+    readRunStart(db, batch.runId),
   ]);
   if (provenance !== 'dispatched') {
     runtime.log.error('forged work message dead-lettered: no batch the dispatcher published', {
+      alert: DEAD_LETTER_ALERT,
+      reason: 'forged',
       messageId: delivery.messageId,
       runId: batch.runId,
       batchId: batch.batchId,
@@ -58,6 +70,8 @@ export async function handleWorkDelivery(
   }
   if (attempt > deps.maxDeliveryAttempts) {
     runtime.log.error('work message dead-lettered after too many deliveries', {
+      alert: DEAD_LETTER_ALERT,
+      reason: 'max_attempts',
       messageId: delivery.messageId,
       runId: batch.runId,
       batchId: batch.batchId,
@@ -68,12 +82,27 @@ export async function handleWorkDelivery(
   }
   const final = attempt >= deps.maxDeliveryAttempts;
   const summary = await processBatch(deps, batch, { attempt, final }, state);
-  if (final && summary.deadLettered)
+  const log = runtime.log.child({ runId: batch.runId, batchId: batch.batchId });
+  const finished = finishedByDelivery(summary.outcomes, state.done.values());
+  // A re-run's users finish in time for a deadline counted from the re-run's own start.
+  logUsersFinished(log, finished, {
+    runStartedAt: state.rerunSince ?? runStartedAt,
+    now: runtime.clock.now(),
+  });
+  if (final && summary.deadLettered) {
+    log.error('work batch dead-lettered: users still failing after the last delivery', {
+      alert: DEAD_LETTER_ALERT,
+      reason: 'max_attempts',
+      messageId: delivery.messageId,
+      attempt,
+      users: finished.find((count) => count.outcome === 'dead-lettered')?.users ?? 0,
+    });
     await recordDeadLetter(db, delivery, {
       reason: 'max_attempts',
       attempt,
       now: runtime.clock.now(),
     });
+  }
   if (summary.pending > 0 && !final)
     throw new OperationError(REDELIVER, `${summary.pending} user(s) left for redelivery`, {
       detail: String(summary.pending),

@@ -20,6 +20,10 @@ import {
 import type { UserToken } from '../tokens.ts';
 import type { OutcomeDetail, UserResult, UserRunContext, UserWork } from './context.ts';
 
+/** Messages of the lines the deploy's log-based metrics count (infra/monitoring/). */
+export const NEEDS_RECONNECT_LOG = 'connection needs reconnect';
+export const CONSENT_NEEDED_LOG = 'job needs consent';
+
 /** What the user's lane ended with: the lease held, the keys to seal with, the token, the jobs. */
 export interface UserState {
   readonly held: Held;
@@ -77,7 +81,7 @@ async function announceJobChanges(
     if (state.status === 'needs-consent') {
       if (previous?.status === 'needs-consent' && same(previous.missingScopes, state.missingScopes))
         continue;
-      work.log.info('job needs consent', { job, scopes: state.missingScopes });
+      work.log.info(CONSENT_NEEDED_LOG, { job, scopes: state.missingScopes });
       await deps.events.emit({ ...base, type: 'consent-needed', scopes: state.missingScopes });
     } else if (state.status === 'needs-settings') {
       if (previous?.status === 'needs-settings' && previous.reason === state.reason) continue;
@@ -141,7 +145,7 @@ export async function recordFailure(
         ledgerFor(work, result),
       );
       if (applied.kind === 'refused') return superseded(work, applied);
-      log.info('connection needs reconnect', { failure, reason: why });
+      log.info(NEEDS_RECONNECT_LOG, { failure, reason: why });
       await deps.events.emit({
         type: 'needs-reconnect',
         sub,
