@@ -10,6 +10,7 @@ export default defineConfig({
       'test/unit/**/*.test.ts',
       'test/deploy/args.test.ts',
       'test/deploy/plan.test.ts',
+      'test/deploy/monitoring.test.ts',
       'test/standin/drive-query.test.ts',
       'test/standin/sheets-range.test.ts',
     ],

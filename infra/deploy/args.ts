@@ -1,6 +1,7 @@
 // Command-line flags of `npm run deploy`. Pure: argv in, options (or every problem at once) out,
 // in the style of functions-framework-nodejs `parseOptions`: one validator per flag.
 // Secret values are never flags: the client secret comes from a file or standard input.
+import { MONITORING_DIR } from '../monitoring/definitions.ts';
 
 /**
  * Where the DPoP key that binds new refresh tokens lives (RFC 9449, docs/deploy.md#dpop-keys):
@@ -40,6 +41,10 @@ export interface DeployOptions {
   readonly dpop: DpopMode;
   /** --dpop-kms-hsm: the DPoP key in Cloud KMS is created with protection level HSM. */
   readonly dpopKmsHsm: boolean;
+  /** The log-based metrics, dashboard and alerting policies (infra/monitoring/definitions.ts). */
+  readonly monitoringDir: string;
+  /** Where the alerting policies notify: an email notification channel (none by default). */
+  readonly alertEmail: string | undefined;
 }
 
 export type ParseResult =
@@ -70,6 +75,8 @@ export const USAGE = `Usage: npm run deploy -- --project PROJECT --region REGION
   --dpop-kms                 hold the DPoP key in Cloud KMS (strongest: its private key never leaves Cloud KMS)
   --dpop-kms-hsm             with --dpop-kms: create that key in an HSM (protection level hsm; costs more)
   --no-dpop                  create no DPoP keys (weaker: a stolen refresh token plus the token keyset refreshes)
+  --monitoring DIR           log-based metrics, dashboard and alerting policies (default infra/monitoring)
+  --alert-email ADDRESS      let the alerting policies notify this address (an email notification channel)
   --help                     this text
 `;
 
@@ -88,6 +95,8 @@ const VALUE_FLAGS = [
   'indexes',
   'rules-api',
   'kms-location',
+  'monitoring',
+  'alert-email',
 ] as const;
 const BOOLEAN_FLAGS = [
   'dry-run',
@@ -109,6 +118,8 @@ const LOCATION = /^[a-z]+(-[a-z]+)*\d*$/;
 const TIME_ZONE = /^[A-Za-z_]+(\/[A-Za-z0-9_+-]+){0,2}$/;
 /** Five cron fields (Cloud Scheduler uses unix-cron). */
 const CRON = /^\S+( \S+){4}$/;
+/** One address, nothing gcloud's KEY=VALUE lists would split (commas) or a shell would expand. */
+const EMAIL = /^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/;
 
 export function parseArgs(argv: readonly string[]): ParseResult {
   const problems: string[] = [];
@@ -201,6 +212,10 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (dpopKmsHsm && !dpopKms) problems.push('--dpop-kms-hsm needs --dpop-kms');
   const dpop: DpopMode = dpopKms ? 'kms' : noDpop ? 'off' : 'secret';
 
+  const alertEmail = values.get('alert-email');
+  if (alertEmail !== undefined && (!EMAIL.test(alertEmail) || alertEmail.length > 254))
+    problems.push('--alert-email must be one email address');
+
   // Before the verdict: location() reports a malformed value as a problem.
   const schedulerLocation = location('scheduler-location');
   const firestoreLocation = location('firestore-location');
@@ -231,6 +246,8 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       kmsLocation,
       dpop,
       dpopKmsHsm,
+      monitoringDir: values.get('monitoring') ?? MONITORING_DIR,
+      alertEmail,
     },
   };
 }

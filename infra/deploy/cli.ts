@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FunctionName } from '../../shared/settings/functions.ts';
+import { loadMonitoring } from '../monitoring/definitions.ts';
 import { parseArgs, USAGE } from './args.ts';
 import type { DeployOptions } from './args.ts';
 import { buildDesired } from './desired.ts';
@@ -86,6 +87,11 @@ async function deploy(options: DeployOptions, deps: CliDeps): Promise<number> {
   const indexesJson = existsSync(options.indexesFile)
     ? readFileSync(options.indexesFile, 'utf8')
     : undefined;
+  const monitoring = loadMonitoring(options.monitoringDir);
+  if (!monitoring.ok)
+    throw new InputError(
+      `--monitoring ${options.monitoringDir}:\n  ${monitoring.problems.join('\n  ')}`,
+    );
 
   if (options.skipBuild) out('Build: skipped (--skip-build)');
   else if (options.dryRun) out('Build: would run `npm run build`');
@@ -115,6 +121,7 @@ async function deploy(options: DeployOptions, deps: CliDeps): Promise<number> {
     rulesSource,
     indexesJson,
     sourceHashes,
+    monitoring: monitoring.definitions,
   });
   if (!built.ok) throw new InputError(built.problems.join('\n  '));
   const desired = built.desired;
@@ -186,8 +193,9 @@ async function apply(
     return;
   }
   const stdin = step.stdin === undefined ? undefined : await inputs.get(step.stdin);
-  // A service account just created can take a few seconds to be visible to IAM.
-  const retriable = step.args.some((arg) => arg.endsWith('-policy-binding'));
+  // What a step needs may take a few seconds to be seen: a service account just created (IAM),
+  // a log-based metric just created (Monitoring).
+  const retriable = step.retriable === true || step.args.some((a) => a.endsWith('-policy-binding'));
   for (let attempt = 1; ; attempt++) {
     try {
       await runChecked(deps.gcloud, step.args, stdin);

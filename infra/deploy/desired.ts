@@ -4,6 +4,7 @@
 import { loadConfig } from '../../shared/settings/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import type { FunctionName } from '../../shared/settings/functions.ts';
+import type { MonitoringDefinitions } from '../monitoring/definitions.ts';
 import type { DeployOptions, DpopMode } from './args.ts';
 import { jobRequirements, type ConsentScope } from './jobs.ts';
 import {
@@ -84,6 +85,13 @@ export interface Desired {
   readonly dpop: DpopMode;
   /** The Cloud KMS key that signs DPoP proofs (resources.ts DPOP_KMS), in the key ring above. */
   readonly dpopKms: KmsKey & { readonly protectionLevel: 'software' | 'hsm' };
+  /**
+   * The log-based metrics, the dashboard and the alerting policies (infra/monitoring/), and the
+   * address they notify (--alert-email).
+   */
+  readonly monitoring: MonitoringDefinitions & { readonly alertEmail: string | undefined };
+  /** RUN_PERIOD_SECONDS: the policies' run deadline should be shorter. */
+  readonly runPeriodSeconds: number;
 }
 
 export interface DesiredInputs {
@@ -93,6 +101,8 @@ export interface DesiredInputs {
   /** Content of the indexes file; undefined when the file does not exist. */
   readonly indexesJson: string | undefined;
   readonly sourceHashes: Readonly<Partial<Record<FunctionName, string>>>;
+  /** The files of --monitoring, read and checked (infra/monitoring/definitions.ts). */
+  readonly monitoring: MonitoringDefinitions;
 }
 
 export type DesiredResult =
@@ -213,6 +223,8 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
         name: `${ring}/cryptoKeys/${DPOP_KMS.key}`,
         protectionLevel: options.dpopKmsHsm ? 'hsm' : 'software',
       },
+      monitoring: { ...inputs.monitoring, alertEmail: options.alertEmail },
+      runPeriodSeconds: config.runs.periodSeconds,
     },
   };
 }

@@ -14,6 +14,8 @@ import type {
   FunctionState,
   IamPolicy,
   KmsState,
+  MonitoringResource,
+  MonitoringState,
   ProjectState,
   SecretState,
   SubscriptionState,
@@ -57,22 +59,33 @@ export async function observe(
     };
   };
 
-  const [projectPolicy, accounts, secrets, kms, topics, deadLetterSub, firestore, functions, job] =
-    await Promise.all([
-      get(['projects', 'get-iam-policy', desired.project]).then(policyOf),
-      enabled('iam.googleapis.com')
-        ? get(['iam', 'service-accounts', 'list']).then(asArray)
-        : Promise.resolve([]),
-      enabled('secretmanager.googleapis.com') ? observeSecrets() : Promise.resolve({}),
-      enabled(KMS.api) ? observeKms() : Promise.resolve(emptyState().kms),
-      enabled('pubsub.googleapis.com') ? observeTopics() : Promise.resolve({}),
-      enabled('pubsub.googleapis.com')
-        ? subscriptionState(desired.deadLetterSubscription)
-        : Promise.resolve(undefined),
-      enabled('firestore.googleapis.com') ? observeFirestore() : Promise.resolve(undefined),
-      enabled('cloudfunctions.googleapis.com') ? observeFunctions() : Promise.resolve([]),
-      enabled('cloudscheduler.googleapis.com') ? observeJob() : Promise.resolve(undefined),
-    ]);
+  const [
+    projectPolicy,
+    accounts,
+    secrets,
+    kms,
+    topics,
+    deadLetterSub,
+    firestore,
+    functions,
+    job,
+    monitoring,
+  ] = await Promise.all([
+    get(['projects', 'get-iam-policy', desired.project]).then(policyOf),
+    enabled('iam.googleapis.com')
+      ? get(['iam', 'service-accounts', 'list']).then(asArray)
+      : Promise.resolve([]),
+    enabled('secretmanager.googleapis.com') ? observeSecrets() : Promise.resolve({}),
+    enabled(KMS.api) ? observeKms() : Promise.resolve(emptyState().kms),
+    enabled('pubsub.googleapis.com') ? observeTopics() : Promise.resolve({}),
+    enabled('pubsub.googleapis.com')
+      ? subscriptionState(desired.deadLetterSubscription)
+      : Promise.resolve(undefined),
+    enabled('firestore.googleapis.com') ? observeFirestore() : Promise.resolve(undefined),
+    enabled('cloudfunctions.googleapis.com') ? observeFunctions() : Promise.resolve([]),
+    enabled('cloudscheduler.googleapis.com') ? observeJob() : Promise.resolve(undefined),
+    observeMonitoring(),
+  ]);
 
   const subscriptions: Record<string, SubscriptionState> = {};
   if (deadLetterSub !== undefined) subscriptions[desired.deadLetterSubscription] = deadLetterSub;
@@ -100,7 +113,50 @@ export async function observe(
     firestore: firestore ?? emptyState().firestore,
     functions: functionStates,
     schedulerJob: job,
+    monitoring,
   };
+
+  /**
+   * Log-based metrics, dashboards and alerting policies as gcloud lists them (policies are alpha
+   * only in gcloud; notification channels beta). Channels are listed only for --alert-email, so
+   * that a deploy without it needs no notification-channel role.
+   */
+  async function observeMonitoring(): Promise<MonitoringState> {
+    const monitoringApi = enabled('monitoring.googleapis.com');
+    const list = (on: boolean, args: string[]): Promise<Json[]> =>
+      on ? get(args).then(asArray) : Promise.resolve([]);
+    const [metrics, dashboards, policies, channels] = await Promise.all([
+      list(enabled('logging.googleapis.com'), ['logging', 'metrics', 'list']),
+      list(monitoringApi, ['monitoring', 'dashboards', 'list']),
+      list(monitoringApi, ['alpha', 'monitoring', 'policies', 'list']),
+      list(monitoringApi && desired.monitoring.alertEmail !== undefined, [
+        'beta',
+        'monitoring',
+        'channels',
+        'list',
+      ]),
+    ]);
+    const resource = (item: Json): MonitoringResource => ({
+      id: lastPart(str(item.name)),
+      displayName: str(item.displayName) ?? '',
+      body: item,
+    });
+    return {
+      // A log-based metric's name is its id (which may hold slashes, not ours).
+      metrics: Object.fromEntries(metrics.map((metric) => [str(metric.name) ?? '', metric])),
+      dashboards: dashboards.map(resource),
+      policies: policies.map((policy) => ({
+        ...resource(policy),
+        channels: asStrings(policy.notificationChannels).map((name) => lastPart(name)),
+      })),
+      emailChannels: channels
+        .filter((channel) => channel.type === 'email')
+        .map((channel) => ({
+          id: lastPart(str(channel.name)),
+          email: str((channel.labels as Json | undefined)?.email_address) ?? '',
+        })),
+    };
+  }
 
   async function observeSecrets(): Promise<Record<string, SecretState>> {
     const result: Record<string, SecretState> = {};
@@ -331,6 +387,17 @@ function asArray(value: unknown): Json[] {
   return Array.isArray(value)
     ? value.filter((item): item is Json => typeof item === 'object' && item !== null)
     : [];
+}
+
+function asStrings(value: unknown): string[] {
+  return Array.isArray(value)
+    ? value.filter((item): item is string => typeof item === 'string')
+    : [];
+}
+
+/** `projects/P/dashboards/ID` → ID. */
+function lastPart(name: string | undefined): string {
+  return (name ?? '').split('/').pop() ?? '';
 }
 
 function str(value: unknown): string | undefined {

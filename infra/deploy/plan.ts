@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { KeyPurpose } from '../../shared/crypto/keyset.ts';
 import type { Desired, DesiredFunction, KmsKey } from './desired.ts';
 import { planKeys, retireReplaced } from './plan-keys.ts';
+import { planMonitoring } from './plan-monitoring.ts';
 import type { KeyPlan } from './plan-keys.ts';
 import { DELIVERY, PLATFORM_ENV, PUBLIC_MEMBERS, ROLES, SECRETS, SPEC_LABEL } from './resources.ts';
 import { hasMember, membersWith } from './state.ts';
@@ -43,6 +44,8 @@ export interface GcloudStep {
   readonly stdin?: SecretInput;
   /** Set when the arguments name something that exists only after earlier steps (shown as <…>). */
   readonly pending?: string;
+  /** Retried a few times on failure: what it needs may take a moment to be seen. */
+  readonly retriable?: boolean;
 }
 
 /** Create a ruleset from the repository's rules file and release it (Firebase Rules API). */
@@ -111,6 +114,7 @@ class Planner implements PlanContext {
     this.invokers(deploying);
     this.triggerSubscriptions();
     this.scheduler();
+    planMonitoring(this);
     return { steps: this.steps, problems: this.problems, notes: this.notes };
   }
 

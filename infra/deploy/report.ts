@@ -88,6 +88,8 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
     '',
     ...formatKeys(desired, state),
     '',
+    ...formatMonitoring(desired, state),
+    '',
     'Manual steps left:',
     `  1. Add the redirect URI above to the OAuth client ${desired.env['OAUTH_CLIENT_ID'] ?? ''} (Google compares it character for character).`,
     `  2. Register the scopes above on the OAuth consent screen and set it to "In production": in "Testing", refresh tokens die after 7 days.${needsReview(desired.consentScopes) ? ' With a WARNING scope above, Google must verify the app first.' : ''}`,
@@ -96,8 +98,39 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
     ...formatRiscStep(desired, url('risc', desired.urls.risc)),
     `  6. Rotate a keyset or the DPoP keys by hand (add a key, switch "primary", add a secret version, redeploy; keep an old DPoP key while connections are bound to it); the deploy never replaces an existing one. Cloud KMS rotates the wrapping key itself every ${KMS.rotationPeriod}.${dpopModeOf(desired, state) === 'kms' ? ` The DPoP key in Cloud KMS: gcloud kms keys versions create --key=${desired.dpopKms.key} --keyring=${desired.dpopKms.keyRing} --location=${desired.dpopKms.location} --project=${desired.project}, then redeploy; disable an old version only once npm run security-status shows no connection bound to it (docs/deploy.md#dpop-keys-in-cloud-kms).` : ''}`,
     '  7. Projects created before April 2021: grant the Pub/Sub service agent roles/iam.serviceAccountTokenCreator on the scheduler service account.',
+    ...(notified(desired, state)
+      ? []
+      : [
+          '  8. The alerting policies notify nobody yet: deploy once with --alert-email ADDRESS, or add a notification channel to them in the console (docs/operations.md#dashboard-and-alerts).',
+        ]),
   ];
   return lines.join('\n');
+}
+
+/** The dashboard, the log-based metrics and the alerting policies, and whom the policies notify. */
+function formatMonitoring(desired: Desired, state: ProjectState | undefined): string[] {
+  const { project, monitoring } = desired;
+  const email = monitoring.alertEmail;
+  return [
+    'Dashboard and alerts (what each means and what to do: docs/operations.md#dashboard-and-alerts):',
+    `  dashboard "${monitoring.dashboard.displayName}": https://console.cloud.google.com/monitoring/dashboards?project=${project}`,
+    `  log-based metrics: ${monitoring.metrics.map((metric) => metric.name).join(', ')}`,
+    ...monitoring.policies.map((policy) => `  alerting policy "${policy.displayName}"`),
+    email !== undefined
+      ? `  They notify ${email} (an email notification channel).`
+      : notified(desired, state)
+        ? '  They notify the notification channels set on them.'
+        : '  They notify nobody yet (manual step 8 below).',
+  ];
+}
+
+/** Whether every alerting policy notifies someone: --alert-email, or channels it has already. */
+function notified(desired: Desired, state: ProjectState | undefined): boolean {
+  if (desired.monitoring.alertEmail !== undefined) return true;
+  const policies = state?.monitoring.policies ?? [];
+  return desired.monitoring.policies.every((wanted) =>
+    policies.some((p) => p.displayName === wanted.displayName && p.channels.length > 0),
+  );
 }
 
 /**

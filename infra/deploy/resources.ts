@@ -255,7 +255,9 @@ export const APIS: readonly string[] = [
   KMS.api,
   'cloudscheduler.googleapis.com',
   'iam.googleapis.com',
+  // Log-based metrics (Logging), the dashboard and the alerting policies (Monitoring).
   'logging.googleapis.com',
+  'monitoring.googleapis.com',
   // Cross-Account Protection: the stream `npm run risc` registers (infra/ops/risc.ts).
   'risc.googleapis.com',
 ];

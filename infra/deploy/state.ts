@@ -139,6 +139,24 @@ export interface SchedulerJobState {
   readonly body: string;
 }
 
+/** A dashboard or an alerting policy as listed: its id (last part of its name) and its fields. */
+export interface MonitoringResource {
+  readonly id: string;
+  readonly displayName: string;
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+/** What plan-monitoring.ts compares: what gcloud lists, as it lists it. */
+export interface MonitoringState {
+  /** Log-based metrics by name. */
+  readonly metrics: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly dashboards: readonly MonitoringResource[];
+  /** With the ids of the notification channels each notifies. */
+  readonly policies: readonly (MonitoringResource & { readonly channels: readonly string[] })[];
+  /** Email notification channels; listed only with --alert-email. */
+  readonly emailChannels: readonly { readonly id: string; readonly email: string }[];
+}
+
 export interface ProjectState {
   /** undefined only when nothing was observed (dry run with --assume-empty). */
   readonly projectNumber: string | undefined;
@@ -155,6 +173,7 @@ export interface ProjectState {
   readonly firestore: FirestoreState;
   readonly functions: Readonly<Record<string, FunctionState>>;
   readonly schedulerJob: SchedulerJobState | undefined;
+  readonly monitoring: MonitoringState;
 }
 
 export function emptyState(): ProjectState {
@@ -176,6 +195,7 @@ export function emptyState(): ProjectState {
     },
     functions: {},
     schedulerJob: undefined,
+    monitoring: { metrics: {}, dashboards: [], policies: [], emailChannels: [] },
   };
 }
 

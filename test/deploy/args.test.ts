@@ -31,8 +31,25 @@ describe('parseArgs', () => {
         kmsLocation: 'europe-west1',
         dpop: 'secret',
         dpopKmsHsm: false,
+        monitoringDir: 'infra/monitoring',
+        alertEmail: undefined,
       },
     });
+  });
+
+  it('takes --monitoring and one --alert-email address, and refuses anything else there', () => {
+    expect(
+      parseArgs([...BASE, '--monitoring', 'ops/monitoring', '--alert-email=ops@example.com']),
+    ).toMatchObject({
+      ok: true,
+      options: { monitoringDir: 'ops/monitoring', alertEmail: 'ops@example.com' },
+    });
+    for (const bad of ['ops', 'a@b', 'a@b.com,c@d.com', 'a b@c.com', '$(id)@x.com'])
+      expect(parseArgs([...BASE, '--alert-email', bad])).toEqual({
+        ok: false,
+        help: false,
+        problems: ['--alert-email must be one email address'],
+      });
   });
 
   it('takes --no-kms and a --kms-location of its own', () => {

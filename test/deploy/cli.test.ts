@@ -1,6 +1,6 @@
 // The real deploy CLI as a child process against the fake gcloud (first on PATH) and the fake
 // Rules API. One project goes through a dry run, a first run, a second run and a settings change.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeysetJson, parseKeyset, purposeKeysetJson } from '../../shared/crypto/keyset.ts';
@@ -82,6 +82,12 @@ function bindingsOf(state: FakeState, member: string): string[] {
     .sort();
 }
 
+/** Sorts definitions by display name. */
+function byName(a: unknown, b: unknown): number {
+  const name = (x: unknown) => String((x as { displayName?: unknown }).displayName);
+  return name(a).localeCompare(name(b));
+}
+
 describe('deploy CLI against a fake project', () => {
   let sandbox: Sandbox;
   let emptyStateText: string;
@@ -144,6 +150,33 @@ describe('deploy CLI against a fake project', () => {
       expect(commands.some((c) => c.startsWith('gcloud scheduler jobs create pubsub '))).toBe(true);
       expect(dry.stdout).toContain('Release the repository');
       expect(dry.stdout).toContain('Dry run: no command that changes anything was run.');
+    });
+
+    it('prints the log-based metrics, the dashboard and the alerting policies, each from its file', () => {
+      const lines = dry.stdout.split('\n');
+      const dir = sandbox.monitoringDir;
+      const metrics = readdirSync(path.join(dir, 'metrics')).map((f) => f.replace('.json', ''));
+      expect(metrics).toHaveLength(6);
+      for (const name of metrics)
+        expect(lines).toContain(
+          `gcloud logging metrics create ${name} --project=${PROJECT} --config-from-file=${dir}/metrics/${name}.json`,
+        );
+      expect(lines).toContain(
+        `gcloud monitoring dashboards create --project=${PROJECT} --config-from-file=${dir}/dashboard.json`,
+      );
+      for (const file of readdirSync(path.join(dir, 'policies')))
+        expect(lines).toContain(
+          `gcloud alpha monitoring policies create --project=${PROJECT} --policy-from-file=${dir}/policies/${file}`,
+        );
+      expect(lines).toContain(
+        '# Create alerting policy "consent-vault: dead letters" (after each log-based metric it reads exists)',
+      );
+      expect(dry.stdout).toContain(
+        'Dashboard and alerts (what each means and what to do: docs/operations.md#dashboard-and-alerts):',
+      );
+      expect(dry.stdout).toContain(
+        'The alerting policies notify nobody yet: deploy once with --alert-email ADDRESS',
+      );
     });
 
     it(
@@ -526,6 +559,39 @@ describe('deploy CLI against a fake project', () => {
         `Register this redirect URI on the OAuth client (APIs & Services > Credentials > your Web client):\n  https://europe-west1-${PROJECT}.cloudfunctions.net/callback`,
       );
       expect(first.stdout).toContain('Manual steps left:');
+    });
+  });
+
+  describe('the dashboard and alerts after the first run', () => {
+    it('are the files of --monitoring, as they are; each policy after the metrics it reads', () => {
+      const dir = sandbox.monitoringDir;
+      const json = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      expect(Object.keys(afterFirst.logMetrics).sort()).toEqual(
+        readdirSync(path.join(dir, 'metrics')).map((f) => f.replace('.json', '')),
+      );
+      for (const [name, metric] of Object.entries(afterFirst.logMetrics))
+        expect(metric).toEqual(json(path.join(dir, 'metrics', `${name}.json`)));
+      expect(Object.values(afterFirst.dashboards)).toEqual([
+        json(path.join(dir, 'dashboard.json')),
+      ]);
+      expect(
+        Object.values(afterFirst.alertPolicies)
+          .map((p) => p.body)
+          .sort(byName),
+      ).toEqual(
+        readdirSync(path.join(dir, 'policies'))
+          .map((f) => json(path.join(dir, 'policies', f)))
+          .sort(byName),
+      );
+      // Nobody to notify without --alert-email; and no channel was even listed.
+      expect(Object.values(afterFirst.alertPolicies).every((p) => p.channels.length === 0)).toBe(
+        true,
+      );
+      expect(firstLog.some((e) => e.args.includes('channels'))).toBe(false);
+      const order = firstLog.filter((e) => e.mutating).map((e) => e.args.slice(0, 4).join(' '));
+      expect(order.lastIndexOf('logging metrics create consent_vault_dead_letters')).toBeLessThan(
+        order.indexOf('alpha monitoring policies create'),
+      );
     });
   });
 
@@ -1002,6 +1068,105 @@ describe('deploy CLI and the enabled jobs', () => {
         );
         expect(sandbox.log()).toEqual([]);
       }),
+    TIMEOUT,
+  );
+});
+
+describe('deploy CLI and the dashboard and alerts', () => {
+  const EMAIL = 'ops@example.com';
+  let sandbox: Sandbox;
+  let first: RunResult;
+
+  beforeAll(async () => {
+    sandbox = await Sandbox.create();
+    first = await sandbox.run(
+      sandbox.args(['--client-secret-file', sandbox.clientSecretFile, '--alert-email', EMAIL]),
+    );
+  }, TIMEOUT);
+
+  afterAll(async () => {
+    await sandbox.close();
+  });
+
+  const policyNamed = (state: FakeState, displayName: string) =>
+    Object.entries(state.alertPolicies).find(([, p]) => p.body.displayName === displayName);
+
+  it('--alert-email makes one email channel and every policy notifies it', () => {
+    expect(first.code, first.stderr).toBe(0);
+    const state = sandbox.state();
+    const channels = Object.entries(state.notificationChannels);
+    expect(channels.map(([, c]) => [c.type, c.labels])).toEqual([
+      ['email', { email_address: EMAIL }],
+    ]);
+    const [id] = channels[0] ?? [];
+    expect(Object.values(state.alertPolicies).map((p) => p.channels)).toEqual(
+      Array.from({ length: 4 }, () => [id]),
+    );
+    expect(first.stdout).toContain(`They notify ${EMAIL} (an email notification channel).`);
+    expect(first.stdout).not.toContain('notify nobody');
+  });
+
+  it(
+    'a changed definition updates just it, keeping the channels an operator added; then nothing changes',
+    async () => {
+      const state = sandbox.state();
+      const [policyId, policy] =
+        policyNamed(state, 'consent-vault: run not complete by its deadline') ?? [];
+      if (!policyId || !policy) throw new Error('no deadline policy');
+      // The operator adds a channel of their own to it in the console.
+      state.notificationChannels['555'] = { type: 'sms', displayName: 'on call', labels: {} };
+      policy.channels.push('555');
+      sandbox.setState(state);
+      const file = path.join(sandbox.monitoringDir, 'policies/run-deadline.json');
+      writeFileSync(file, readFileSync(file, 'utf8').replaceAll('21600', '14400'));
+      sandbox.clearLog();
+
+      const changed = await sandbox.run(sandbox.args(['--alert-email', EMAIL]));
+      expect(changed.code, changed.stderr).toBe(0);
+      const [update, ...others] = mutations(sandbox.log());
+      expect(others).toEqual([]);
+      expect(update?.slice(0, 5)).toEqual(['alpha', 'monitoring', 'policies', 'update', policyId]);
+      expect(flagOf(update ?? [], 'policy-from-file')).toBe(file);
+      const after = sandbox.state().alertPolicies[policyId];
+      expect(JSON.stringify(after?.body)).toContain('runElapsedSeconds>14400');
+      expect([...(after?.channels ?? [])].sort()).toEqual([...policy.channels].sort());
+
+      // A metric's file changed: it is updated by name; then a run changes nothing.
+      const metric = path.join(sandbox.monitoringDir, 'metrics/consent_vault_consent_needed.json');
+      writeFileSync(metric, readFileSync(metric, 'utf8').replace('by job.', 'per job.'));
+      sandbox.clearLog();
+      const again = await sandbox.run(sandbox.args(['--alert-email', EMAIL]));
+      expect(again.code, again.stderr).toBe(0);
+      expect(mutations(sandbox.log()).map((a) => a.slice(0, 4).join(' '))).toEqual([
+        'logging metrics update consent_vault_consent_needed',
+      ]);
+      sandbox.clearLog();
+      const still = await sandbox.run(sandbox.args());
+      expect(still.code, still.stderr).toBe(0);
+      expect(mutations(sandbox.log())).toEqual([]);
+      expect(still.stdout).toContain('They notify the notification channels set on them.');
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'refuses a broken definition before calling gcloud, naming the file',
+    async () => {
+      const file = path.join(sandbox.monitoringDir, 'policies/dead-letters.json');
+      const saved = readFileSync(file, 'utf8');
+      writeFileSync(file, saved.replace('consent_vault_dead_letters', 'consent_vault_dead_leters'));
+      sandbox.clearLog();
+      try {
+        const result = await sandbox.run(sandbox.args(['--dry-run']));
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain(
+          'policies/dead-letters.json: reads consent_vault_dead_leters, which no file in',
+        );
+        expect(sandbox.log()).toEqual([]);
+      } finally {
+        writeFileSync(file, saved);
+      }
+    },
     TIMEOUT,
   );
 });

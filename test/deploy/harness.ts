@@ -1,7 +1,7 @@
 // A sandbox for running the real deploy CLI as a child process against the fake gcloud (first on
 // PATH) and the fake Rules API, with a scripted project in a JSON file.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,8 @@ export class Sandbox {
   readonly secretDataFile: string;
   readonly clientSecret: string;
   readonly clientSecretFile: string;
+  /** The --monitoring folder the runs read: a copy of infra/monitoring. */
+  readonly monitoringDir: string;
   private rules: FakeRulesServer | undefined;
 
   private constructor(dir: string) {
@@ -72,6 +74,7 @@ export class Sandbox {
     this.secretDataFile = path.join(dir, 'secret-data.json');
     this.clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
     this.clientSecretFile = path.join(dir, 'client-secret.txt');
+    this.monitoringDir = path.join(dir, 'monitoring');
   }
 
   static async create(state: FakeState = emptyProject(PROJECT)): Promise<Sandbox> {
@@ -96,6 +99,11 @@ export class Sandbox {
       readFileSync(path.join(ROOT, 'firestore.rules')),
     );
     writeFileSync(path.join(dir, 'firestore.indexes.json'), JSON.stringify(INDEXES, null, 2));
+    // The repository's dashboard and alerts, in a copy a test may change.
+    cpSync(path.join(ROOT, 'infra/monitoring'), sandbox.monitoringDir, {
+      recursive: true,
+      filter: (source) => !source.endsWith('.ts'),
+    });
     writeFileSync(sandbox.clientSecretFile, `${sandbox.clientSecret}\n`);
     sandbox.rules = await startRulesServer(sandbox.stateFile, sandbox.logFile);
     return sandbox;
@@ -109,6 +117,7 @@ export class Sandbox {
       `--rules=${path.join(this.dir, 'firestore.rules')}`,
       `--indexes=${path.join(this.dir, 'firestore.indexes.json')}`,
       `--rules-api=${this.rules?.url ?? ''}`,
+      `--monitoring=${this.monitoringDir}`,
     ].filter((arg) => !extra.some((e) => e.startsWith(arg.slice(0, arg.indexOf('=') + 1))));
     return ['--project', PROJECT, '--region', REGION, '--skip-build', ...defaults, ...extra];
   }

@@ -15,11 +15,13 @@ import {
   TTL_COLLECTION_GROUPS,
 } from '../../infra/deploy/resources.ts';
 import { emptyState } from '../../infra/deploy/state.ts';
+import { loadMonitoring, type MonitoringDefinitions } from '../../infra/monitoring/definitions.ts';
 import { secretKeysOf } from '../../shared/settings/secrets.ts';
 import type {
   DpopKeyState,
   FunctionState,
   IamPolicy,
+  MonitoringState,
   ProjectState,
 } from '../../infra/deploy/state.ts';
 
@@ -59,6 +61,14 @@ const KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vau
 const KMS_WHERE = `--project=${PROJECT} --keyring=consent-vault --location=europe-west1`;
 const DPOP_KMS_KEY = `projects/${PROJECT}/locations/europe-west1/keyRings/consent-vault/cryptoKeys/consent-vault-dpop`;
 
+/** The repository's dashboard and alerts (infra/monitoring/). */
+function repositoryMonitoring(): MonitoringDefinitions {
+  const loaded = loadMonitoring(new URL('../../infra/monitoring', import.meta.url).pathname);
+  if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
+  return loaded.definitions;
+}
+const MONITORING = repositoryMonitoring();
+
 function desiredFor(
   extraArgs: string[] = [],
   hashes: Record<string, string> = {},
@@ -92,6 +102,7 @@ function desiredFor(
       risc: 'h6',
       ...hashes,
     },
+    monitoring: MONITORING,
   });
   if (!built.ok) throw new Error(built.problems.join());
   return built.desired;
@@ -112,6 +123,49 @@ function commandsOf(plan: Plan): string[] {
 
 function flag(args: readonly string[], name: string): string | undefined {
   return args.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+/**
+ * What a deploy of the dashboard and alerts leaves: each file as the API lists it back, with the
+ * names, times and defaults the API adds of its own.
+ */
+function convergedMonitoring(desired: Desired): MonitoringState {
+  const { metrics, dashboard, policies, alertEmail } = desired.monitoring;
+  const channels = alertEmail === undefined ? [] : [{ id: '77', email: alertEmail }];
+  return {
+    metrics: Object.fromEntries(
+      metrics.map(({ name, body }) => [
+        name,
+        {
+          ...body,
+          name,
+          metricDescriptor: {
+            ...(body.metricDescriptor as object),
+            type: `logging.googleapis.com/user/${name}`,
+          },
+          createTime: '2026-11-20T10:00:00Z',
+        },
+      ]),
+    ),
+    dashboards: [
+      {
+        id: 'd1',
+        displayName: dashboard.displayName,
+        body: { ...dashboard.body, name: `projects/${NUMBER}/dashboards/d1`, etag: 'e1' },
+      },
+    ],
+    policies: policies.map((policy, i) => ({
+      id: `${i + 1}`,
+      displayName: policy.displayName,
+      body: {
+        ...policy.body,
+        name: `projects/${PROJECT}/alertPolicies/${i + 1}`,
+        creationRecord: { mutateTime: '2026-11-20T10:00:00Z' },
+      },
+      channels: channels.map((channel) => channel.id),
+    })),
+    emailChannels: channels,
+  };
 }
 
 /** The state a successful deploy of `desired` leaves behind. */
@@ -264,6 +318,7 @@ function converged(desired: Desired): ProjectState {
       topic: `projects/${PROJECT}/topics/consent-vault-tick`,
       body: '{}',
     },
+    monitoring: convergedMonitoring(desired),
   };
 }
 
@@ -462,11 +517,23 @@ describe('buildPlan on an empty project', () => {
 
   it('defers only what names a resource the deploy itself creates', () => {
     const pending = gcloudSteps(plan).filter((s) => !isReady(s));
-    expect(pending.map((s) => s.pending)).toEqual([
-      'the trigger of dispatcher',
-      'the trigger of dispatcher',
-      'the trigger of worker',
-      'the trigger of worker',
+    expect(pending.map((s) => [s.pending, s.args.slice(0, 4).join(' ')])).toEqual([
+      [
+        'the trigger of dispatcher',
+        'pubsub subscriptions update <trigger subscription of dispatcher>',
+      ],
+      [
+        'the trigger of dispatcher',
+        'pubsub subscriptions add-iam-policy-binding <trigger subscription of dispatcher>',
+      ],
+      ['the trigger of worker', 'pubsub subscriptions update <trigger subscription of worker>'],
+      [
+        'the trigger of worker',
+        'pubsub subscriptions add-iam-policy-binding <trigger subscription of worker>',
+      ],
+      // Monitoring refuses a policy on a log-based metric it does not know yet.
+      ['each log-based metric it reads', 'alpha monitoring policies create'],
+      ['each log-based metric it reads', 'alpha monitoring policies create'],
     ]);
   });
 });
@@ -1491,6 +1558,7 @@ describe('buildPlan problems', () => {
       rulesSource: RULES,
       indexesJson: undefined,
       sourceHashes: {},
+      monitoring: MONITORING,
     });
     if (!built.ok) throw new Error(built.problems.join());
     const plan = buildPlan(built.desired, emptyState());
@@ -1508,6 +1576,7 @@ describe('buildPlan problems', () => {
       rulesSource: RULES,
       indexesJson: '{"indexes": [{"collectionGroup": "x"}]}',
       sourceHashes: {},
+      monitoring: MONITORING,
     });
     expect(built.ok).toBe(false);
     if (built.ok) return;
@@ -1603,6 +1672,7 @@ describe('the enabled jobs: APIs and the consent screen', () => {
       rulesSource: RULES,
       indexesJson: undefined,
       sourceHashes: {},
+      monitoring: MONITORING,
     });
     expect(built).toEqual({
       ok: false,
@@ -1617,5 +1687,171 @@ describe('envVarsArg', () => {
   it('picks a delimiter absent from every value', () => {
     expect(envVarsArg({ B: 'x,y', A: '1' })).toBe('^;^A=1;B=x,y');
     expect(envVarsArg({ A: 'a;b', B: 'c' })).toBe('^|^A=a;b|B=c');
+  });
+});
+
+describe('the dashboard and alerts (infra/monitoring/)', () => {
+  const desired = desiredFor();
+  const ready = converged(desired);
+  const EMAIL = 'ops@example.com';
+  const policySteps = (plan: Plan) => gcloudSteps(plan).filter((s) => s.args[2] === 'policies');
+  /** `desired` with one definition's body changed. */
+  const changed = (file: string, change: (body: Record<string, unknown>) => object): Desired => {
+    const apply = <T extends { file: string; body: Record<string, unknown> }>(item: T): T =>
+      item.file.endsWith(file)
+        ? { ...item, body: change(structuredClone(item.body)) as T['body'] }
+        : item;
+    const { monitoring } = desired;
+    return {
+      ...desired,
+      monitoring: {
+        ...monitoring,
+        metrics: monitoring.metrics.map(apply),
+        dashboard: apply(monitoring.dashboard),
+        policies: monitoring.policies.map(apply),
+      },
+    };
+  };
+
+  it('on an empty project: enables Logging and Monitoring, creates each metric from its file and the dashboard, then the policies', () => {
+    const plan = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
+    const commands = commandsOf(plan);
+    const enable = commands.find((c) => c.startsWith('services enable')) ?? '';
+    expect(enable).toContain(' logging.googleapis.com monitoring.googleapis.com ');
+    expect(commands.filter((c) => c.startsWith('logging metrics'))).toEqual(
+      MONITORING.metrics.map(
+        (m) => `logging metrics create ${m.name} --project=${PROJECT} --config-from-file=${m.file}`,
+      ),
+    );
+    expect(commands.filter((c) => c.startsWith('monitoring dashboards'))).toEqual([
+      `monitoring dashboards create --project=${PROJECT} --config-from-file=${MONITORING.dashboard.file}`,
+    ]);
+    expect(policySteps(plan).map((s) => [s.args.join(' '), s.pending, s.retriable])).toEqual(
+      MONITORING.policies.map((p) => [
+        `alpha monitoring policies create --project=${PROJECT} --policy-from-file=${p.file}`,
+        p.metrics.length > 0 ? 'each log-based metric it reads' : undefined,
+        true,
+      ]),
+    );
+    // Without --alert-email no channel is made, nor listed.
+    expect(commands.some((c) => c.includes('channels'))).toBe(false);
+    expect(commands.findIndex((c) => c.startsWith('logging metrics'))).toBeGreaterThan(
+      commands.findIndex((c) => c.startsWith('services enable')),
+    );
+  });
+
+  it('a converged project plans nothing, whatever names, times and defaults the API added', () => {
+    expect(buildPlan(desired, ready).steps).toEqual([]);
+    // And a dashboard listed with zero tile positions left out and chart defaults filled in.
+    const dashboard = ready.monitoring.dashboards[0]!;
+    const listed = JSON.parse(
+      JSON.stringify(dashboard.body).replaceAll(
+        '"plotType":"LINE"',
+        '"plotType":"LINE","targetAxis":"Y1"',
+      ),
+    ) as Record<string, unknown>;
+    const state = {
+      ...ready,
+      monitoring: { ...ready.monitoring, dashboards: [{ ...dashboard, body: listed }] },
+    };
+    expect(buildPlan(desired, state).steps).toEqual([]);
+  });
+
+  it('updates just the definition that changed: a metric by name, the dashboard and a policy by id', () => {
+    const metric = MONITORING.metrics[0]!;
+    const plan = (d: Desired) => commandsOf(buildPlan(d, ready));
+    expect(
+      plan(changed(`metrics/${metric.name}.json`, (b) => ({ ...b, filter: 'severity>=ERROR' }))),
+    ).toEqual([
+      `logging metrics update ${metric.name} --project=${PROJECT} --config-from-file=${metric.file}`,
+    ]);
+    expect(
+      plan(changed('dashboard.json', (b) => ({ ...b, mosaicLayout: { columns: 48, tiles: [] } }))),
+    ).toEqual([
+      `monitoring dashboards update d1 --project=${PROJECT} --config-from-file=${MONITORING.dashboard.file}`,
+    ]);
+    const index = MONITORING.policies.findIndex((p) => p.file.endsWith('run-deadline.json'));
+    const deadline = MONITORING.policies[index]!;
+    expect(
+      plan(
+        changed(
+          'run-deadline.json',
+          (b) => JSON.parse(JSON.stringify(b).replaceAll('21600', '14400')) as object,
+        ),
+      ),
+    ).toEqual([
+      `alpha monitoring policies update ${index + 1} --project=${PROJECT} --policy-from-file=${deadline.file}`,
+    ]);
+  });
+
+  it('--alert-email: makes the email channel, then every policy notifies it too, beside the channels it had', () => {
+    const withEmail = desiredFor(['--alert-email', EMAIL]);
+    const operators = {
+      ...ready,
+      monitoring: {
+        ...ready.monitoring,
+        policies: ready.monitoring.policies.map((p, i) =>
+          i === 0 ? { ...p, channels: ['op1'] } : p,
+        ),
+      },
+    };
+    const first = buildPlan(withEmail, operators);
+    expect(commandsOf(first).filter((c) => !c.startsWith('alpha'))).toEqual([
+      `beta monitoring channels create --project=${PROJECT} --type=email --display-name=consent-vault alerts: ${EMAIL} --channel-labels=email_address=${EMAIL}`,
+    ]);
+    const pending = policySteps(first);
+    expect(pending).toHaveLength(MONITORING.policies.length);
+    expect(pending.every((s) => s.pending === `the notification channel for ${EMAIL}`)).toBe(true);
+    const channelMade = {
+      ...operators,
+      monitoring: { ...operators.monitoring, emailChannels: [{ id: '77', email: EMAIL }] },
+    };
+    expect(
+      policySteps(buildPlan(withEmail, channelMade)).map((s) => [
+        s.args[4],
+        flag(s.args, 'set-notification-channels'),
+        s.pending,
+      ]),
+    ).toEqual(
+      MONITORING.policies.map((_, i) => [`${i + 1}`, i === 0 ? 'op1,77' : '77', undefined]),
+    );
+    // Converged with it: nothing; without the flag later, nothing either (the channel stays).
+    expect(buildPlan(withEmail, converged(withEmail)).steps).toEqual([]);
+    expect(buildPlan(desired, converged(withEmail)).steps).toEqual([]);
+  });
+
+  it('without --alert-email, a policy replaced from its changed file keeps the channels it has', () => {
+    const state = {
+      ...ready,
+      monitoring: {
+        ...ready.monitoring,
+        policies: ready.monitoring.policies.map((p) => ({ ...p, channels: ['op1', 'op2'] })),
+      },
+    };
+    const steps = policySteps(
+      buildPlan(
+        changed('run-halted.json', (b) => ({ ...b, severity: 'ERROR' })),
+        state,
+      ),
+    );
+    expect(steps.map((s) => flag(s.args, 'set-notification-channels'))).toEqual(['op1,op2']);
+  });
+
+  it('notes a run deadline not shorter than RUN_PERIOD_SECONDS', () => {
+    const hourly = desiredFor([], {}, { RUN_PERIOD_SECONDS: '3600' });
+    expect(buildPlan(hourly, converged(hourly)).notes.join('\n')).toContain(
+      'its deadline of 21600 s is not shorter than RUN_PERIOD_SECONDS=3600',
+    );
+    expect(buildPlan(desired, ready).notes.join('\n')).not.toContain('deadline');
+  });
+
+  it('names the dashboard, the metrics and the policies in the summary, and whom they notify', () => {
+    const summary = formatSummary(desired, emptyState());
+    expect(summary).toContain('dashboard "consent-vault runs"');
+    for (const policy of MONITORING.policies) expect(summary).toContain(policy.displayName);
+    expect(summary).toContain('notify nobody yet');
+    const withEmail = desiredFor(['--alert-email', EMAIL]);
+    expect(formatSummary(withEmail, converged(withEmail))).toContain(`They notify ${EMAIL}`);
+    expect(formatSummary(withEmail, converged(withEmail))).not.toContain('notify nobody');
   });
 });

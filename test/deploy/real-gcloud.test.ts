@@ -50,6 +50,11 @@ const UPDATE_FORMS = [
   // The deployed project's run adds --dpop-kms: the asymmetric DPoP key and its grants.
   'kms keys create consent-vault-dpop',
   'kms keys add-iam-policy-binding consent-vault-dpop',
+  // The dashboard and alerts changed by hand, and --alert-email.
+  'logging metrics update',
+  'monitoring dashboards update',
+  'alpha monitoring policies update',
+  'beta monitoring channels create',
 ];
 const TOKEN_KEYSET = 'consent-vault-token-keyset';
 /** The key file the summary's Cross-Account Protection step names. */
@@ -111,6 +116,15 @@ function drifted(deployed: FakeState): FakeState {
   token.versions.push({ number: 2, state: 'ENABLED' });
   addMember(key.policy, 'roles/cloudkms.cryptoKeyDecrypter', authorize);
   delete key.rotationPeriod;
+  // The dashboard and alerts edited in the console: a metric, the dashboard and a policy.
+  const [metric] = Object.values(state.logMetrics);
+  const [dashboard] = Object.values(state.dashboards);
+  const [policy] = Object.values(state.alertPolicies);
+  if (!metric || !dashboard || !policy) throw new Error('the first deploy left no monitoring');
+  metric.filter = 'severity>=ERROR';
+  dashboard.displayName = 'consent-vault runs';
+  dashboard.mosaicLayout = { columns: 12, tiles: [] };
+  policy.body = { ...policy.body, enabled: false };
   return state;
 }
 
@@ -239,7 +253,10 @@ describe('the deploy against the real gcloud', () => {
     for (const version of disabled.secrets['consent-vault-oauth-client-secret']?.versions ?? [])
       version.state = 'DISABLED';
     box.setState(disabled);
-    const deployed = await collect('deployed project', box.args([...secret, '--dpop-kms']));
+    const deployed = await collect(
+      'deployed project',
+      box.args([...secret, '--dpop-kms', '--alert-email', 'ops@example.com']),
+    );
     // cloudbuild.yaml's deploy step on the same drifted project; the files it names exist only
     // in a build, so the sandbox's stand in for them.
     const local = box

@@ -10,6 +10,7 @@ import { parseArgs } from '../../infra/deploy/args.ts';
 import { buildDesired } from '../../infra/deploy/desired.ts';
 import { KNOWN_SETTINGS, parseEnvFile } from '../../infra/deploy/env-file.ts';
 import { FUNCTIONS, SECRETS } from '../../infra/deploy/resources.ts';
+import { loadMonitoring } from '../../infra/monitoring/definitions.ts';
 import { loadConfig } from '../../shared/settings/config.ts';
 import { FUNCTION_NAMES, type FunctionName } from '../../shared/settings/functions.ts';
 import { SETTING_GROUPS, SETTING_SPECS, variablesOf } from '../../shared/settings/schema.ts';
@@ -226,6 +227,8 @@ describe('the deploy env file follows the schema', () => {
     const example = readFileSync(path.join(root, 'infra/deploy/deploy.example.env'), 'utf8');
     const args = parseArgs(['--project', 'demo-project', '--region', 'europe-west1']);
     if (!args.ok) throw new Error('bad test arguments');
+    const monitoring = loadMonitoring(path.join(root, 'infra/monitoring'));
+    if (!monitoring.ok) throw new Error(monitoring.problems.join('\n'));
     for (const text of [example, example.replace(/^# ([A-Z][A-Z0-9_]*=)/gm, '$1')]) {
       const file = parseEnvFile(text);
       expect(file.problems).toEqual([]);
@@ -237,6 +240,7 @@ describe('the deploy env file follows the schema', () => {
         rulesSource: '',
         indexesJson: undefined,
         sourceHashes: {},
+        monitoring: monitoring.definitions,
       });
       expect(desired.ok ? [] : desired.problems).toEqual([]);
     }

@@ -151,8 +151,11 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
     scheduler: 'cloudscheduler.googleapis.com',
     iam: 'iam.googleapis.com',
     kms: 'cloudkms.googleapis.com',
+    logging: 'logging.googleapis.com',
+    monitoring: 'monitoring.googleapis.com',
   };
-  const required = api[group];
+  // `gcloud alpha monitoring …` and `gcloud beta monitoring …` are Monitoring too.
+  const required = api[group === 'alpha' || group === 'beta' ? (rest[0] ?? '') : group];
   if (required !== undefined && !state.services.includes(required))
     throw fail(
       `PERMISSION_DENIED: ${required} has not been used in project ${state.projectNumber} before or it is disabled.`,
@@ -689,7 +692,182 @@ function run(state: FakeState, { positionals, flags }: Parsed, stdin: string): s
     return undefined;
   }
 
+  const monitoring = runMonitoring(state, positionals, flag);
+  if (monitoring !== NOT_MONITORING) return monitoring;
+
   throw new Exit(2, `ERROR: fake gcloud does not know "${command}"`);
+}
+
+const NOT_MONITORING = Symbol('not a monitoring command');
+type Json = Record<string, unknown>;
+
+/** A --config-from-file or --policy-from-file, read as gcloud reads it (JSON here). */
+function fromFile(flagName: string, file: string | undefined): Json {
+  if (file === undefined) throw new Exit(2, `ERROR: argument --${flagName} is required`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new Exit(2, `ERROR: argument --${flagName}: Unable to read file [${file}]`);
+  }
+  return JSON.parse(text) as Json;
+}
+
+/**
+ * Log-based metrics (logging metrics), dashboards (monitoring dashboards), alerting policies
+ * (alpha monitoring policies) and notification channels (beta monitoring channels). Lists answer
+ * as the APIs do: with names, times and defaults of their own beside what was sent.
+ */
+function runMonitoring(
+  state: FakeState,
+  positionals: readonly string[],
+  flag: (name: string) => string | undefined,
+): string | undefined | typeof NOT_MONITORING {
+  const p = state.projectId;
+  const words = positionals.join(' ');
+  const id = (value: string | undefined): string => (value ?? '').split('/').pop() ?? '';
+  const channelIds = (value: string | undefined): string[] =>
+    (value ?? '')
+      .split(',')
+      .filter((item) => item !== '')
+      .map((item) => {
+        if (state.notificationChannels[id(item)] === undefined)
+          throw notFound(`Notification channel ${item}`);
+        return id(item);
+      });
+
+  if (words === 'logging metrics list')
+    return json(
+      Object.entries(state.logMetrics).map(([name, metric]) => ({
+        name,
+        ...metric,
+        metricDescriptor: {
+          ...(metric.metricDescriptor as Json),
+          name: `projects/${p}/metricDescriptors/logging.googleapis.com/user/${name}`,
+          type: `logging.googleapis.com/user/${name}`,
+        },
+        createTime: '2026-11-20T10:00:00Z',
+        updateTime: '2026-11-20T10:00:00Z',
+      })),
+    );
+  if (words.startsWith('logging metrics create ') || words.startsWith('logging metrics update ')) {
+    const [, , action, name = ''] = positionals;
+    const body = fromFile('config-from-file', flag('config-from-file'));
+    if (typeof body.filter !== 'string') throw fail('INVALID_ARGUMENT: a metric needs a filter');
+    const existing = state.logMetrics[name];
+    if (action === 'create') {
+      if (existing) throw fail(`ALREADY_EXISTS: metric ${name} already exists`);
+      state.logMetrics[name] = body;
+    } else {
+      if (!existing) throw notFound(`Metric ${name}`);
+      // Top-level fields of the file replace the metric's (gcloud's update).
+      state.logMetrics[name] = { ...existing, ...body };
+    }
+    return undefined;
+  }
+
+  if (words === 'monitoring dashboards list')
+    return json(
+      Object.entries(state.dashboards).map(([dashboardId, body]) => ({
+        name: `projects/${state.projectNumber}/dashboards/${dashboardId}`,
+        etag: `etag-${dashboardId}`,
+        ...normalizedDashboard(body),
+      })),
+    );
+  if (words === 'monitoring dashboards create') {
+    state.dashboards[String(state.counter++)] = fromFile(
+      'config-from-file',
+      flag('config-from-file'),
+    );
+    return undefined;
+  }
+  if (words.startsWith('monitoring dashboards update ')) {
+    const dashboardId = id(positionals[3]);
+    if (!state.dashboards[dashboardId]) throw notFound(`Dashboard ${dashboardId}`);
+    state.dashboards[dashboardId] = fromFile('config-from-file', flag('config-from-file'));
+    return undefined;
+  }
+
+  if (words === 'alpha monitoring policies list')
+    return json(
+      Object.entries(state.alertPolicies).map(([policyId, { body, channels }]) => {
+        const name = `projects/${p}/alertPolicies/${policyId}`;
+        return {
+          ...body,
+          name,
+          conditions: ((body.conditions as Json[] | undefined) ?? []).map((condition, i) => ({
+            ...condition,
+            name: `${name}/conditions/${i + 1}`,
+          })),
+          notificationChannels: channels.map((c) => `projects/${p}/notificationChannels/${c}`),
+          creationRecord: { mutateTime: '2026-11-20T10:00:00Z', mutatedBy: 'deployer' },
+        };
+      }),
+    );
+  if (
+    words === 'alpha monitoring policies create' ||
+    words.startsWith('alpha monitoring policies update ')
+  ) {
+    const body = fromFile('policy-from-file', flag('policy-from-file'));
+    // Monitoring refuses a condition on a log-based metric it does not know.
+    for (const [, name] of JSON.stringify(body).matchAll(/logging\.googleapis\.com\/user\/(\w+)/g))
+      if (state.logMetrics[name ?? ''] === undefined)
+        throw notFound(
+          `Cannot find metric(s) that match type = "logging.googleapis.com/user/${name ?? ''}". Metric`,
+        );
+    if (positionals[3] === 'create') {
+      const channels = channelIds(flag('notification-channels'));
+      state.alertPolicies[String(state.counter++)] = { body, channels };
+    } else {
+      const policyId = id(positionals[4]);
+      if (!state.alertPolicies[policyId]) throw notFound(`Alert policy ${policyId}`);
+      // Replaced whole from the file: channels only from --set-notification-channels.
+      state.alertPolicies[policyId] = {
+        body,
+        channels: channelIds(flag('set-notification-channels')),
+      };
+    }
+    return undefined;
+  }
+
+  if (words === 'beta monitoring channels list')
+    return json(
+      Object.entries(state.notificationChannels).map(([channelId, channel]) => ({
+        name: `projects/${p}/notificationChannels/${channelId}`,
+        ...channel,
+        enabled: true,
+      })),
+    );
+  if (words === 'beta monitoring channels create') {
+    const labels = Object.fromEntries(
+      (flag('channel-labels') ?? '').split(',').map((pair) => {
+        const eq = pair.indexOf('=');
+        return [pair.slice(0, eq), pair.slice(eq + 1)];
+      }),
+    ) as Record<string, string>;
+    if (flag('type') !== 'email' || !labels.email_address)
+      throw fail('INVALID_ARGUMENT: an email channel needs email_address');
+    state.notificationChannels[String(state.counter++)] = {
+      type: 'email',
+      displayName: flag('display-name') ?? '',
+      labels,
+    };
+    return undefined;
+  }
+  return NOT_MONITORING;
+}
+
+/** As the dashboards API lists one: zero tile positions left out, chart defaults filled in. */
+function normalizedDashboard(body: Json): Json {
+  const copy = structuredClone(body) as {
+    mosaicLayout?: { tiles?: (Json & { widget?: { xyChart?: { dataSets?: Json[] } } })[] };
+  };
+  for (const tile of copy.mosaicLayout?.tiles ?? []) {
+    if (tile.xPos === 0) delete tile.xPos;
+    if (tile.yPos === 0) delete tile.yPos;
+    for (const dataSet of tile.widget?.xyChart?.dataSets ?? []) dataSet.targetAxis ??= 'Y1';
+  }
+  return copy;
 }
 
 function deploy(

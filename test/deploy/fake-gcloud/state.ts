@@ -105,6 +105,16 @@ export interface FakeState {
   >;
   rulesets: Record<string, string>;
   releases: Record<string, string>;
+  /** Log-based metrics by name, as their files define them. */
+  logMetrics: Record<string, Record<string, unknown>>;
+  /** Dashboards by id, as their files define them. */
+  dashboards: Record<string, Record<string, unknown>>;
+  /** Alerting policies by id: the file, and the ids of the channels they notify. */
+  alertPolicies: Record<string, { body: Record<string, unknown>; channels: string[] }>;
+  notificationChannels: Record<
+    string,
+    { type: string; displayName: string; labels: Record<string, string> }
+  >;
 }
 
 export interface LogEntry {
@@ -138,6 +148,10 @@ export function emptyProject(projectId: string, projectNumber = '123456789012'):
     schedulerJobs: {},
     rulesets: {},
     releases: {},
+    logMetrics: {},
+    dashboards: {},
+    alertPolicies: {},
+    notificationChannels: {},
   };
 }
 

@@ -24,6 +24,8 @@ export const STAND_IN_APIS = [
   'eventarc',
   'firestore',
   'iam',
+  'logging',
+  'monitoring',
   'pubsub',
   'run',
   'secretmanager',
