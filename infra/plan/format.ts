@@ -43,7 +43,7 @@ export function formatPlan(result: PlanResult): string {
     ['quota floor (Drive calls / quota)', duration(result.quotaFloorMs)],
     [
       'dispatcher',
-      `${count(dispatch.pages)} pages; ${dispatch.stalled > 0 ? `stalled after its timeout, ${count(n - Math.min(n, dispatch.dispatched))} users never dispatched` : `all published after ${duration(dispatch.doneMs)}`}; ${dispatch.ticks} tick deliveries`,
+      `${count(dispatch.pages)} pages; ${dispatch.stalled > 0 ? `stalled after its timeout, ${count(n - Math.min(n, dispatch.dispatched))} users never dispatched` : `all published after ${duration(dispatch.doneMs)}`}; ${dispatch.ticks} tick deliveries (${dispatch.handovers} hand-overs)`,
     ],
     [
       'worker instances',

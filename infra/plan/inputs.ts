@@ -6,6 +6,7 @@
 import { DELIVERY, FUNCTIONS, WORKER_DELIVERIES } from '../deploy/resources.ts';
 import type { FunctionName } from '../../shared/settings/functions.ts';
 import { RUNS_SETTINGS } from '../../shared/settings/table/runs.ts';
+import { DISPATCH_SLICE_MS } from '../../shared/runs/deps.ts';
 
 interface NumberInput {
   readonly default: number;
@@ -357,6 +358,14 @@ export const INPUTS = {
     unit: 's',
     doc: 'dispatcher --timeout: one tick delivery is stopped after it',
     source: 'infra/deploy/resources.ts (dispatcher)',
+  },
+  dispatchSliceS: {
+    default: DISPATCH_SLICE_MS / 1000,
+    min: 1,
+    max: 3600,
+    unit: 's',
+    doc: 'a dispatcher invocation pages this long, then hands the run over with a tick of its own',
+    source: 'shared/runs/deps.ts DISPATCH_SLICE_MS',
   },
   dispatchLeaseS: {
     default: 120,

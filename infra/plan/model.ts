@@ -41,6 +41,8 @@ export interface DispatchFigures {
   /** A shard whose redelivered tick found the lease held: the current code acknowledges it. */
   stalled: number;
   timeouts: number;
+  /** Invocations that handed the run over past their slice (a tick of their own resumes it). */
+  handovers: number;
   /** When the last page was published. */
   doneMs: number;
   billableMs: number;
@@ -462,17 +464,18 @@ export function simulateRun(inputs: PlanInputs): PlanResult {
     ticks: 0,
     stalled: 0,
     timeouts: 0,
+    handovers: 0,
     doneMs: 0,
     billableMs: 0,
   };
   const dispatchShard = (first: number, end: number) => {
     let cursor = first;
     let leaseUntil = 0;
-    const attempt = (tick: number) => {
+    const attempt = (tick: number, resumed = false) => {
       dispatch.ticks += 1;
       const began = queue.now;
       // The first tick starts an instance; the request's timeout runs from when it is taken.
-      const coldMs = tick === 1 ? inputs.coldStartMs + inputs.kmsMs : 0;
+      const coldMs = tick === 1 && !resumed ? inputs.coldStartMs + inputs.kmsMs : 0;
       const deadline = began + coldMs + inputs.dispatchTimeoutS * 1000;
       if (tick > 1 && queue.now < leaseUntil) {
         // The redelivered tick finds the run dispatching under a live lease: acknowledged.
@@ -493,10 +496,11 @@ export function simulateRun(inputs: PlanInputs): PlanResult {
       queue.at(deadline, () => stop(cursor < end));
       // The run's claim: a transaction (a read and a commit).
       const startMs = coldMs + 2 * inputs.firestoreMs;
-      if (tick === 1) {
+      if (tick === 1 && !resumed) {
         usage.kms += 1;
         usage.secrets += dispatcherSecrets;
       }
+      let prefetched = false;
       const page = () => {
         if (stopped) return;
         if (cursor >= end) {
@@ -507,8 +511,12 @@ export function simulateRun(inputs: PlanInputs): PlanResult {
         const size = Math.min(inputs.batchSize, end - cursor);
         const pageFirst = cursor;
         const queryMs = inputs.firestoreMs + inputs.queryMsPerDoc * size;
-        // The page query, the dispatched record, the publish, then the cursor on the run.
-        queue.after(queryMs + inputs.firestoreMs + inputs.publishMs, () => {
+        // The page query (read while the previous page was recorded and published, so only what
+        // outlasts those writes waits), the dispatched record, the publish, then the cursor.
+        const writesMs = 2 * inputs.firestoreMs + inputs.publishMs;
+        const waitMs = prefetched ? Math.max(0, queryMs - writesMs) : queryMs;
+        prefetched = true;
+        queue.after(waitMs + inputs.firestoreMs + inputs.publishMs, () => {
           if (stopped) return;
           dispatch.pages += 1;
           dispatch.dispatched += size;
@@ -519,13 +527,22 @@ export function simulateRun(inputs: PlanInputs): PlanResult {
             if (stopped) return;
             firestore(0, 1); // the cursor on the run
             cursor = pageFirst + size;
+            if (cursor < end && queue.now - began >= inputs.dispatchSliceS * 1000) {
+              // Past its slice: the lease let go and a tick of its own published; the next
+              // invocation resumes at once from the cursor.
+              leaseUntil = 0;
+              dispatch.handovers += 1;
+              stop(false);
+              queue.after(inputs.publishMs + inputs.firestoreMs, () => attempt(1, true));
+              return;
+            }
             leaseUntil = queue.now + inputs.dispatchLeaseS * 1000;
             page();
           });
         });
       };
       queue.after(startMs, () => {
-        if (tick === 1) {
+        if (tick === 1 && !resumed) {
           // The pre-flight refresh of a token that cannot exist (checks the OAuth client).
           countCall('token', buckets.token.take(queue.now));
           queue.after(inputs.latency, page);

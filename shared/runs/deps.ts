@@ -40,6 +40,8 @@ export interface RunDeps {
   readonly maxDeliveryAttempts: number;
   /** Base of the exponential backoff (ms). */
   readonly backoffBaseMs: number;
+  /** How long one dispatcher invocation pages before it hands the run over (./dispatch.ts). */
+  readonly dispatchSliceMs: number;
   /** Wraps each batch's connection repository: the seam where tests force an interleaving. */
   readonly decorateConnections?: (connections: ConnectionRepository) => ConnectionRepository;
 }
@@ -55,8 +57,15 @@ export interface RunDepsOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly maxDeliveryAttempts?: number;
   readonly backoffBaseMs?: number;
+  readonly dispatchSliceMs?: number;
   readonly decorateConnections?: (connections: ConnectionRepository) => ConnectionRepository;
 }
+
+/**
+ * Well within the dispatcher's 540 s timeout (infra/deploy/resources.ts), with room for the
+ * page in flight and the hand-over's own writes.
+ */
+export const DISPATCH_SLICE_MS = 300_000;
 
 export async function createRunDeps(
   runtime: Runtime,
@@ -78,6 +87,7 @@ export async function createRunDeps(
     sleep: options.sleep ?? sleep,
     maxDeliveryAttempts: options.maxDeliveryAttempts ?? DEFAULT_MAX_DELIVERY_ATTEMPTS,
     backoffBaseMs: options.backoffBaseMs ?? 200,
+    dispatchSliceMs: options.dispatchSliceMs ?? DISPATCH_SLICE_MS,
     ...(options.decorateConnections ? { decorateConnections: options.decorateConnections } : {}),
   };
 }
