@@ -156,8 +156,8 @@ export async function dispatchRun(deps: RunDeps, tick: Tick): Promise<DispatchRe
     if (page.empty) break;
     const subs = page.docs.map((doc) => doc.id);
     const more = subs.length === config.runs.batchSize;
-    // The next page is read while this one is recorded and published: a page costs about one
-    // round trip instead of four (docs/scale.md).
+    // The next page is read while this one is recorded and published: a page waits on three
+    // round trips, not four (docs/scale.md).
     if (more) nextPage = pageAfter(subs[subs.length - 1]!);
     const pageGaps = consentGaps(
       deps.jobs,
