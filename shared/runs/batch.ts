@@ -4,6 +4,7 @@
 // left pending, for diagnosis. The run's report does not read it: it counts the ledger, where the
 // first delivery that finished a user decides (./report.ts).
 import { Timestamp } from '@google-cloud/firestore';
+import { LEASE_BUSY } from '../errors.ts';
 import { classifyError } from '../retry/classify.ts';
 import type { RunDeps } from './deps.ts';
 import { grpcConnectionBackend } from '../store/connection/grpc-backend.ts';
@@ -145,7 +146,12 @@ export async function processBatch(
   );
   const finals: UserResult[] = [];
   for (const result of results) {
-    if (options.final && result.outcome === 'retry') {
+    // A user another live delivery held all along is that delivery's to record: waiting for it
+    // is not this user's own failure, so it never counts towards dead-lettering the user.
+    if (options.final && result.outcome === 'retry' && result.reason === LEASE_BUSY) {
+      log.info('user left to the delivery that holds it', { sub: result.sub });
+      finals.push(result);
+    } else if (options.final && result.outcome === 'retry') {
       finals.push(
         await recordUserResult(deps, context, {
           ...result,

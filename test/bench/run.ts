@@ -151,10 +151,14 @@ try {
     workerPorts.map((port) => startFunction('worker', port, env, [String(deliveries)])),
   );
   // Cloud Run's front end: the push endpoint spreads deliveries over the instances.
-  const router = await startInstanceRouter(workerPorts.map((port) => `http://127.0.0.1:${port}`));
+  const router = await startInstanceRouter(
+    workerPorts.map((port) => `http://127.0.0.1:${port}`),
+    { concurrency: deliveries },
+  );
   const wiring = await wirePubSub(
     harness,
     { dispatcher: `http://127.0.0.1:${dispatcherPort}`, worker: router.url },
+    // Long enough that a batch pending in the router (Cloud Run's queue) is not redelivered.
     { ackDeadlineSeconds: 600 },
   );
 

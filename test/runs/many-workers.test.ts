@@ -47,7 +47,10 @@ beforeAll(async () => {
   harness = await startRunHarness('fleet', { RUN_BATCH_SIZE: '4', WORKER_CONCURRENCY: '2' });
   const ports = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
   workers = await Promise.all(ports.map(startWorker));
-  router = await startInstanceRouter(ports.map((port) => `http://127.0.0.1:${port}`));
+  router = await startInstanceRouter(
+    ports.map((port) => `http://127.0.0.1:${port}`),
+    { concurrency: 2 },
+  );
   dispatcher = await serveCloudEvent(dispatcherHandler(() => harness.deps()));
   wiring = await wirePubSub(harness, { dispatcher: dispatcher.url, worker: router.url });
 }, 120_000);
