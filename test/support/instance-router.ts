@@ -2,13 +2,14 @@
 // (the push subscription's endpoint) in front of W processes, each request sent to the instance
 // with the fewest requests in flight, never more than `concurrency` at once to one instance;
 // the others wait here, as in Cloud Run's pending queue
-// (https://cloud.google.com/run/docs/about-concurrency). So an instance that dies fails only the
-// requests it had. Bodies and answers are streamed through unchanged; it counts requests per
-// instance, so a run can show how evenly work spread.
+// (https://cloud.google.com/run/docs/about-concurrency). An instance that dies fails only the
+// requests it had (503, as the front end answers); a request for an instance that is not up yet
+// (being replaced) waits until it is, as Cloud Run holds requests while it starts an instance.
+// It counts requests per instance, so a run can show how evenly work spread.
 import {
   createServer,
   request,
-  type IncomingMessage,
+  type IncomingHttpHeaders,
   type Server,
   type ServerResponse,
 } from 'node:http';
@@ -21,6 +22,17 @@ export interface InstanceRouter {
   close(): Promise<void>;
 }
 
+interface Pending {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  readonly outgoing: ServerResponse;
+}
+
+/** How long a request for an instance not up yet waits before it is tried again. */
+const NOT_UP_RETRY_MS = 100;
+
 export async function startInstanceRouter(
   instances: readonly string[],
   options: { readonly concurrency?: number } = {},
@@ -28,51 +40,63 @@ export async function startInstanceRouter(
   const inFlight = instances.map(() => 0);
   const served = instances.map(() => 0);
   const concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;
-  const pending: [IncomingMessage, ServerResponse][] = [];
+  const pending: Pending[] = [];
+  let closed = false;
   const next = () => {
     while (pending.length > 0) {
       let chosen = 0;
       for (let index = 1; index < instances.length; index += 1)
         if (inFlight[index]! < inFlight[chosen]!) chosen = index;
       if (inFlight[chosen]! >= concurrency) return;
-      const [incoming, outgoing] = pending.shift()!;
-      forward(chosen, incoming, outgoing);
+      forward(chosen, pending.shift()!);
     }
   };
-  const forward = (chosen: number, incoming: IncomingMessage, outgoing: ServerResponse) => {
+  const forward = (chosen: number, item: Pending) => {
     inFlight[chosen]! += 1;
     served[chosen]! += 1;
-    const target = new URL(incoming.url ?? '/', instances[chosen]);
     let done = false;
     const finish = () => {
-      if (!done) {
-        inFlight[chosen]! -= 1;
-        done = true;
-        next();
-      }
+      if (done) return;
+      done = true;
+      inFlight[chosen]! -= 1;
+      next();
     };
-    const forwarded = request(
-      target,
-      { method: incoming.method, headers: incoming.headers },
-      (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
-        answer.on('end', finish);
-      },
-    );
-    // An instance that died answers nothing: Cloud Run's front end answers 503 and Pub/Sub
-    // redelivers.
-    forwarded.on('error', () => {
-      finish();
-      if (!outgoing.headersSent) outgoing.writeHead(503).end();
-      else outgoing.destroy();
+    const target = new URL(item.url, instances[chosen]);
+    const forwarded = request(target, { method: item.method, headers: item.headers }, (answer) => {
+      item.outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(item.outgoing);
+      answer.on('end', finish);
+      answer.on('error', () => {
+        finish();
+        item.outgoing.destroy();
+      });
     });
-    outgoing.on('close', finish);
-    incoming.pipe(forwarded);
+    forwarded.on('error', (error: NodeJS.ErrnoException) => {
+      finish();
+      if (error.code === 'ECONNREFUSED' && !closed) {
+        served[chosen]! -= 1;
+        setTimeout(() => {
+          pending.unshift(item);
+          next();
+        }, NOT_UP_RETRY_MS).unref();
+      } else if (!item.outgoing.headersSent) item.outgoing.writeHead(503).end();
+      else item.outgoing.destroy();
+    });
+    forwarded.end(item.body);
   };
   const server: Server = createServer((incoming, outgoing) => {
-    pending.push([incoming, outgoing]);
-    next();
+    const chunks: Buffer[] = [];
+    incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+    incoming.on('end', () => {
+      pending.push({
+        method: incoming.method ?? 'POST',
+        url: incoming.url ?? '/',
+        headers: incoming.headers,
+        body: Buffer.concat(chunks),
+        outgoing,
+      });
+      next();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -81,6 +105,7 @@ export async function startInstanceRouter(
     served: () => [...served],
     close: () =>
       new Promise<void>((resolve) => {
+        closed = true;
         server.closeAllConnections();
         server.close(() => resolve());
       }),
