@@ -28,6 +28,8 @@ export interface DeployOptions {
   readonly firestoreLocation: string;
   /** Min instances of the browser-facing functions (authorize, callback). */
   readonly minInstances: number;
+  /** The worker's --max-instances, over the one derived from the call budget (./fleet.ts). */
+  readonly workerMaxInstances: number | undefined;
   readonly distDir: string;
   readonly rulesFile: string;
   readonly indexesFile: string;
@@ -66,6 +68,7 @@ export const USAGE = `Usage: npm run deploy -- --project PROJECT --region REGION
   --scheduler-location LOC   Cloud Scheduler location (default: --region)
   --firestore-location LOC   location of a new Firestore database (default: --region)
   --min-instances N          min instances of authorize and callback (default 0)
+  --worker-max-instances N   the worker's max instances (default: from GOOGLE_CALL_BUDGET, see docs/deploy.md)
   --dist DIR                 build output, one folder per function (default dist)
   --rules PATH               Firestore rules (default firestore.rules)
   --indexes PATH             Firestore indexes (default firestore.indexes.json)
@@ -90,6 +93,7 @@ const VALUE_FLAGS = [
   'scheduler-location',
   'firestore-location',
   'min-instances',
+  'worker-max-instances',
   'dist',
   'rules',
   'indexes',
@@ -191,6 +195,16 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (!/^\d+$/.test(minText) || minInstances > 10)
     problems.push('--min-instances must be a whole number from 0 to 10');
 
+  const workerMaxText = values.get('worker-max-instances');
+  const workerMaxInstances = workerMaxText === undefined ? undefined : Number(workerMaxText);
+  // A bound against typos; what Cloud Run grants depends on the project's quotas
+  // (https://cloud.google.com/run/docs/configuring/max-instances).
+  if (
+    workerMaxInstances !== undefined &&
+    (!/^\d+$/.test(workerMaxText ?? '') || workerMaxInstances < 1 || workerMaxInstances > 1000)
+  )
+    problems.push('--worker-max-instances must be a whole number from 1 to 1000');
+
   const rulesApi = values.get('rules-api') ?? 'https://firebaserules.googleapis.com';
   if (!/^https?:\/\/[^\s/]+/.test(rulesApi)) problems.push('--rules-api must be an http(s) URL');
 
@@ -238,6 +252,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       schedulerLocation,
       firestoreLocation,
       minInstances,
+      workerMaxInstances,
       distDir: values.get('dist') ?? 'dist',
       rulesFile: values.get('rules') ?? 'firestore.rules',
       indexesFile: values.get('indexes') ?? 'firestore.indexes.json',

@@ -2,10 +2,12 @@
 // grant out. Pure. The functions' settings are validated with the functions' own loadConfig, so
 // a deploy that would crash every instance at start-up stops here instead.
 import { loadConfig } from '../../shared/settings/config.ts';
+import { readSettings } from '../../shared/settings/read.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import type { FunctionName } from '../../shared/settings/functions.ts';
 import type { MonitoringDefinitions } from '../monitoring/definitions.ts';
 import type { DeployOptions, DpopMode } from './args.ts';
+import { sizeWorkerFleet, type WorkerFleet } from './fleet.ts';
 import { jobRequirements, type ConsentScope } from './jobs.ts';
 import {
   DPOP_KMS,
@@ -25,6 +27,8 @@ export interface DesiredFunction {
   /** Hash of the built folder; undefined when it is not built (dry run). */
   readonly sourceHash: string | undefined;
   readonly minInstances: number;
+  /** The spec's, except the worker's: sized from the Google call budget (./fleet.ts). */
+  readonly maxInstances: number;
   readonly serviceAccount: string;
 }
 
@@ -92,6 +96,8 @@ export interface Desired {
   readonly monitoring: MonitoringDefinitions & { readonly alertEmail: string | undefined };
   /** RUN_PERIOD_SECONDS: the policies' run deadline should be shorter. */
   readonly runPeriodSeconds: number;
+  /** The worker's --max-instances and the arithmetic behind it. */
+  readonly workerFleet: WorkerFleet;
 }
 
 export interface DesiredInputs {
@@ -157,11 +163,21 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
   const kmsLocation = options.kmsLocation;
   const ring = `projects/${project}/locations/${kmsLocation}/keyRings/${KMS.keyRing}`;
 
+  // The deploy's own settings, which Config leaves out; loadConfig above has validated them.
+  const sizing = readSettings(env, new Set(), []);
+  const workerFleet = sizeWorkerFleet({
+    budgetPerSecond: sizing.GOOGLE_CALL_BUDGET,
+    latencyMs: sizing.GOOGLE_CALL_LATENCY_MS,
+    lanes: config.runs.workerConcurrency,
+    override: options.workerMaxInstances,
+  });
+
   const functions = FUNCTIONS.map((spec): DesiredFunction => ({
     spec,
     source: `${options.distDir.replace(/\/+$/, '')}/${spec.name}`,
     sourceHash: inputs.sourceHashes[spec.name],
     minInstances: spec.browserFacing ? options.minInstances : 0,
+    maxInstances: spec.name === 'worker' ? workerFleet.maxInstances : spec.maxInstances,
     serviceAccount: serviceAccountEmail(functionAccountId(spec.name), project),
   }));
 
@@ -225,6 +241,7 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
       },
       monitoring: { ...inputs.monitoring, alertEmail: options.alertEmail },
       runPeriodSeconds: config.runs.periodSeconds,
+      workerFleet,
     },
   };
 }

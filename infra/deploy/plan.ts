@@ -417,7 +417,7 @@ class Planner implements PlanContext {
       `--memory=${spec.memory}`,
       `--cpu=${spec.cpu}`,
       `--concurrency=${spec.concurrency}`,
-      `--max-instances=${spec.maxInstances}`,
+      `--max-instances=${fn.maxInstances}`,
       `--min-instances=${fn.minInstances}`,
       `--timeout=${spec.timeoutSeconds}s`,
       // Pub/Sub and Eventarc deliveries count as internal traffic; browsers need `all`.

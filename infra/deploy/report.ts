@@ -1,6 +1,7 @@
 // What the deploy prints: the plan as copy-pasteable commands, and the summary at the end.
 // Pure formatting; nothing here can see a secret value (steps only name their stdin).
 import type { Desired } from './desired.ts';
+import { fleetLine } from './fleet.ts';
 import type { ConsentScope } from './jobs.ts';
 import { encryptArgs } from './kms.ts';
 import { dpopModeOf } from './plan-keys.ts';
@@ -80,6 +81,9 @@ export function formatSummary(desired: Desired, state: ProjectState | undefined)
         ? `  ${spec.name.padEnd(10)} ${url(spec.name, desired.urls[spec.name as keyof Desired['urls']])}${spec.public ? '  (public)' : ''}`
         : `  ${spec.name.padEnd(10)} (Pub/Sub trigger on ${desired.topics[spec.trigger]}, private)`,
     ),
+    '',
+    'Worker fleet, sized from the Google call budget (docs/deploy.md#sizing-the-worker-fleet):',
+    `  ${fleetLine(desired.workerFleet)}`,
     '',
     'Register this redirect URI on the OAuth client (APIs & Services > Credentials > your Web client):',
     `  ${desired.redirectUri}`,

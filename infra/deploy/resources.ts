@@ -31,6 +31,10 @@ export interface FunctionSpec {
   readonly memory: string;
   readonly cpu: string;
   readonly concurrency: number;
+  /**
+   * `--max-instances`. Not the worker's: the deploy sizes it from the Google call budget
+   * (desired.ts, fleet.ts); its figure here is the fleet `npm run simulate` models by default.
+   */
   readonly maxInstances: number;
   readonly timeoutSeconds: number;
 }

@@ -23,6 +23,7 @@ describe('parseArgs', () => {
         schedulerLocation: 'europe-west1',
         firestoreLocation: 'europe-west1',
         minInstances: 0,
+        workerMaxInstances: undefined,
         distDir: 'dist',
         rulesFile: 'firestore.rules',
         indexesFile: 'firestore.indexes.json',
@@ -49,6 +50,23 @@ describe('parseArgs', () => {
         ok: false,
         help: false,
         problems: ['--alert-email must be one email address'],
+      });
+  });
+
+  it('takes --worker-max-instances from 1 to 1000, and refuses anything else', () => {
+    expect(parseArgs([...BASE, '--worker-max-instances', '12'])).toMatchObject({
+      ok: true,
+      options: { workerMaxInstances: 12 },
+    });
+    expect(parseArgs([...BASE, '--worker-max-instances=1000'])).toMatchObject({
+      ok: true,
+      options: { workerMaxInstances: 1000 },
+    });
+    for (const bad of ['0', '-1', '1001', '2.5', 'many', ''])
+      expect(parseArgs([...BASE, `--worker-max-instances=${bad}`])).toEqual({
+        ok: false,
+        help: false,
+        problems: ['--worker-max-instances must be a whole number from 1 to 1000'],
       });
   });
 

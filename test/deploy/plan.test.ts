@@ -464,7 +464,8 @@ describe('buildPlan on an empty project', () => {
       callback: '512Mi 1 40 10 60s',
       revoke: '512Mi 1 40 5 60s',
       dispatcher: '1Gi 1 1 2 540s',
-      worker: '1Gi 1 4 20 540s',
+      // Sized from the default call budget: 200 calls/s over 16 lanes × 1000 / 100 ms.
+      worker: '1Gi 1 4 1 540s',
       risc: '256Mi 1 10 3 60s',
     });
   });
@@ -1679,6 +1680,114 @@ describe('the enabled jobs: APIs and the consent screen', () => {
       problems: [
         'env file: JOBS: names an unknown job "sheets-raed" (known: drive-export, drive-list, sheets-read)',
       ],
+    });
+  });
+});
+
+describe('the worker fleet, sized from the Google call budget (GOOGLE_CALL_BUDGET)', () => {
+  function workerDeploy(desired: Desired): readonly string[] {
+    const plan = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
+    const step = gcloudSteps(plan).find((s) => s.args[1] === 'deploy' && s.args[2] === 'worker');
+    if (step === undefined) throw new Error('no worker deploy');
+    return step.args;
+  }
+
+  it.each([
+    // budget, latency ms, lanes → --max-instances: floor(budget / (lanes × 1000 / latency)), at least 1
+    [{}, '1', '200 calls/s budget / (16 lanes × 1000 / 100 ms = 160 calls/s per instance)'],
+    [
+      { GOOGLE_CALL_BUDGET: '2000' },
+      '12',
+      '2000 calls/s budget / (16 lanes × 1000 / 100 ms = 160 calls/s per instance)',
+    ],
+    [
+      { GOOGLE_CALL_BUDGET: '200', GOOGLE_CALL_LATENCY_MS: '300' },
+      '3',
+      '200 calls/s budget / (16 lanes × 1000 / 300 ms = 53.3 calls/s per instance)',
+    ],
+    [
+      { GOOGLE_CALL_BUDGET: '1000', GOOGLE_CALL_LATENCY_MS: '50', WORKER_CONCURRENCY: '4' },
+      '12',
+      '1000 calls/s budget / (4 lanes × 1000 / 50 ms = 80 calls/s per instance)',
+    ],
+    [
+      { GOOGLE_CALL_BUDGET: '10', WORKER_CONCURRENCY: '64' },
+      '1',
+      '10 calls/s budget / (64 lanes × 1000 / 100 ms = 640 calls/s per instance)',
+    ],
+  ])('%o gives --max-instances %s and prints the arithmetic', (env, expected, arithmetic) => {
+    const desired = desiredFor([], {}, env);
+    expect(flag(workerDeploy(desired), 'max-instances')).toBe(expected);
+    expect(formatSummary(desired, undefined)).toContain(
+      `  worker --max-instances ${expected}: ${arithmetic}`,
+    );
+  });
+
+  it('takes the exact floor where floating point would fall just short (160 / (16 × 1000 / 300) = 3)', () => {
+    const desired = desiredFor(
+      [],
+      {},
+      { GOOGLE_CALL_BUDGET: '160', GOOGLE_CALL_LATENCY_MS: '300' },
+    );
+    expect(flag(workerDeploy(desired), 'max-instances')).toBe('3');
+  });
+
+  it('sizes only the worker: the other functions keep their own --max-instances', () => {
+    const small = buildPlan(desiredFor(), { ...emptyState(), projectNumber: NUMBER });
+    const large = buildPlan(desiredFor([], {}, { GOOGLE_CALL_BUDGET: '100000' }), {
+      ...emptyState(),
+      projectNumber: NUMBER,
+    });
+    const sizes = (plan: Plan) =>
+      gcloudSteps(plan)
+        .filter((s) => s.args[1] === 'deploy' && s.args[2] !== 'worker')
+        .map((s) => `${s.args[2]} ${flag(s.args, 'max-instances')}`);
+    expect(sizes(large)).toEqual(sizes(small));
+    expect(sizes(small)).toEqual([
+      'authorize 10',
+      'callback 10',
+      'revoke 5',
+      'dispatcher 2',
+      'risc 3',
+    ]);
+  });
+
+  it('--worker-max-instances wins over the budget, and the summary says what the budget gives', () => {
+    const desired = desiredFor(['--worker-max-instances', '7'], {}, { GOOGLE_CALL_BUDGET: '2000' });
+    expect(flag(workerDeploy(desired), 'max-instances')).toBe('7');
+    expect(formatSummary(desired, undefined)).toContain(
+      '  worker --max-instances 7: given by --worker-max-instances (the call budget would give 12: 2000 calls/s budget / (16 lanes × 1000 / 100 ms = 160 calls/s per instance))',
+    );
+  });
+
+  it('on a converged project, --worker-max-instances redeploys the worker alone', () => {
+    const plan = buildPlan(desiredFor(['--worker-max-instances', '5']), converged(desiredFor()));
+    expect(gcloudSteps(plan).map((s) => [s.title, flag(s.args, 'max-instances')])).toEqual([
+      ['Deploy function worker (code or settings changed)', '5'],
+    ]);
+  });
+
+  it.each([
+    ['GOOGLE_CALL_BUDGET', '0', 'from 1 to 1000000'],
+    ['GOOGLE_CALL_BUDGET', '-200', 'from 1 to 1000000'],
+    ['GOOGLE_CALL_BUDGET', '200/s', 'from 1 to 1000000'],
+    ['GOOGLE_CALL_BUDGET', '1.5', 'from 1 to 1000000'],
+    ['GOOGLE_CALL_LATENCY_MS', '0', 'from 1 to 60000'],
+    ['GOOGLE_CALL_LATENCY_MS', 'fast', 'from 1 to 60000'],
+  ])('refuses %s=%s in the env file, naming the setting', (name, value, range) => {
+    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
+    if (!parsed.ok) throw new Error('bad args');
+    const built = buildDesired({
+      options: parsed.options,
+      envValues: { OAUTH_CLIENT_ID: 'id', [name]: value },
+      rulesSource: RULES,
+      indexesJson: undefined,
+      sourceHashes: {},
+      monitoring: MONITORING,
+    });
+    expect(built).toEqual({
+      ok: false,
+      problems: [`env file: ${name}: must be a whole number ${range}`],
     });
   });
 });
