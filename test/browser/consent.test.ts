@@ -1,12 +1,8 @@
 // Real Chromium (Debian package) clicks through the product as a person would, against the real
 // functions-framework handlers, the Firestore emulator and the Google stand-in's HTML consent page.
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPage } from '../../shared/web/pages.ts';
 import { configuredJobs } from '../../shared/oauth/authorization.ts';
@@ -14,30 +10,17 @@ import { isTransactionCookie } from '../../shared/oauth/transaction.ts';
 import type { StoredConnection } from '../../shared/store/connection/document.ts';
 import { createUnsubscribeLink } from '../../shared/web/unsubscribe-link.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-// Without these flags Chromium floods the closed network
-// (docs/google-behaviours.md#chromium-in-tests).
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { launchChromium, type LaunchedChromium } from '../support/chromium.ts';
 
 let app: TestApp;
 let startServer: Server;
 let startUrl: string;
 let context: BrowserContext;
-let userDataDir: string;
+let browser: LaunchedChromium | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
+  browser = await launchChromium();
+  context = browser.context;
   app = await startTestApp();
   const html = startPage({
     appName: app.runtime.config.appName,
@@ -50,17 +33,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => startServer.listen(0, '127.0.0.1', resolve));
   startUrl = `http://localhost:${(startServer.address() as AddressInfo).port}/`;
-  userDataDir = await mkdtemp(path.join(tmpdir(), 'cv-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
 });
 
 afterAll(async () => {
-  await context?.close();
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+  await browser?.close();
   await new Promise((resolve) => startServer?.close(resolve));
   await app?.close();
 });

@@ -3,18 +3,18 @@
 // (shared/runs/user/lease-step.ts), so the new instance takes the dead one's users over within
 // seconds instead of waiting out their whole budget (120 s here), and while they are set aside
 // the batch's other users go on. Every user ends with exactly one export.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { dispatcherHandler } from '../../shared/runs/handlers.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
 import { CONNECTIONS } from '../../shared/store/connection/document.ts';
-import { recordOutput } from '../support/capture.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import {
   serveCloudEvent,
   startRunHarness,
+  startWorkerProcess,
   stopOwnEmulators,
   wirePubSub,
   type RunHarness,
@@ -26,27 +26,6 @@ let port: number;
 let worker: ChildProcess | undefined;
 let dispatcher: Awaited<ReturnType<typeof serveCloudEvent>>;
 let wiring: Awaited<ReturnType<typeof wirePubSub>>;
-
-/** The worker as deployed (functions/worker.ts) in its own process; its log lines, parsed. */
-function startWorker(lines: Record<string, unknown>[] = []): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['test/runs/worker-process.ts'], {
-    env: { ...process.env, ...harness.env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      const text = chunk.toString();
-      recordOutput(text);
-      output += text;
-      for (const line of text.split('\n'))
-        if (line.startsWith('{')) lines.push(JSON.parse(line) as Record<string, unknown>);
-      if (output.includes('worker ready')) resolve(child);
-    });
-    child.stderr.on('data', (chunk: Buffer) => recordOutput(chunk.toString()));
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
 
 beforeAll(async () => {
   // The default user budget: before, a dead holder's lease lasted all of it (125 s).
@@ -77,7 +56,7 @@ describe('a worker instance lost mid-batch', () => {
     const users = await harness.seedUsers(USERS, { prefix: 'crash' });
     const subs = users.map((user) => user.sub);
     harness.standIn.control.setLatency(400);
-    worker = await startWorker();
+    worker = await startWorkerProcess(harness, port);
     const { config } = harness.runtime;
     const publisher = pubsubPublisher(config);
     const { runId } = await publishTick(
@@ -107,7 +86,7 @@ describe('a worker instance lost mid-batch', () => {
     ).docs.map((doc) => doc.id);
     harness.standIn.control.setLatency(0);
     const lines: Record<string, unknown>[] = [];
-    worker = await startWorker(lines);
+    worker = await startWorkerProcess(harness, port, lines);
 
     // Well within one user budget (120 s): before, the new instance waited out every lease.
     const report = await waitForRunReport(harness.db, runId, { timeoutMs: 60_000 });

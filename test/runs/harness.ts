@@ -2,6 +2,7 @@
 // started here when run alone), the Google stand-in, a runtime on a fresh demo- project, users
 // seeded through a real scripted consent and code exchange, and helpers to run the dispatcher and
 // worker under the real functions-framework with emulator push subscriptions.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +22,12 @@ import { sealToken, type StoredConnection } from '../../shared/store/connection/
 import { dpopFetch, type DpopKeys } from '../../shared/oauth/dpop.ts';
 import { connectionRef } from '../support/connections.ts';
 import { startEmulator, type Emulator } from '../support/emulators.ts';
-import { captureSink, recordFirestoreProject, recordIssuedSecrets } from '../support/capture.ts';
+import {
+  captureSink,
+  recordFirestoreProject,
+  recordIssuedSecrets,
+  recordOutput,
+} from '../support/capture.ts';
 import { startGoogleStandIn, type GoogleStandIn } from '../standin/index.ts';
 import { googleEndpointSettings } from '../support/google-settings.ts';
 import {
@@ -373,4 +379,36 @@ export async function serveRunFunctions(
 
 export async function stopOwnEmulators(): Promise<void> {
   await Promise.all(started.map((emulator) => emulator.stop()));
+}
+
+/**
+ * The worker as deployed (functions/worker.ts, test/runs/worker-process.ts) in its own process on
+ * `port`, with the harness's settings; its output goes to the leak scan, and its JSON log lines
+ * into `lines` when given. Resolves once it listens.
+ */
+export function startWorkerProcess(
+  harness: RunHarness,
+  port: number,
+  lines?: Record<string, unknown>[],
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['test/runs/worker-process.ts'], {
+    env: { ...process.env, ...harness.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      recordOutput(text);
+      output += text;
+      if (lines)
+        for (const line of text.split('\n'))
+          if (line.startsWith('{')) lines.push(JSON.parse(line) as Record<string, unknown>);
+      if (output.includes('worker ready')) resolve(child);
+    });
+    child.stderr.on('data', (chunk: Buffer) => recordOutput(chunk.toString()));
+    child.on('exit', (code) =>
+      reject(new Error(`worker exited early (${code}): ${output.slice(-500)}`)),
+    );
+  });
 }

@@ -2,18 +2,18 @@
 // deployed functions/worker.ts) behind one push endpoint that routes like Cloud Run's front end.
 // They share one run: every user is done exactly once (one ledger entry, one export), and the
 // batches spread over more than one instance.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { dispatcherHandler } from '../../shared/runs/handlers.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
-import { recordOutput } from '../support/capture.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import { startInstanceRouter, type InstanceRouter } from '../support/instance-router.ts';
 import {
   serveCloudEvent,
   startRunHarness,
+  startWorkerProcess,
   stopOwnEmulators,
   wirePubSub,
   type RunHarness,
@@ -26,27 +26,10 @@ let router: InstanceRouter;
 let dispatcher: Awaited<ReturnType<typeof serveCloudEvent>>;
 let wiring: Awaited<ReturnType<typeof wirePubSub>>;
 
-function startWorker(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['test/runs/worker-process.ts'], {
-    env: { ...process.env, ...harness.env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      recordOutput(chunk.toString());
-      output += chunk.toString();
-      if (output.includes('worker ready')) resolve(child);
-    });
-    child.stderr.on('data', (chunk: Buffer) => recordOutput(chunk.toString()));
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
-
 beforeAll(async () => {
   harness = await startRunHarness('fleet', { RUN_BATCH_SIZE: '4', WORKER_CONCURRENCY: '2' });
   const ports = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
-  workers = await Promise.all(ports.map(startWorker));
+  workers = await Promise.all(ports.map((port) => startWorkerProcess(harness, port)));
   router = await startInstanceRouter(
     ports.map((port) => `http://127.0.0.1:${port}`),
     { concurrency: 2 },

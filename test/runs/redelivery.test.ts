@@ -1,7 +1,7 @@
 // Pub/Sub redelivery, for real: the worker runs in its own process behind an emulator push
 // subscription. Killing it mid-batch makes the emulator redeliver the batch to the next worker;
 // malformed and poison messages end on the dead-letter path after bounded attempts.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { DEAD_LETTERS } from '../../shared/runs/dead-letter.ts';
@@ -9,11 +9,11 @@ import { recordDispatched } from '../../shared/runs/dispatched.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
-import { recordOutput } from '../support/capture.ts';
 import {
   expireAccessTokens,
   serveCloudEvent,
   startRunHarness,
+  startWorkerProcess,
   stopOwnEmulators,
   wirePubSub,
   type RunHarness,
@@ -25,25 +25,6 @@ let port: number;
 let worker: ChildProcess | undefined;
 let dispatcher: Awaited<ReturnType<typeof serveCloudEvent>>;
 let wiring: Awaited<ReturnType<typeof wirePubSub>>;
-
-function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['test/runs/worker-process.ts'], {
-    env: { ...process.env, ...harness.env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      recordOutput(chunk.toString());
-      output += chunk.toString();
-      if (output.includes('worker ready')) resolve(child);
-    });
-    child.stderr.on('data', (chunk: Buffer) => recordOutput(chunk.toString()));
-    child.on('exit', (code) =>
-      reject(new Error(`worker exited early (${code}): ${output.slice(-500)}`)),
-    );
-  });
-}
 
 beforeAll(async () => {
   harness = await startRunHarness('redeliver', {
@@ -74,7 +55,7 @@ describe('redelivery', () => {
     const users = await harness.seedUsers(20);
     const { config } = harness.runtime;
     harness.standIn.control.setLatency(150);
-    worker = await startWorker();
+    worker = await startWorkerProcess(harness, port);
     const publisher = pubsubPublisher(config);
     const { runId } = await publishTick(
       publisher,
@@ -96,7 +77,7 @@ describe('redelivery', () => {
     worker.kill('SIGKILL');
     await new Promise((resolve) => worker!.once('exit', resolve));
     harness.standIn.control.setLatency(0);
-    worker = await startWorker();
+    worker = await startWorkerProcess(harness, port);
 
     const report = await waitForRunReport(harness.db, runId, { timeoutMs: 90_000 });
     expect(report.status).toBe('complete');
