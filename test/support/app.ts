@@ -62,10 +62,10 @@ export async function startTestApp(overrides: Record<string, string> = {}): Prom
   if (!emulator)
     throw new Error('FIRESTORE_EMULATOR_HOST is not set: run the tests with `npm test`.');
   const projectId = `demo-test-${randomBytes(4).toString('hex')}`;
+  recordFirestoreProject(projectId);
   const clientSecret = `GOCSPX-${randomBytes(18).toString('base64url')}`;
 
   // Servers first (their URLs are settings), handlers bound once the runtime exists.
-  recordFirestoreProject(projectId);
   const id = (registered += 1);
   const slots: Record<string, RequestListener | undefined> = {};
   const servers: Record<'authorize' | 'callback' | 'revoke', Server> = {} as never;
