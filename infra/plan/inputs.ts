@@ -120,10 +120,10 @@ export const INPUTS = {
     source: 'a lever (docs/scale.md#levers); the code has one dispatcher',
   },
   lanes: {
-    default: 'fixed',
+    default: 'adaptive',
     values: ['fixed', 'adaptive'],
-    doc: 'fixed lanes (the code today), or halve them on 429 and add one per lane of successes',
-    source: 'issue 14 item 3 (AIMD lanes)',
+    doc: 'lanes halved on 429 and earned back (the code), or fixed lanes (a what-if)',
+    source: 'shared/runs/limiter.ts (docs/architecture.md#quota-aware-lanes)',
   } satisfies ChoiceInput<'fixed' | 'adaptive'>,
   dpop: {
     default: 'off',
