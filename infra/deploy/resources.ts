@@ -103,7 +103,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     browserFacing: false,
     firestore: true,
     secrets: secretKeysOf('dispatcher'),
-    publishes: ['work', 'events'],
+    // The tick too: a long run is handed over to a fresh invocation by a tick of its own
+    // (shared/runs/dispatch.ts).
+    publishes: ['tick', 'work', 'events'],
     memory: '1Gi',
     cpu: '1',
     concurrency: 1,

@@ -290,7 +290,7 @@ function converged(desired: Desired): ProjectState {
           : undefined,
     },
     topics: {
-      'consent-vault-tick': { policy: { bindings: [] } },
+      'consent-vault-tick': { policy: binding('roles/pubsub.publisher', [sa('dispatcher')]) },
       'consent-vault-work': { policy: binding('roles/pubsub.publisher', [sa('dispatcher')]) },
       'consent-vault-events': { policy: binding('roles/pubsub.publisher', STORING.map(sa)) },
       'consent-vault-dead-letter': { policy: binding('roles/pubsub.publisher', [AGENT]) },
@@ -420,6 +420,7 @@ describe('buildPlan on an empty project', () => {
         `pubsub subscriptions <trigger subscription of worker> roles/pubsub.subscriber ${AGENT}`,
         `pubsub topics consent-vault-dead-letter roles/pubsub.publisher ${AGENT}`,
         ...STORING.map((n) => `pubsub topics consent-vault-events roles/pubsub.publisher ${sa(n)}`),
+        `pubsub topics consent-vault-tick roles/pubsub.publisher ${sa('dispatcher')}`,
         `pubsub topics consent-vault-work roles/pubsub.publisher ${sa('dispatcher')}`,
         ...['callback', 'dispatcher', 'worker'].map(
           (n) =>
