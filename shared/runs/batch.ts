@@ -59,12 +59,14 @@ export interface BatchState {
   readonly connections: ReadonlyMap<string, Snapshot>;
   /** When the run's latest re-run began, if it was re-run (./rerun.ts). */
   readonly rerunSince: number | undefined;
+  /** When the run began (its document's `startedAt`), if it has one. */
+  readonly runStartedAt: number | undefined;
 }
 
 /**
  * Four reads for the whole batch, in parallel: the halt flag, the ledger (users already done),
  * the connections (each user's first lease attempt uses this read instead of its own) and the
- * run (whether it is being re-run). Reads only, so the worker starts them while it still counts
+ * run (when it started, and whether it is being re-run). Reads only, so the worker starts them while it still counts
  * the delivery.
  */
 export async function readBatchState(deps: RunDeps, batch: WorkBatch): Promise<BatchState> {
@@ -78,7 +80,8 @@ export async function readBatchState(deps: RunDeps, batch: WorkBatch): Promise<B
   ]);
   const repairs = (run.get('repairs') as RunDoc['repairs']) ?? [];
   const rerunSince = repairs.at(-1)?.startedAt.toMillis();
-  return { startedAt, halt, done, connections, rerunSince };
+  const runStartedAt = (run.get('startedAt') as RunDoc['startedAt'] | undefined)?.toMillis();
+  return { startedAt, halt, done, connections, rerunSince, runStartedAt };
 }
 
 export async function processBatch(

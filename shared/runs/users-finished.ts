@@ -8,9 +8,8 @@
 // https://cloud.google.com/stackdriver/pricing). The run's report (./report.ts) stays the exact
 // tally: a user two overlapping deliveries both finished is counted by both here, and a re-run
 // counts again the users it redoes.
-import type { Firestore, Timestamp } from '@google-cloud/firestore';
 import type { Logger } from '../log.ts';
-import { runRef, type LedgerEntry } from './ledger.ts';
+import type { LedgerEntry } from './ledger.ts';
 
 /** The message of the line; the metrics filter on it. */
 export const USERS_FINISHED = 'users finished';
@@ -34,12 +33,6 @@ export function finishedByDelivery(
     .sort()
     .map((outcome) => ({ outcome, users: (after[outcome] ?? 0) - (earlier[outcome] ?? 0) }))
     .filter((count) => count.users > 0);
-}
-
-/** When the run started (ms), from its run document; undefined without one. */
-export async function readRunStart(db: Firestore, runId: string): Promise<number | undefined> {
-  const started = (await runRef(db, runId).get()).get('startedAt') as Timestamp | undefined;
-  return started?.toMillis();
 }
 
 /** One line per outcome; `log` carries the run and batch ids; `runStartedAt`: of the attempt. */

@@ -11,7 +11,7 @@ import {
 import { provenanceOf } from './dispatched.ts';
 import type { RunDeps } from './deps.ts';
 import { parseWorkBatch, type PubSubDelivery, type WorkBatch } from './messages.ts';
-import { finishedByDelivery, logUsersFinished, readRunStart } from './users-finished.ts';
+import { finishedByDelivery, logUsersFinished } from './users-finished.ts';
 
 export type WorkResult =
   | { readonly kind: 'processed'; readonly summary: BatchSummary }
@@ -47,13 +47,11 @@ export async function handleWorkDelivery(
     await recordDeadLetter(db, delivery, { reason: 'malformed', attempt, now });
     return { kind: 'dead-lettered', reason: 'malformed' };
   }
-  // Its provenance and the run's start (for the dashboard's `users finished` lines) are read
-  // beside the batch's own reads: no extra round trip before users start.
-  const [attempt, provenance, state, runStartedAt] = await Promise.all([
+  // Its provenance is read beside the batch's own reads: no extra round trip before users start.
+  const [attempt, provenance, state] = await Promise.all([
     counted,
     provenanceOf(db, batch),
     readBatchState(deps, batch),
-    readRunStart(db, batch.runId),
   ]);
   if (provenance !== 'dispatched') {
     runtime.log.error('forged work message dead-lettered: no batch the dispatcher published', {
@@ -86,7 +84,7 @@ export async function handleWorkDelivery(
   const finished = finishedByDelivery(summary.outcomes, state.done.values());
   // A re-run's users finish in time for a deadline counted from the re-run's own start.
   logUsersFinished(log, finished, {
-    runStartedAt: state.rerunSince ?? runStartedAt,
+    runStartedAt: state.rerunSince ?? state.runStartedAt,
     now: runtime.clock.now(),
   });
   if (final && summary.deadLettered) {

@@ -113,15 +113,19 @@ export function leaseStillBusy(work: UserWork): UserResult {
 export function keepLease(work: UserWork, held: Held): () => void {
   let stopped = false;
   let renewing: Promise<unknown> = Promise.resolve();
+  // Each renewal starts from the version the last one wrote, so it needs no fresh read.
+  let current = held;
   const timer = setInterval(() => {
     renewing = renewing.then(async () => {
       if (stopped) return;
       try {
-        const answer = await work.run.connections.renewLease(held, {
+        const answer = await work.run.connections.renewLease(current, {
           holder: work.holder,
           until: new Date(work.now() + LEASE_TTL_MS),
         });
         if (answer.kind === 'refused') stop();
+        else
+          current = { connection: answer.connection, version: answer.version, holder: held.holder };
       } catch (error) {
         // The next beat tries again; two may fail before the lease lapses.
         work.log.warn('cannot renew the lease', { error });
