@@ -119,7 +119,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     browserFacing: false,
     firestore: true,
     secrets: secretKeysOf('worker'),
-    publishes: ['events'],
+    // The work topic too: a batch whose deliveries died goes on as a fresh message
+    // (shared/runs/attempts.ts).
+    publishes: ['work', 'events'],
     memory: '1Gi',
     cpu: '1',
     concurrency: WORKER_DELIVERIES,

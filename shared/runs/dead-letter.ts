@@ -1,11 +1,10 @@
 // The dead-letter path: a work message that is malformed, or still failing after the allowed
 // number of deliveries, is recorded in `deadLetters/{messageId}` and acknowledged, so it never
-// loops. Delivery attempts come from the CloudEvent when the subscription has a dead-letter
-// policy; otherwise they are counted here, per message id, at the start of each delivery (so a
-// message that crashes the instance every time is caught too).
+// loops. How deliveries are counted: ./attempts.ts.
 import { createHash } from 'node:crypto';
 import { FieldValue, Timestamp, type Firestore } from '@google-cloud/firestore';
 import { redactText } from '../log.ts';
+import { safeId } from './attempts.ts';
 import { expireAtFor } from './ledger.ts';
 import type { PubSubDelivery } from './messages.ts';
 
@@ -17,22 +16,6 @@ export const DEAD_LETTERS = 'deadLetters';
  * (infra/monitoring/).
  */
 export const DEAD_LETTER_ALERT = 'work_dead_lettered';
-export const DELIVERIES = 'deliveries';
-
-export async function countDelivery(
-  db: Firestore,
-  messageId: string,
-  now: number,
-): Promise<number> {
-  const ref = db.collection(DELIVERIES).doc(safeId(messageId));
-  return db.runTransaction(async (tx) => {
-    const snapshot = await tx.get(ref);
-    const attempts = (snapshot.exists ? Number(snapshot.get('attempts')) : 0) + 1;
-    tx.set(ref, { attempts, lastAt: Timestamp.fromMillis(now), expireAt: expireAtFor(now) });
-    return attempts;
-  });
-}
-
 /**
  * `malformed`: unparseable; `forged`: parseable but not a batch the dispatcher published;
  * `max_attempts`: still failing after the last delivery.
@@ -66,10 +49,4 @@ export async function recordDeadLetter(
       count: FieldValue.increment(1),
       expireAt: expireAtFor(now),
     });
-}
-
-function safeId(messageId: string): string {
-  return /^[\w.-]{1,200}$/.test(messageId)
-    ? messageId
-    : createHash('sha256').update(messageId).digest('hex');
 }

@@ -339,8 +339,10 @@ describe('deploy CLI against a fake project', () => {
         DPOP_FUNCTIONS.map(sa).sort(),
       );
       const topics = afterFirst.topics;
+      // The worker continues a batch whose deliveries died as a fresh message.
       expect(membersOf(policy(topics['consent-vault-work']), 'roles/pubsub.publisher')).toEqual([
         sa('dispatcher'),
+        sa('worker'),
       ]);
       expect(membersOf(policy(topics['consent-vault-events']), 'roles/pubsub.publisher')).toEqual(
         STORING.map(sa).sort(),

@@ -291,7 +291,9 @@ function converged(desired: Desired): ProjectState {
     },
     topics: {
       'consent-vault-tick': { policy: binding('roles/pubsub.publisher', [sa('dispatcher')]) },
-      'consent-vault-work': { policy: binding('roles/pubsub.publisher', [sa('dispatcher')]) },
+      'consent-vault-work': {
+        policy: binding('roles/pubsub.publisher', [sa('dispatcher'), sa('worker')]),
+      },
       'consent-vault-events': { policy: binding('roles/pubsub.publisher', STORING.map(sa)) },
       'consent-vault-dead-letter': { policy: binding('roles/pubsub.publisher', [AGENT]) },
     },
@@ -422,6 +424,7 @@ describe('buildPlan on an empty project', () => {
         ...STORING.map((n) => `pubsub topics consent-vault-events roles/pubsub.publisher ${sa(n)}`),
         `pubsub topics consent-vault-tick roles/pubsub.publisher ${sa('dispatcher')}`,
         `pubsub topics consent-vault-work roles/pubsub.publisher ${sa('dispatcher')}`,
+        `pubsub topics consent-vault-work roles/pubsub.publisher ${sa('worker')}`,
         ...['callback', 'dispatcher', 'worker'].map(
           (n) =>
             `secrets consent-vault-oauth-client-secret roles/secretmanager.secretAccessor ${sa(n)}`,

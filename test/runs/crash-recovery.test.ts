@@ -2,11 +2,15 @@
 // the same endpoint, as Cloud Run would. The leases are short and renewed by their live holder
 // (shared/runs/user/lease-step.ts), so the new instance takes the dead one's users over within
 // seconds instead of waiting out their whole budget (120 s here), and while they are set aside
-// the batch's other users go on. Every user ends with exactly one export.
+// the batch's other users go on. Every user ends with exactly one export. And a batch whose
+// deliveries keep dying while it makes progress goes on as a fresh message each time, so five
+// kills do not spend the five tries Pub/Sub allows it (shared/runs/attempts.ts).
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { dispatcherHandler } from '../../shared/runs/handlers.ts';
+import { DEAD_LETTERS } from '../../shared/runs/dead-letter.ts';
+import { recordDispatched } from '../../shared/runs/dispatched.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
 import { CONNECTIONS } from '../../shared/store/connection/document.ts';
@@ -21,6 +25,7 @@ import {
 } from './harness.ts';
 
 const USERS = 40;
+const KILLED_BATCH = 160;
 let harness: RunHarness;
 let port: number;
 let worker: ChildProcess | undefined;
@@ -116,4 +121,84 @@ describe('a worker instance lost mid-batch', () => {
       .get();
     expect(leftHeld.size).toBe(0);
   }, 150_000);
+
+  it('five kills hitting one batch: no healthy user dead-lettered, one export each, no lease left', async () => {
+    // Enough users that each of the five instances finds some left to do.
+    const users = await harness.seedUsers(KILLED_BATCH, { prefix: 'kill5' });
+    const subs = users.map((user) => user.sub);
+    const { config } = harness.runtime;
+    // One batch, sent as the dispatcher sends it.
+    const runId = '2026-12-04_86400s';
+    const batch = { v: 1 as const, runId, batchId: 'b000000', subs };
+    await recordDispatched(harness.db, batch, Date.now());
+    harness.standIn.control.setLatency(400);
+    const lines: Record<string, unknown>[][] = [[]];
+    if (worker) await stopChild(worker);
+    worker = await startWorkerProcess(harness, port, lines[0]);
+    const publisher = pubsubPublisher(config);
+    await publisher.publish(config.pubsub.workTopic, batch, { runId, batchId: batch.batchId });
+    await publisher.close();
+    const ledgerSize = async () => (await readLedger(harness.db, runId, subs)).size;
+    for (let kill = 0; kill < 5; kill += 1) {
+      // The instance is at work on this batch: it took over the dead one's users (writes the
+      // dead one had in flight may still land just after it died, so the ledger alone is not
+      // proof)...
+      const current = lines.at(-1)!;
+      if (kill > 0)
+        await until(
+          () =>
+            Promise.resolve(current.some((line) => line.message === 'took over a lapsed lease')),
+          `instance ${kill + 1} taking the batch over`,
+        );
+      // ...and has done some users since, and holds more.
+      const baseline = await ledgerSize();
+      await until(
+        async () => {
+          const held = await harness.db
+            .collection(CONNECTIONS)
+            .where('refreshLease', '!=', null)
+            .count()
+            .get();
+          return (await ledgerSize()) >= baseline + 2 && held.data().count >= 2;
+        },
+        `instance ${kill + 1} making progress`,
+      );
+      expect(await ledgerSize()).toBeLessThan(KILLED_BATCH);
+      worker.kill('SIGKILL');
+      await new Promise((resolve) => worker!.once('exit', resolve));
+      lines.push([]);
+      worker = await startWorkerProcess(harness, port, lines.at(-1));
+    }
+    harness.standIn.control.setLatency(0);
+
+    await until(async () => (await ledgerSize()) === KILLED_BATCH, 'every user done');
+    const ledger = await readLedger(harness.db, runId, subs);
+    expect(new Set([...ledger.values()].map((entry) => entry.outcome))).toEqual(new Set(['ok']));
+    for (const user of users)
+      expect(
+        harness.standIn.control
+          .driveFiles(user.email)
+          .filter((file) => file.name === 'export-2026-12-04.csv' && !file.trashed),
+      ).toHaveLength(1);
+    // Each kill after the first redelivery found users done: the rest went on afresh.
+    const continued = lines
+      .flat()
+      .filter((line) => line.message === 'batch continued after a lost delivery');
+    expect(continued.length).toBeGreaterThanOrEqual(4);
+    expect((await harness.db.collection(DEAD_LETTERS).count().get()).data().count).toBe(0);
+    const leftHeld = await harness.db
+      .collection(CONNECTIONS)
+      .where('refreshLease', '!=', null)
+      .get();
+    expect(leftHeld.size).toBe(0);
+  }, 240_000);
 });
+
+/** Polls `check` until it holds; fails naming `what` after 60 s. */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
