@@ -3,8 +3,8 @@
 // with the fewest requests in flight, never more than `concurrency` at once to one instance;
 // the others wait here, as in Cloud Run's pending queue
 // (https://cloud.google.com/run/docs/about-concurrency). An instance that dies fails only the
-// requests it had (503, as the front end answers); a request for an instance that is not up yet
-// (being replaced) waits until it is, as Cloud Run holds requests while it starts an instance.
+// requests it had (503, as the front end answers); while it is replaced, requests go to the
+// instances that are up, or wait when none is, as Cloud Run holds requests while it starts one.
 // It counts requests per instance, so a run can show how evenly work spread.
 import {
   createServer,
@@ -42,12 +42,16 @@ export async function startInstanceRouter(
   const concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;
   const pending: Pending[] = [];
   let closed = false;
+  // An instance that refused a connection is not up: requests go to the instances that are, and
+  // it is tried again (with one request) after NOT_UP_RETRY_MS.
+  const down = instances.map(() => false);
   const next = () => {
     while (pending.length > 0) {
-      let chosen = 0;
-      for (let index = 1; index < instances.length; index += 1)
-        if (inFlight[index]! < inFlight[chosen]!) chosen = index;
-      if (inFlight[chosen]! >= concurrency) return;
+      let chosen: number | undefined;
+      for (let index = 0; index < instances.length; index += 1)
+        if (!down[index] && (chosen === undefined || inFlight[index]! < inFlight[chosen]!))
+          chosen = index;
+      if (chosen === undefined || inFlight[chosen]! >= concurrency) return;
       forward(chosen, pending.shift()!);
     }
   };
@@ -75,10 +79,15 @@ export async function startInstanceRouter(
       finish();
       if (error.code === 'ECONNREFUSED' && !closed) {
         served[chosen]! -= 1;
-        setTimeout(() => {
-          pending.unshift(item);
-          next();
-        }, NOT_UP_RETRY_MS).unref();
+        pending.unshift(item);
+        if (!down[chosen]) {
+          down[chosen] = true;
+          setTimeout(() => {
+            down[chosen] = false;
+            next();
+          }, NOT_UP_RETRY_MS).unref();
+        }
+        next();
       } else if (!item.outgoing.headersSent) item.outgoing.writeHead(503).end();
       else item.outgoing.destroy();
     });
