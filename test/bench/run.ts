@@ -14,13 +14,15 @@
 // to each call); the ideal then counts the signing time in each lane too.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { memoryPublisher, pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { processUser } from '../../shared/runs/process-user.ts';
 import { grpcConnectionBackend } from '../../shared/store/connection/grpc-backend.ts';
 import { createConnectionRepository } from '../../shared/store/connection/repository.ts';
+import type { Firestore, Timestamp } from '@google-cloud/firestore';
+import { runRef } from '../../shared/runs/ledger.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
 import { formatRunReport } from '../../shared/runs/report.ts';
 import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
@@ -37,7 +39,6 @@ import {
 import { startFakeKms, type FakeKms } from '../fakes/kms-server.ts';
 import { purposeKeysetJson } from '../../shared/crypto/keyset.ts';
 import { wrapKeyset } from '../../shared/crypto/wrapped-keyset.ts';
-import { availableParallelism } from 'node:os';
 import { kmsKeyWrapper } from '../../shared/secrets/kms.ts';
 import { generateDpopKeysJson } from '../../infra/deploy/dpop-keys.ts';
 
@@ -167,13 +168,14 @@ try {
   const { config } = harness.runtime;
   const subs = seeded.map((user) => user.sub);
   /** One daily run, every access token expired first (a daily run refreshes each user). */
-  const runOnce = async (scheduledAt: number) => {
+  const runOnce = async (scheduledAt: number, onTick: () => void = () => undefined) => {
     await expireAccessTokens(harness.db, subs);
     harness.standIn.control.clearRequestLog();
     const before = harness.standIn.control.stats();
     const publisher = pubsubPublisher(config);
     const started = Date.now();
     const { runId } = await publishTick(publisher, config.pubsub.tickTopic, scheduledAt, 86400);
+    onTick();
     await publisher.close();
     const report = await waitForRunReport(harness.db, runId, {
       timeoutMs: 3_600_000,
@@ -246,16 +248,29 @@ try {
   // spaced moments of the fault-free run's duration and restarted on the same port, as Cloud
   // Run replaces a lost instance; side by side with the fault-free run.
   let killed:
-    { wallMs: number; ok: number; exportsOnce: number; restartMs: readonly number[] } | undefined;
+    | {
+        wallMs: number;
+        ok: number;
+        exportsOnce: number;
+        restartMs: readonly number[];
+        timeline: string;
+      }
+    | undefined;
   if (kills > 0) {
     const day = scheduledAt + 86400e3;
     const label = new Date(day).toISOString().slice(0, 10);
     const restartMs: number[] = [];
+    const killedAt: number[] = [];
+    // The kills are timed from the tick, not from before it (the run first expires the tokens).
+    let ticked: () => void = () => undefined;
+    const tick = new Promise<void>((resolve) => (ticked = resolve));
     const killer = (async () => {
+      await tick;
       const start = Date.now();
       for (let kill = 1; kill <= kills; kill += 1) {
         const at = start + (kill / (kills + 1)) * wallMs;
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+        killedAt.push(Date.now());
         const index = (kill - 1) % workers.length;
         const victim = workers[index]!;
         victim.kill('SIGKILL');
@@ -267,7 +282,7 @@ try {
         restartMs.push(Date.now() - restarting);
       }
     })();
-    const chaos = await runOnce(day);
+    const chaos = await runOnce(day, () => ticked());
     await killer;
     killed = {
       wallMs: chaos.wallMs,
@@ -279,6 +294,7 @@ try {
             .filter((file) => file.name === `export-${label}.csv` && !file.trashed).length === 1,
       ).length,
       restartMs,
+      timeline: await recordedPerSecond(harness.db, chaos.report.runId, chaos.started, killedAt),
     };
   }
   await wiring.close();
@@ -414,6 +430,7 @@ try {
             `with ${kills} worker kill(s)`,
             `${(killed.wallMs / 1000).toFixed(2)} s = ${(killed.wallMs / wallMs).toFixed(2)}× the fault-free run; users ok ${killed.ok}/${users}, with exactly one export ${killed.exportsOnce}/${users}; each instance replaced in ${killed.restartMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s (a new process to listening; with one worker, time nobody works)`,
           ],
+          ['users recorded per second, with kills', killed.timeline],
         ] as [string, string][])),
   ];
 
@@ -523,6 +540,26 @@ function laneOccupancy(
     (inCalls / ((last - first) * run.lanes)) *
     100
   ).toFixed(0)}% in a call), ${seconds(run.recordedAt - last)} after the last`;
+}
+
+/** Users recorded in each second of a run from `startedAt`, a `✕` where a worker was killed. */
+async function recordedPerSecond(
+  db: Firestore,
+  runId: string,
+  startedAt: number,
+  killedAt: readonly number[],
+): Promise<string> {
+  const ledger = await runRef(db, runId).collection('ledger').select('at').get();
+  const seconds: number[] = [];
+  for (const doc of ledger.docs) {
+    const second = Math.floor(((doc.get('at') as Timestamp).toMillis() - startedAt) / 1000);
+    seconds[second] = (seconds[second] ?? 0) + 1;
+  }
+  const kills = new Set(killedAt.map((at) => Math.floor((at - startedAt) / 1000)));
+  return Array.from(
+    seconds,
+    (count, second) => `${kills.has(second) ? '✕' : ''}${count ?? 0}`,
+  ).join(' ');
 }
 
 /** Mean time from request arrival to response written, per Google endpoint. */
