@@ -7,7 +7,7 @@ import { ConfigError } from '../../shared/errors.ts';
 import type { FunctionName } from '../../shared/settings/functions.ts';
 import type { MonitoringDefinitions } from '../monitoring/definitions.ts';
 import type { DeployOptions, DpopMode } from './args.ts';
-import { sizeWorkerFleet, type WorkerFleet } from './fleet.ts';
+import { callsPerUser, parseApiBudgets, sizeWorkerFleet, type WorkerFleet } from './fleet.ts';
 import { jobRequirements, type ConsentScope } from './jobs.ts';
 import {
   DPOP_KMS,
@@ -167,6 +167,8 @@ export function buildDesired(inputs: DesiredInputs): DesiredResult {
   const sizing = readSettings(env, new Set(), []);
   const workerFleet = sizeWorkerFleet({
     budgetPerSecond: sizing.GOOGLE_CALL_BUDGET,
+    apiBudgets: parseApiBudgets(sizing.GOOGLE_API_BUDGETS),
+    callsPerUser: callsPerUser(jobs.calls),
     latencyMs: sizing.GOOGLE_CALL_LATENCY_MS,
     lanes: config.runs.workerConcurrency,
     override: options.workerMaxInstances,

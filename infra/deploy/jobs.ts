@@ -1,5 +1,5 @@
-// What the enabled jobs (JOBS) ask of the project: the Google APIs the deploy enables and the
-// scopes the operator registers on the OAuth consent screen. Derived here only, from the same job
+// What the enabled jobs (JOBS) ask of the project: the Google APIs the deploy enables, the
+// scopes the operator registers on the OAuth consent screen, and the calls that size the fleet. Derived here only, from the same job
 // manifest and the same selection (configuredJobs) that authorize uses for its consent request, so
 // the project, the consent screen and the scopes users are asked for cannot drift apart.
 import type { ScopeSensitivity } from '../../shared/jobs/google-scopes.ts';
@@ -23,6 +23,8 @@ export interface JobRequirements {
   readonly apis: readonly string[];
   /** Sign-in scopes first, then each enabled job's, as the consent request orders them. */
   readonly consentScopes: readonly ConsentScope[];
+  /** The enabled jobs' Google calls per user and run, by API, added up (their `calls`). */
+  readonly calls: ReadonlyMap<string, number>;
 }
 
 // Google's own wording for the sign-in scopes (neither is sensitive). Keyed by SIGN_IN_SCOPES, so
@@ -55,5 +57,9 @@ export function jobRequirements(config: Pick<Config, 'jobs'>): JobRequirements {
         jobs: [...(earlier?.jobs ?? []), job.name],
       });
     }
-  return { apis, consentScopes: [...byUrl.values()] };
+  const calls = new Map<string, number>();
+  for (const job of jobs)
+    for (const [api, count] of Object.entries(job.calls))
+      calls.set(api, (calls.get(api) ?? 0) + count);
+  return { apis, consentScopes: [...byUrl.values()], calls };
 }

@@ -92,6 +92,12 @@ export interface JobSpec<S extends SettingsShape | undefined> {
   readonly scopes: readonly (string | ScopeInfoInput)[];
   /** Google API services the job calls (enabled by the deploy), e.g. `sheets.googleapis.com`. */
   readonly apis?: readonly string[];
+  /**
+   * Google calls one run of the job makes per user in the steady state, by API service; the
+   * deploy sizes the worker fleet from them against each API's budget (docs/jobs.md#calls).
+   * Default: one for each of its APIs.
+   */
+  readonly calls?: Readonly<Record<string, number>>;
   readonly settings?: S;
   /** Default `daily`. */
   readonly schedule?: Schedule;
@@ -112,6 +118,8 @@ export interface JobDefinition {
   readonly title: string;
   readonly scopes: readonly ScopeInfo[];
   readonly apis: readonly string[];
+  /** Steady-state Google calls per user and run, for each of `apis`. */
+  readonly calls: Readonly<Record<string, number>>;
   readonly settings: SettingsShape | undefined;
   readonly schedule: Schedule;
   run(context: JobContext<Record<string, unknown>>): Promise<JobResult>;
@@ -119,6 +127,8 @@ export interface JobDefinition {
 
 export const JOB_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 const API_SERVICE = /^[a-z][a-z0-9-]*\.googleapis\.com$/;
+/** Calls of one API per user and run a job may declare. */
+const MAX_CALLS = 1000;
 
 /** Thrown at load time for a job file that declares itself wrongly. */
 export class JobDefinitionError extends Error {
@@ -150,13 +160,21 @@ export function defineJob<S extends SettingsShape | undefined = undefined>(
     if (!API_SERVICE.test(api))
       problems.push(`api "${api}" must be a service name like drive.googleapis.com`);
   if (typeof spec.run !== 'function') problems.push('run must be a function');
+  const apis = [...new Set([...(spec.apis ?? []), ...scopes.flatMap((scope) => scope.api ?? [])])];
+  for (const [api, count] of Object.entries(spec.calls ?? {})) {
+    if (!apis.includes(api))
+      problems.push(`calls names "${api}", which is not one of its apis (${apis.join(', ')})`);
+    if (!Number.isInteger(count) || count < 0 || count > MAX_CALLS)
+      problems.push(`calls of "${api}" must be a whole number from 0 to ${MAX_CALLS}`);
+  }
   if (problems.length > 0)
     throw new JobDefinitionError(`job "${spec.name}": ${problems.join('; ')}`);
   return Object.freeze({
     name: spec.name,
     title: spec.title,
     scopes,
-    apis: [...new Set([...(spec.apis ?? []), ...scopes.flatMap((scope) => scope.api ?? [])])],
+    apis,
+    calls: Object.fromEntries(apis.map((api) => [api, spec.calls?.[api] ?? 1])),
     settings: spec.settings,
     schedule,
     // The schema parsed the settings before run() is called: they have its output type.

@@ -1,5 +1,5 @@
 // What the functions without job code need to know about the jobs: names, titles, scopes (with
-// their descriptions), schedules, APIs and the names of their per-user settings. Derived from the
+// their descriptions), schedules, APIs and their calls, and the names of their per-user settings. Derived from the
 // definitions (manifestOf); in a function bundle the build inlines it as a literal
 // (infra/build.ts), so authorize and callback load neither Google libraries nor job code, and a
 // start-up with an unknown job in JOBS fails at once.
@@ -22,6 +22,7 @@ export interface ManifestJob {
   readonly source: string;
   readonly scopes: readonly ScopeInfo[];
   readonly apis: readonly string[];
+  readonly calls: Readonly<Record<string, number>>;
   readonly schedule: Schedule;
   readonly settings: readonly ManifestSetting[];
 }
@@ -39,6 +40,7 @@ export function manifestOf(loaded: readonly LoadedJob[]): JobManifest {
       source,
       scopes: definition.scopes,
       apis: definition.apis,
+      calls: definition.calls,
       schedule: definition.schedule,
       settings: settingsOf(definition),
     })),

@@ -7,6 +7,7 @@ import type { Desired } from '../../infra/deploy/desired.ts';
 import { buildPlan, envVarsArg, isReady, pubsubAgent } from '../../infra/deploy/plan.ts';
 import type { GcloudStep, Plan } from '../../infra/deploy/plan.ts';
 import { formatSummary } from '../../infra/deploy/report.ts';
+import { callsPerUser, sizeWorkerFleet } from '../../infra/deploy/fleet.ts';
 import {
   APIS,
   DPOP_KMS_FUNCTIONS,
@@ -468,8 +469,8 @@ describe('buildPlan on an empty project', () => {
       callback: '512Mi 1 40 10 60s',
       revoke: '512Mi 1 40 5 60s',
       dispatcher: '1Gi 1 1 2 540s',
-      // Sized from the default call budget: 200 calls/s over 16 lanes × 1000 / 100 ms.
-      worker: '1Gi 1 4 1 540s',
+      // Sized from the default call budget: 200 calls/s on each API, 2 calls per user.
+      worker: '1Gi 1 4 2 540s',
       risc: '256Mi 1 10 3 60s',
     });
   });
@@ -1688,52 +1689,94 @@ describe('the enabled jobs: APIs and the consent screen', () => {
   });
 });
 
-describe('the worker fleet, sized from the Google call budget (GOOGLE_CALL_BUDGET)', () => {
+describe('the worker fleet, sized from the Google call budgets (GOOGLE_CALL_BUDGET, GOOGLE_API_BUDGETS)', () => {
   function workerDeploy(desired: Desired): readonly string[] {
     const plan = buildPlan(desired, { ...emptyState(), projectNumber: NUMBER });
     const step = gcloudSteps(plan).find((s) => s.args[1] === 'deploy' && s.args[2] === 'worker');
     if (step === undefined) throw new Error('no worker deploy');
     return step.args;
   }
+  // drive-export: each user's refresh (the token endpoint) and one Drive call, 2 calls in all.
+  const perInstance = (lanes: number, latency: number, users: string) =>
+    `(${lanes} lanes × 1000 / ${latency} ms / 2 calls per user = ${users} users/s per instance)`;
 
   it.each([
-    // budget, latency ms, lanes → --max-instances: floor(budget / (lanes × 1000 / latency)), at least 1
-    [{}, '1', '200 calls/s budget / (16 lanes × 1000 / 100 ms = 160 calls/s per instance)'],
+    // → --max-instances: floor(least of budget / calls per user, over APIs / per instance), ≥ 1
+    [
+      {},
+      [],
+      '2',
+      `oauth2.googleapis.com binds first: 200 calls/s / 1 per user = 200 users/s, over ${perInstance(16, 100, '80')}`,
+    ],
     [
       { GOOGLE_CALL_BUDGET: '2000' },
-      '12',
-      '2000 calls/s budget / (16 lanes × 1000 / 100 ms = 160 calls/s per instance)',
+      [],
+      '25',
+      `oauth2.googleapis.com binds first: 2000 calls/s / 1 per user = 2000 users/s, over ${perInstance(16, 100, '80')}`,
     ],
     [
       { GOOGLE_CALL_BUDGET: '200', GOOGLE_CALL_LATENCY_MS: '300' },
-      '3',
-      '200 calls/s budget / (16 lanes × 1000 / 300 ms = 53.3 calls/s per instance)',
+      [],
+      '7',
+      `oauth2.googleapis.com binds first: 200 calls/s / 1 per user = 200 users/s, over ${perInstance(16, 300, '26.7')}`,
     ],
     [
       { GOOGLE_CALL_BUDGET: '1000', GOOGLE_CALL_LATENCY_MS: '50', WORKER_CONCURRENCY: '4' },
-      '12',
-      '1000 calls/s budget / (4 lanes × 1000 / 50 ms = 80 calls/s per instance)',
+      [],
+      '25',
+      `oauth2.googleapis.com binds first: 1000 calls/s / 1 per user = 1000 users/s, over ${perInstance(4, 50, '40')}`,
     ],
     [
       { GOOGLE_CALL_BUDGET: '10', WORKER_CONCURRENCY: '64' },
+      [],
       '1',
-      '10 calls/s budget / (64 lanes × 1000 / 100 ms = 640 calls/s per instance)',
+      `oauth2.googleapis.com binds first: 10 calls/s / 1 per user = 10 users/s, over ${perInstance(64, 100, '320')}`,
     ],
-  ])('%o gives --max-instances %s and prints the arithmetic', (env, expected, arithmetic) => {
-    const desired = desiredFor([], {}, env);
-    expect(flag(workerDeploy(desired), 'max-instances')).toBe(expected);
-    expect(formatSummary(desired, undefined)).toContain(
-      `  worker --max-instances ${expected}: ${arithmetic}`,
-    );
+    // An API with its own budget: the least of them binds.
+    [
+      { GOOGLE_CALL_BUDGET: '2000', GOOGLE_API_BUDGETS: 'drive.googleapis.com=400' },
+      [],
+      '5',
+      `drive.googleapis.com binds first: 400 calls/s / 1 per user = 400 users/s, over ${perInstance(16, 100, '80')}`,
+    ],
+    // A budget for an API no enabled job calls changes nothing.
+    [
+      { GOOGLE_CALL_BUDGET: '2000', GOOGLE_API_BUDGETS: 'sheets.googleapis.com=10' },
+      [],
+      '25',
+      `oauth2.googleapis.com binds first: 2000 calls/s / 1 per user = 2000 users/s, over ${perInstance(16, 100, '80')}`,
+    ],
+  ])(
+    '%o %j gives --max-instances %s and prints the arithmetic',
+    (env, args, expected, arithmetic) => {
+      const desired = desiredFor(args, {}, env);
+      expect(flag(workerDeploy(desired), 'max-instances')).toBe(expected);
+      expect(formatSummary(desired, undefined)).toContain(
+        `  worker --max-instances ${expected}: ${arithmetic}`,
+      );
+    },
+  );
+
+  it('takes the exact floor where floating point would fall just short (80 / (16 × 1000 / 300 / 2) = 3)', () => {
+    const desired = desiredFor([], {}, { GOOGLE_CALL_BUDGET: '80', GOOGLE_CALL_LATENCY_MS: '300' });
+    expect(flag(workerDeploy(desired), 'max-instances')).toBe('3');
   });
 
-  it('takes the exact floor where floating point would fall just short (160 / (16 × 1000 / 300) = 3)', () => {
-    const desired = desiredFor(
-      [],
-      {},
-      { GOOGLE_CALL_BUDGET: '160', GOOGLE_CALL_LATENCY_MS: '300' },
-    );
-    expect(flag(workerDeploy(desired), 'max-instances')).toBe('3');
+  it('counts the calls a job declares per API', () => {
+    const fleet = sizeWorkerFleet({
+      budgetPerSecond: 200,
+      apiBudgets: new Map(),
+      callsPerUser: callsPerUser(new Map([['drive.googleapis.com', 3]])),
+      latencyMs: 100,
+      lanes: 16,
+      override: undefined,
+    });
+    // Drive: 200 / 3 = 66.7 users/s, over 16 × 1000 / 100 / 4 = 40 per instance.
+    expect(fleet).toEqual({
+      maxInstances: 1,
+      reason:
+        'drive.googleapis.com binds first: 200 calls/s / 3 per user = 66.7 users/s, over (16 lanes × 1000 / 100 ms / 4 calls per user = 40 users/s per instance)',
+    });
   });
 
   it('sizes only the worker: the other functions keep their own --max-instances', () => {
@@ -1760,7 +1803,7 @@ describe('the worker fleet, sized from the Google call budget (GOOGLE_CALL_BUDGE
     const desired = desiredFor(['--worker-max-instances', '7'], {}, { GOOGLE_CALL_BUDGET: '2000' });
     expect(flag(workerDeploy(desired), 'max-instances')).toBe('7');
     expect(formatSummary(desired, undefined)).toContain(
-      '  worker --max-instances 7: given by --worker-max-instances (the call budget would give 12: 2000 calls/s budget / (16 lanes × 1000 / 100 ms = 160 calls/s per instance))',
+      `  worker --max-instances 7: given by --worker-max-instances (the call budgets would give 25: oauth2.googleapis.com binds first: 2000 calls/s / 1 per user = 2000 users/s, over ${perInstance(16, 100, '80')})`,
     );
   });
 
@@ -1792,6 +1835,28 @@ describe('the worker fleet, sized from the Google call budget (GOOGLE_CALL_BUDGE
     expect(built).toEqual({
       ok: false,
       problems: [`env file: ${name}: must be a whole number ${range}`],
+    });
+  });
+
+  it.each([
+    'drive.googleapis.com=0',
+    'drive=200',
+    'drive.googleapis.com:200',
+    'drive.googleapis.com=1.5',
+  ])('refuses GOOGLE_API_BUDGETS=%s in the env file', (value) => {
+    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
+    if (!parsed.ok) throw new Error('bad args');
+    const built = buildDesired({
+      options: parsed.options,
+      envValues: { OAUTH_CLIENT_ID: 'id', GOOGLE_API_BUDGETS: value },
+      rulesSource: RULES,
+      indexesJson: undefined,
+      sourceHashes: {},
+      monitoring: MONITORING,
+    });
+    expect(built).toEqual({
+      ok: false,
+      problems: [expect.stringMatching(/GOOGLE_API_BUDGETS.*malformed/)],
     });
   });
 });

@@ -27,6 +27,11 @@ describe('defineJob', () => {
       }),
     ]);
     expect(job.apis).toEqual(['drive.googleapis.com']);
+    // One call per API unless the job says otherwise.
+    expect(job.calls).toEqual({ 'drive.googleapis.com': 1 });
+    expect(defineJob({ ...base, calls: { 'drive.googleapis.com': 3 } }).calls).toEqual({
+      'drive.googleapis.com': 3,
+    });
     expect(job.schedule).toBe('daily');
   });
 
@@ -39,6 +44,9 @@ describe('defineJob', () => {
     [{ scopes: ['https://example.com/auth/unknown'] }, 'declare it as { url, description }'],
     [{ schedule: 'monthly' as never }, 'schedule "monthly" must be one of hourly, daily, weekly'],
     [{ apis: ['sheets'] }, 'must be a service name'],
+    [{ calls: { 'sheets.googleapis.com': 1 } }, 'which is not one of its apis'],
+    [{ calls: { 'drive.googleapis.com': 1.5 } }, 'must be a whole number from 0 to 1000'],
+    [{ calls: { 'drive.googleapis.com': -1 } }, 'must be a whole number from 0 to 1000'],
   ])('refuses %j', (change, message) => {
     expect(() => defineJob({ ...base, ...change })).toThrow(JobDefinitionError);
     expect(() => defineJob({ ...base, ...change })).toThrow(message);

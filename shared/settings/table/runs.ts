@@ -38,13 +38,23 @@ export const RUNS_SETTINGS = [
   {
     name: 'GOOGLE_CALL_BUDGET',
     group: 'runs',
-    doc: "Google calls per second a run may spend (Drive's per-project quota binds first); sizes the worker fleet.",
+    doc: "Google calls per second a run may spend on each API (Drive's quota binds first); sizes the worker fleet.",
     kind: 'integer',
     min: 1,
     max: 1_000_000,
     default: '200',
     setBy: 'operator',
     // The deploy's alone: it sizes the worker's --max-instances (infra/deploy/fleet.ts).
+    functions: [],
+  },
+  {
+    name: 'GOOGLE_API_BUDGETS',
+    group: 'runs',
+    doc: 'Calls per second of the APIs whose quota differs from GOOGLE_CALL_BUDGET, as `service=calls` pairs.',
+    kind: 'list',
+    item: /^[a-z][a-z0-9-]*\.googleapis\.com=[1-9]\d{0,6}$/,
+    default: '',
+    setBy: 'operator',
     functions: [],
   },
   {
