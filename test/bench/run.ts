@@ -18,6 +18,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { memoryPublisher, pubsubPublisher } from '../../shared/pubsub/publisher.ts';
+import { createDriveExportJob } from '../../shared/jobs/builtin/drive-export.ts';
 import { processUser } from '../../shared/runs/process-user.ts';
 import { grpcConnectionBackend } from '../../shared/store/connection/grpc-backend.ts';
 import { createConnectionRepository } from '../../shared/store/connection/repository.ts';
@@ -82,8 +83,9 @@ const workerCount = Math.max(1, Number(values.workers));
 const quota = values.quota === undefined ? undefined : Number(values.quota);
 const kills = Math.max(0, Number(values.kills));
 if (quota !== undefined && !(quota > 0)) throw new Error('--quota must be calls per second > 0');
-/** drive-export's floor: the refresh and one upload per user (docs/jobs.md#memory-and-retries). */
-const FLOOR_CALLS_PER_USER = 2;
+/** The run's floor per user: the refresh, and drive-export's steady-state calls (docs/jobs.md#calls). */
+const FLOOR_CALLS_PER_USER =
+  1 + Object.values(createDriveExportJob().calls).reduce((sum, calls) => sum + calls, 0);
 const DPOP_KMS_VERSION =
   'projects/demo-bench/locations/global/keyRings/consent-vault/cryptoKeys/consent-vault-dpop/cryptoKeyVersions/1';
 
