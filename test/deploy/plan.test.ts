@@ -1556,16 +1556,7 @@ describe('migration from the one master keyset', () => {
 
 describe('buildPlan problems', () => {
   it('needs a client secret when the secret does not exist', () => {
-    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
-    if (!parsed.ok) throw new Error('bad args');
-    const built = buildDesired({
-      options: parsed.options,
-      envValues: { OAUTH_CLIENT_ID: 'id' },
-      rulesSource: RULES,
-      indexesJson: undefined,
-      sourceHashes: {},
-      monitoring: MONITORING,
-    });
+    const built = desiredFromEnv({ OAUTH_CLIENT_ID: 'id' });
     if (!built.ok) throw new Error(built.problems.join());
     const plan = buildPlan(built.desired, emptyState());
     expect(plan.problems).toEqual([
@@ -1670,16 +1661,7 @@ describe('the enabled jobs: APIs and the consent screen', () => {
   });
 
   it('refuses an unknown job in the env file, naming the known ones', () => {
-    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
-    if (!parsed.ok) throw new Error('bad args');
-    const built = buildDesired({
-      options: parsed.options,
-      envValues: { OAUTH_CLIENT_ID: 'id', JOBS: 'drive-export,sheets-raed' },
-      rulesSource: RULES,
-      indexesJson: undefined,
-      sourceHashes: {},
-      monitoring: MONITORING,
-    });
+    const built = desiredFromEnv({ OAUTH_CLIENT_ID: 'id', JOBS: 'drive-export,sheets-raed' });
     expect(built).toEqual({
       ok: false,
       problems: [
@@ -1688,6 +1670,20 @@ describe('the enabled jobs: APIs and the consent screen', () => {
     });
   });
 });
+
+/** buildDesired for a plain deploy whose env file holds `envValues`. */
+function desiredFromEnv(envValues: Record<string, string>) {
+  const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
+  if (!parsed.ok) throw new Error('bad args');
+  return buildDesired({
+    options: parsed.options,
+    envValues,
+    rulesSource: RULES,
+    indexesJson: undefined,
+    sourceHashes: {},
+    monitoring: MONITORING,
+  });
+}
 
 describe('the worker fleet, sized from the Google call budgets (GOOGLE_CALL_BUDGET, GOOGLE_API_BUDGETS)', () => {
   function workerDeploy(desired: Desired): readonly string[] {
@@ -1822,16 +1818,7 @@ describe('the worker fleet, sized from the Google call budgets (GOOGLE_CALL_BUDG
     ['GOOGLE_CALL_LATENCY_MS', '0', 'from 1 to 60000'],
     ['GOOGLE_CALL_LATENCY_MS', 'fast', 'from 1 to 60000'],
   ])('refuses %s=%s in the env file, naming the setting', (name, value, range) => {
-    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
-    if (!parsed.ok) throw new Error('bad args');
-    const built = buildDesired({
-      options: parsed.options,
-      envValues: { OAUTH_CLIENT_ID: 'id', [name]: value },
-      rulesSource: RULES,
-      indexesJson: undefined,
-      sourceHashes: {},
-      monitoring: MONITORING,
-    });
+    const built = desiredFromEnv({ OAUTH_CLIENT_ID: 'id', [name]: value });
     expect(built).toEqual({
       ok: false,
       problems: [`env file: ${name}: must be a whole number ${range}`],
@@ -1844,16 +1831,7 @@ describe('the worker fleet, sized from the Google call budgets (GOOGLE_CALL_BUDG
     'drive.googleapis.com:200',
     'drive.googleapis.com=1.5',
   ])('refuses GOOGLE_API_BUDGETS=%s in the env file', (value) => {
-    const parsed = parseArgs(['--project', PROJECT, '--region', 'europe-west1']);
-    if (!parsed.ok) throw new Error('bad args');
-    const built = buildDesired({
-      options: parsed.options,
-      envValues: { OAUTH_CLIENT_ID: 'id', GOOGLE_API_BUDGETS: value },
-      rulesSource: RULES,
-      indexesJson: undefined,
-      sourceHashes: {},
-      monitoring: MONITORING,
-    });
+    const built = desiredFromEnv({ OAUTH_CLIENT_ID: 'id', GOOGLE_API_BUDGETS: value });
     expect(built).toEqual({
       ok: false,
       problems: [expect.stringMatching(/GOOGLE_API_BUDGETS.*malformed/)],

@@ -72,23 +72,16 @@ describe('a worker instance lost mid-batch', () => {
     );
     await publisher.close();
     // Kill the instance once it holds several users' leases and has finished some.
-    let held: string[];
     for (;;) {
-      const leased = await harness.db
-        .collection(CONNECTIONS)
-        .where('refreshLease', '!=', null)
-        .get();
+      const held = await leasesHeld();
       const done = (await readLedger(harness.db, runId, subs)).size;
-      held = leased.docs.map((doc) => doc.id);
       if (held.length >= 4 && done >= 1) break;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     worker.kill('SIGKILL');
     await new Promise((resolve) => worker!.once('exit', resolve));
     const killedAt = Date.now();
-    const leasedAtKill = (
-      await harness.db.collection(CONNECTIONS).where('refreshLease', '!=', null).get()
-    ).docs.map((doc) => doc.id);
+    const leasedAtKill = await leasesHeld();
     harness.standIn.control.setLatency(0);
     const lines: Record<string, unknown>[] = [];
     worker = await startWorkerProcess(harness, port, lines);
@@ -96,12 +89,7 @@ describe('a worker instance lost mid-batch', () => {
     // Well within one user budget (120 s): before, the new instance waited out every lease.
     const report = await waitForRunReport(harness.db, runId, { timeoutMs: 60_000 });
     expect(report.outcomes).toEqual({ ok: USERS });
-    for (const user of users)
-      expect(
-        harness.standIn.control
-          .driveFiles(user.email)
-          .filter((file) => file.name === 'export-2026-12-03.csv' && !file.trashed),
-      ).toHaveLength(1);
+    expectOneExportEach(users, 'export-2026-12-03.csv');
 
     // The new instance took over the dead one's leases (each a user it held at the kill)...
     const takeovers = lines.filter((line) => line.message === 'took over a lapsed lease');
@@ -115,11 +103,7 @@ describe('a worker instance lost mid-batch', () => {
     );
     expect(others.some((entry) => entry.at.toMillis() < lastTakeover)).toBe(true);
     // No lease is left held.
-    const leftHeld = await harness.db
-      .collection(CONNECTIONS)
-      .where('refreshLease', '!=', null)
-      .get();
-    expect(leftHeld.size).toBe(0);
+    expect(await leasesHeld()).toEqual([]);
   }, 150_000);
 
   it('five kills hitting one batch: no healthy user dead-lettered, one export each, no lease left', async () => {
@@ -153,14 +137,7 @@ describe('a worker instance lost mid-batch', () => {
       // ...and has done some users since, and holds more.
       const baseline = await ledgerSize();
       await until(
-        async () => {
-          const held = await harness.db
-            .collection(CONNECTIONS)
-            .where('refreshLease', '!=', null)
-            .count()
-            .get();
-          return (await ledgerSize()) >= baseline + 2 && held.data().count >= 2;
-        },
+        async () => (await ledgerSize()) >= baseline + 2 && (await leasesHeld()).length >= 2,
         `instance ${kill + 1} making progress`,
       );
       expect(await ledgerSize()).toBeLessThan(KILLED_BATCH);
@@ -174,23 +151,14 @@ describe('a worker instance lost mid-batch', () => {
     await until(async () => (await ledgerSize()) === KILLED_BATCH, 'every user done');
     const ledger = await readLedger(harness.db, runId, subs);
     expect(new Set([...ledger.values()].map((entry) => entry.outcome))).toEqual(new Set(['ok']));
-    for (const user of users)
-      expect(
-        harness.standIn.control
-          .driveFiles(user.email)
-          .filter((file) => file.name === 'export-2026-12-04.csv' && !file.trashed),
-      ).toHaveLength(1);
+    expectOneExportEach(users, 'export-2026-12-04.csv');
     // Each kill after the first redelivery found users done: the rest went on afresh.
     const continued = lines
       .flat()
       .filter((line) => line.message === 'batch continued after a lost delivery');
     expect(continued.length).toBeGreaterThanOrEqual(4);
     expect((await harness.db.collection(DEAD_LETTERS).count().get()).data().count).toBe(0);
-    const leftHeld = await harness.db
-      .collection(CONNECTIONS)
-      .where('refreshLease', '!=', null)
-      .get();
-    expect(leftHeld.size).toBe(0);
+    expect(await leasesHeld()).toEqual([]);
   }, 240_000);
 });
 
@@ -201,4 +169,19 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+function expectOneExportEach(users: readonly { email: string }[], name: string): void {
+  for (const user of users)
+    expect(
+      harness.standIn.control
+        .driveFiles(user.email)
+        .filter((file) => file.name === name && !file.trashed),
+    ).toHaveLength(1);
+}
+
+/** The users whose connection holds a lease. */
+async function leasesHeld(): Promise<string[]> {
+  const held = await harness.db.collection(CONNECTIONS).where('refreshLease', '!=', null).get();
+  return held.docs.map((doc) => doc.id);
 }
