@@ -105,6 +105,8 @@ ${request.scopes.map(scopeEntry).join('\n')}
     count: z.number().int().min(1).max(100).default(10).describe('How many items to look at'),
   }),
   schedule: 'daily',
+  // Google calls one run makes per user, by API, when not one each: the deploy sizes the worker
+  // fleet from them (docs/jobs.md#calls). For example calls: { 'drive.googleapis.com': 2 }.
   async run(context) {
 ${run}
   },
