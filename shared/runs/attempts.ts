@@ -36,7 +36,10 @@ export interface DeliveryAttempts {
   readonly lost: number;
 }
 
-/** Chain counts no continuation can carry: at most this many deliveries in all. */
+/**
+ * Above any chain count a continuation writes: a chain of MAX_BATCH_USERS users loses one at
+ * least per message, each of at most maxDeliveryAttempts deliveries.
+ */
 const MAX_CHAIN_COUNT = 10_000;
 
 /** What a continuation says of the messages it continues (none: a dispatched batch). */
