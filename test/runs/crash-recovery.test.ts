@@ -12,7 +12,7 @@ import { dispatcherHandler } from '../../shared/runs/handlers.ts';
 import { DEAD_LETTERS } from '../../shared/runs/dead-letter.ts';
 import { recordDispatched } from '../../shared/runs/dispatched.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
-import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
+import { waitForRunReport } from '../../shared/runs/trigger.ts';
 import { CONNECTIONS } from '../../shared/store/connection/document.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import {
@@ -62,15 +62,7 @@ describe('a worker instance lost mid-batch', () => {
     const subs = users.map((user) => user.sub);
     harness.standIn.control.setLatency(400);
     worker = await startWorkerProcess(harness, port);
-    const { config } = harness.runtime;
-    const publisher = pubsubPublisher(config);
-    const { runId } = await publishTick(
-      publisher,
-      config.pubsub.tickTopic,
-      Date.parse('2026-12-03T06:00:00Z'),
-      86400,
-    );
-    await publisher.close();
+    const runId = await harness.tick('2026-12-03T06:00:00Z');
     // Kill the instance once it holds several users' leases and has finished some.
     for (;;) {
       const held = await leasesHeld();

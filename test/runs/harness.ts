@@ -17,6 +17,7 @@ import { DRIVE_FILE_SCOPE } from '../../shared/jobs/builtin/drive-export.ts';
 import { pubsubPublisher, type TopicPublisher } from '../../shared/pubsub/publisher.ts';
 import { createRunDeps, type RunDeps, type RunDepsOptions } from '../../shared/runs/deps.ts';
 import { dispatcherHandler, workerHandler } from '../../shared/runs/handlers.ts';
+import { publishTick } from '../../shared/runs/trigger.ts';
 import { createRuntime, type Runtime } from '../../shared/platform/runtime.ts';
 import { sealToken, type StoredConnection } from '../../shared/store/connection/document.ts';
 import { dpopFetch, type DpopKeys } from '../../shared/oauth/dpop.ts';
@@ -73,6 +74,8 @@ export interface RunHarness {
   /** A new consent of this user at the stand-in, and the code exchange (nothing stored). */
   consentAtGoogle(email: string): Promise<GoogleConsent>;
   connection(sub: string): Promise<StoredConnection>;
+  /** Publishes a tick at `at` (ISO) to the tick topic, as Cloud Scheduler would; its daily run. */
+  tick(at: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -154,6 +157,15 @@ export async function startRunHarness(
     consentAtGoogle: (email) => consentAtGoogle(standIn, clientSecret, email),
     async connection(sub) {
       return (await connectionRef(db, sub).get()).data() as StoredConnection;
+    },
+    async tick(at) {
+      const publisher = pubsubPublisher(runtime.config);
+      try {
+        const { tickTopic } = runtime.config.pubsub;
+        return (await publishTick(publisher, tickTopic, Date.parse(at), 86400)).runId;
+      } finally {
+        await publisher.close();
+      }
     },
     async close() {
       recordIssuedSecrets(standIn.control.issuedSecrets());

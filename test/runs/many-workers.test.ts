@@ -4,10 +4,9 @@
 // batches spread over more than one instance.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { dispatcherHandler } from '../../shared/runs/handlers.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
-import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
+import { waitForRunReport } from '../../shared/runs/trigger.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import { startInstanceRouter, type InstanceRouter } from '../support/instance-router.ts';
 import {
@@ -52,15 +51,7 @@ describe('several worker instances', () => {
     const users = await harness.seedUsers(24, { prefix: 'fleet' });
     // Slow Google calls keep each batch busy long enough for the router to spread them.
     harness.standIn.control.setLatency(100);
-    const { config } = harness.runtime;
-    const publisher = pubsubPublisher(config);
-    const { runId } = await publishTick(
-      publisher,
-      config.pubsub.tickTopic,
-      Date.parse('2026-12-02T06:00:00Z'),
-      86400,
-    );
-    await publisher.close();
+    const runId = await harness.tick('2026-12-02T06:00:00Z');
     const report = await waitForRunReport(harness.db, runId, { timeoutMs: 90_000 });
     harness.standIn.control.setLatency(0);
     expect(report.status).toBe('complete');

@@ -7,7 +7,7 @@ import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
 import { DEAD_LETTERS } from '../../shared/runs/dead-letter.ts';
 import { recordDispatched } from '../../shared/runs/dispatched.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
-import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
+import { waitForRunReport } from '../../shared/runs/trigger.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import {
   expireAccessTokens,
@@ -56,14 +56,7 @@ describe('redelivery', () => {
     const { config } = harness.runtime;
     harness.standIn.control.setLatency(150);
     worker = await startWorkerProcess(harness, port);
-    const publisher = pubsubPublisher(config);
-    const { runId } = await publishTick(
-      publisher,
-      config.pubsub.tickTopic,
-      Date.parse('2026-11-23T06:00:00Z'),
-      86400,
-    );
-    await publisher.close();
+    const runId = await harness.tick('2026-11-23T06:00:00Z');
     const subs = users.map((user) => user.sub);
     // Kill once some, but not all, users are done.
     for (;;) {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionReportSource, type ExportSource } from '../../shared/jobs/export-source.ts';
 import { createDriveExportJob } from '../../shared/jobs/builtin/drive-export.ts';
-import { memoryPublisher, pubsubPublisher } from '../../shared/pubsub/publisher.ts';
+import { memoryPublisher } from '../../shared/pubsub/publisher.ts';
 import { processBatch } from '../../shared/runs/batch.ts';
 import type { RunDeps } from '../../shared/runs/deps.ts';
 import { dispatchRun } from '../../shared/runs/dispatch.ts';
@@ -17,7 +17,7 @@ import type { WorkBatch } from '../../shared/runs/messages.ts';
 import { readRunReport } from '../../shared/runs/report.ts';
 import { RERUN_QUIET_MS } from '../../shared/runs/rerun.ts';
 import { runPeriodFor } from '../../shared/runs/run-id.ts';
-import { publishTick, waitForRunReport } from '../../shared/runs/trigger.ts';
+import { waitForRunReport } from '../../shared/runs/trigger.ts';
 import {
   CLIENT_ID,
   REDIRECT_URI,
@@ -65,16 +65,6 @@ afterAll(async () => {
   await harness?.close();
   await stopOwnEmulators();
 });
-
-async function tick(at: string): Promise<string> {
-  const { config } = harness.runtime;
-  const publisher = pubsubPublisher(config);
-  try {
-    return (await publishTick(publisher, config.pubsub.tickTopic, Date.parse(at), 86400)).runId;
-  } finally {
-    await publisher.close();
-  }
-}
 
 function exportsOf(user: SeededUser, runId: string): number {
   const name = `export-${runId.slice(0, 10)}.csv`;
@@ -131,7 +121,7 @@ describe('re-running a run', () => {
     failing.add(failed.sub);
     harness.standIn.control.injectFault('token', { kind: 'status', status: 503, count: 10_000 });
     harness.standIn.control.clearRequestLog();
-    const runId = await tick('2026-10-05T03:00:00Z');
+    const runId = await harness.tick('2026-10-05T03:00:00Z');
     const first = await waitForRunReport(harness.db, runId, { timeoutMs: 60_000 });
     expect(first.status).toBe('complete');
     expect(first.outcomes).toEqual({ ok: 6, 'dead-lettered': 3, failed: 1 });
@@ -192,7 +182,7 @@ describe('re-running a run', () => {
   it('a run halted before its fan-out is dispatched in full by its re-run, once the client works again', async () => {
     const users = await harness.seedUsers(3, { prefix: 'halted' });
     harness.standIn.control.deleteClient(CLIENT_ID);
-    const runId = await tick('2026-10-06T03:00:00Z');
+    const runId = await harness.tick('2026-10-06T03:00:00Z');
     const halted = await waitForRunReport(harness.db, runId, { timeoutMs: 60_000 });
     expect(halted).toMatchObject({ status: 'halted', haltReason: 'deleted_client', users: 0 });
     harness.standIn.control.registerClient({
@@ -200,7 +190,7 @@ describe('re-running a run', () => {
       clientSecret: harness.env.OAUTH_CLIENT_SECRET!,
       redirectUris: [REDIRECT_URI],
     });
-    await tick('2026-10-06T03:00:00Z');
+    await harness.tick('2026-10-06T03:00:00Z');
     const report = await waitForRunReport(harness.db, runId, { timeoutMs: 60_000, repairs: 1 });
     expect(report.status).toBe('complete');
     expect(report.haltReason).toBeUndefined();
