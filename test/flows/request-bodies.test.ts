@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,16 +143,7 @@ function send(name: Name, sent: Sent): Promise<Answer> {
       },
       (res) => {
         answered = true;
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-        res.on('error', reject);
+        readAnswer(res).then(resolve, reject);
       },
     );
     // The server may close once it has answered, while this side still writes: only a failure
@@ -327,6 +318,22 @@ describe.each(PUBLIC)('%s under 1, 20 and 30 MB bodies', (name) => {
   }, 120_000);
 });
 
+/** The status, headers and text of an answer, once it has all come. */
+function readAnswer(res: IncomingMessage): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.on('end', () =>
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        text: Buffer.concat(chunks).toString('utf8'),
+      }),
+    );
+    res.on('error', reject);
+  });
+}
+
 /**
  * Sends only the headers, with `Expect: 100-continue`, and the body once (if) the server says
  * to go on (RFC 9110 §10.1.1).
@@ -347,16 +354,7 @@ function sendAfterContinue(name: Name, sent: Sent): Promise<Answer & { continued
       req.end(sent.body);
     });
     req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          text: Buffer.concat(chunks).toString('utf8'),
-          continued,
-        }),
-      );
+      readAnswer(res).then((answer) => resolve({ ...answer, continued }), reject);
     });
     req.on('error', reject);
     req.flushHeaders();
