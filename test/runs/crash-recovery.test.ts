@@ -8,7 +8,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pubsubPublisher } from '../../shared/pubsub/publisher.ts';
-import { dispatcherHandler } from '../../shared/runs/handlers.ts';
 import { DEAD_LETTERS } from '../../shared/runs/dead-letter.ts';
 import { recordDispatched } from '../../shared/runs/dispatched.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
@@ -16,11 +15,10 @@ import { waitForRunReport } from '../../shared/runs/trigger.ts';
 import { CONNECTIONS } from '../../shared/store/connection/document.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import {
-  serveCloudEvent,
+  pushToWorker,
   startRunHarness,
   startWorkerProcess,
   stopOwnEmulators,
-  wirePubSub,
   type RunHarness,
 } from './harness.ts';
 
@@ -29,8 +27,7 @@ const KILLED_BATCH = 240;
 let harness: RunHarness;
 let port: number;
 let worker: ChildProcess | undefined;
-let dispatcher: Awaited<ReturnType<typeof serveCloudEvent>>;
-let wiring: Awaited<ReturnType<typeof wirePubSub>>;
+let pushed: Awaited<ReturnType<typeof pushToWorker>>;
 
 beforeAll(async () => {
   // The default user budget: before, a dead holder's lease lasted all of it (125 s).
@@ -40,18 +37,12 @@ beforeAll(async () => {
     LOG_LEVEL: 'INFO',
   });
   port = await freePort();
-  dispatcher = await serveCloudEvent(dispatcherHandler(() => harness.deps()));
-  wiring = await wirePubSub(
-    harness,
-    { dispatcher: dispatcher.url, worker: `http://127.0.0.1:${port}` },
-    { ackDeadlineSeconds: 20 },
-  );
+  pushed = await pushToWorker(harness, `http://127.0.0.1:${port}`, { ackDeadlineSeconds: 20 });
 });
 
 afterAll(async () => {
   if (worker) await stopChild(worker);
-  await dispatcher?.close();
-  await wiring?.close();
+  await pushed?.close();
   await harness?.close();
   await stopOwnEmulators();
 });

@@ -366,6 +366,29 @@ export function wirePubSub(
   return wirePushSubscriptions(config, config.pubsub, endpoints, options);
 }
 
+/**
+ * The dispatcher of this harness served here, and the push subscriptions: ticks to it, work to
+ * `workerUrl` (a worker process, or a router in front of several).
+ */
+export async function pushToWorker(
+  harness: RunHarness,
+  workerUrl: string,
+  options: WiringOptions = {},
+): Promise<{ close(): Promise<void> }> {
+  const dispatcher = await serveCloudEvent(dispatcherHandler(() => harness.deps()));
+  const wiring = await wirePubSub(
+    harness,
+    { dispatcher: dispatcher.url, worker: workerUrl },
+    options,
+  );
+  return {
+    async close() {
+      await dispatcher.close();
+      await wiring.close();
+    },
+  };
+}
+
 /** The dispatcher and worker of this harness, each under the functions-framework. */
 export async function serveRunFunctions(
   harness: RunHarness,
@@ -409,12 +432,16 @@ export function startWorkerProcess(
   });
   return new Promise((resolve, reject) => {
     let output = '';
+    // A line may arrive in two chunks: only whole lines are parsed.
+    let partial = '';
     child.stdout.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
       recordOutput(text);
       output += text;
+      const complete = (partial + text).split('\n');
+      partial = complete.pop() ?? '';
       if (lines)
-        for (const line of text.split('\n'))
+        for (const line of complete)
           if (line.startsWith('{')) lines.push(JSON.parse(line) as Record<string, unknown>);
       if (output.includes('worker ready')) resolve(child);
     });

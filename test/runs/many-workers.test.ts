@@ -4,17 +4,15 @@
 // batches spread over more than one instance.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dispatcherHandler } from '../../shared/runs/handlers.ts';
 import { readLedger } from '../../shared/runs/ledger.ts';
 import { waitForRunReport } from '../../shared/runs/trigger.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import { startInstanceRouter, type InstanceRouter } from '../support/instance-router.ts';
 import {
-  serveCloudEvent,
+  pushToWorker,
   startRunHarness,
   startWorkerProcess,
   stopOwnEmulators,
-  wirePubSub,
   type RunHarness,
 } from './harness.ts';
 
@@ -22,8 +20,7 @@ const WORKERS = 3;
 let harness: RunHarness;
 let workers: ChildProcess[] = [];
 let router: InstanceRouter;
-let dispatcher: Awaited<ReturnType<typeof serveCloudEvent>>;
-let wiring: Awaited<ReturnType<typeof wirePubSub>>;
+let pushed: Awaited<ReturnType<typeof pushToWorker>>;
 
 beforeAll(async () => {
   harness = await startRunHarness('fleet', { RUN_BATCH_SIZE: '4', WORKER_CONCURRENCY: '2' });
@@ -33,15 +30,13 @@ beforeAll(async () => {
     ports.map((port) => `http://127.0.0.1:${port}`),
     { concurrency: 2 },
   );
-  dispatcher = await serveCloudEvent(dispatcherHandler(() => harness.deps()));
-  wiring = await wirePubSub(harness, { dispatcher: dispatcher.url, worker: router.url });
+  pushed = await pushToWorker(harness, router.url);
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all(workers.map((worker) => stopChild(worker)));
   await router?.close();
-  await dispatcher?.close();
-  await wiring?.close();
+  await pushed?.close();
   await harness?.close();
   await stopOwnEmulators();
 });

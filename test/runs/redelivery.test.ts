@@ -11,20 +11,17 @@ import { waitForRunReport } from '../../shared/runs/trigger.ts';
 import { freePort, stopChild } from '../support/emulators.ts';
 import {
   expireAccessTokens,
-  serveCloudEvent,
+  pushToWorker,
   startRunHarness,
   startWorkerProcess,
   stopOwnEmulators,
-  wirePubSub,
   type RunHarness,
 } from './harness.ts';
-import { dispatcherHandler } from '../../shared/runs/handlers.ts';
 
 let harness: RunHarness;
 let port: number;
 let worker: ChildProcess | undefined;
-let dispatcher: Awaited<ReturnType<typeof serveCloudEvent>>;
-let wiring: Awaited<ReturnType<typeof wirePubSub>>;
+let pushed: Awaited<ReturnType<typeof pushToWorker>>;
 
 beforeAll(async () => {
   harness = await startRunHarness('redeliver', {
@@ -33,19 +30,13 @@ beforeAll(async () => {
     USER_BUDGET_SECONDS: '3',
   });
   port = await freePort();
-  dispatcher = await serveCloudEvent(dispatcherHandler(() => harness.deps()));
   // A short ack deadline: a killed worker's message comes back after it at the latest.
-  wiring = await wirePubSub(
-    harness,
-    { dispatcher: dispatcher.url, worker: `http://127.0.0.1:${port}` },
-    { ackDeadlineSeconds: 10 },
-  );
+  pushed = await pushToWorker(harness, `http://127.0.0.1:${port}`, { ackDeadlineSeconds: 10 });
 });
 
 afterAll(async () => {
   if (worker) await stopChild(worker);
-  await dispatcher?.close();
-  await wiring?.close();
+  await pushed?.close();
   await harness?.close();
   await stopOwnEmulators();
 });
