@@ -4,7 +4,7 @@
 // and longer deliveries (docs/scale.md#levers). Pure arithmetic.
 
 /** The token endpoint's service: the runner refreshes each user once per run. */
-export const TOKEN_API = 'oauth2.googleapis.com';
+const TOKEN_API = 'oauth2.googleapis.com';
 
 export interface FleetInputs {
   /** GOOGLE_CALL_BUDGET: calls per second the run may spend on an API without its own budget. */

@@ -17,10 +17,10 @@ import { BAD_MESSAGE, OperationError } from '../errors.ts';
 import { expireAtFor } from './ledger.ts';
 import type { PubSubDelivery } from './messages.ts';
 
-export const DELIVERIES = 'deliveries';
+const DELIVERIES = 'deliveries';
 
 /** Work message attributes of a continuation: the counts of the messages it continues. */
-export const CHAIN_ATTRIBUTES = {
+const CHAIN_ATTRIBUTES = {
   deliveries: 'earlierDeliveries',
   finished: 'earlierFinished',
 } as const;
