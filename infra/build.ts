@@ -57,23 +57,11 @@ export async function buildFunctions(
     const previous = await previousBuild(dir);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    const result = await build({
-      entryPoints: [path.join(root, 'functions', `${name}.ts`)],
-      outfile: path.join(dir, BUNDLE_FILE),
-      bundle: true,
-      platform: 'node',
-      target: 'node24',
-      format: 'cjs',
-      minify: true,
-      // Minified class names break Firestore's REST transport on integer fields.
-      keepNames: true,
-      sourcemap: false,
-      legalComments: 'none',
-      external: EXTERNALS,
-      metafile: true,
-      logLevel: 'warning',
-      plugins: [lazyFirestoreApi, jobs],
-    });
+    const result = await bundle(
+      path.join(root, 'functions', `${name}.ts`),
+      path.join(dir, BUNDLE_FILE),
+      jobs,
+    );
     const bundleCrc32 = crc32(await readFile(path.join(dir, BUNDLE_FILE)));
     await writeFile(path.join(dir, 'index.js'), loaderSource('serve', bundleCrc32));
     const deployed = deployedLockfile(lockfile, `consent-vault-${name}`, EXTERNALS);
@@ -96,6 +84,34 @@ export async function buildFunctions(
     });
   }
   return built;
+}
+
+/**
+ * One entry point bundled as the deploy bundles a function; the run benchmark bundles its
+ * instrumented functions with it, so that a measured instance starts as a deployed one does.
+ */
+export async function bundle(
+  entry: string,
+  outfile: string,
+  jobs: Plugin,
+): Promise<{ metafile: Metafile }> {
+  return build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    minify: true,
+    // Minified class names break Firestore's REST transport on integer fields.
+    keepNames: true,
+    sourcemap: false,
+    legalComments: 'none',
+    external: EXTERNALS,
+    metafile: true,
+    logLevel: 'warning',
+    plugins: [lazyFirestoreApi, jobs],
+  });
 }
 
 /** What infra/build.ts reads of an npm lockfile (v3: https://docs.npmjs.com/cli/configuring-npm/package-lock-json). */
@@ -190,7 +206,7 @@ function resolveInLockfile(
  * (only the runners import it), and the manifest module becomes a literal, so authorize and
  * callback know every job's name, scopes and settings without loading any job's code.
  */
-async function jobsPlugin(): Promise<Plugin> {
+export async function jobsPlugin(): Promise<Plugin> {
   const { loadJobFiles, jobFiles } = await import('../shared/jobs/job-files.ts');
   const { manifestOf } = await import('../shared/jobs/manifest.ts');
   const files = jobFiles();

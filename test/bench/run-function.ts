@@ -25,7 +25,10 @@ const runtime = runtimeFromEnvironment(process.env, role, runnerServices);
 const counts = { reads: 0, writes: 0, batchWrites: 0, roundTrips: 0 };
 const peaks = { deliveries: 0, users: () => 0 };
 let deliveries = 0;
+/** Milestones of this process's start (ms since it began), for the kill figures. */
+const startup = { listeningMs: 0, depsReadyMs: 0, firstDeliveryMs: 0 };
 const deps = createRunDeps(runtime).then((built) => {
+  startup.depsReadyMs = performance.now();
   instrument(built.db);
   const tracked = trackedLimiter(built.limiter);
   peaks.users = tracked.peak;
@@ -37,6 +40,7 @@ cloudEvent(role, async (event: CloudEvent<unknown>) => {
   // At most `acceptedAtOnce` deliveries at a time, as a deployed instance with that concurrency.
   await slots.run(async () => {
     deliveries += 1;
+    startup.firstDeliveryMs ||= performance.now();
     peaks.deliveries = Math.max(peaks.deliveries, deliveries);
     try {
       await handler(event);
@@ -46,7 +50,10 @@ cloudEvent(role, async (event: CloudEvent<unknown>) => {
   });
 });
 const server = getTestServer(role);
-server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.({ ready: true }));
+server.listen(Number(process.env.PORT), '127.0.0.1', () => {
+  startup.listeningMs = performance.now();
+  process.send?.({ ready: true });
+});
 process.on('message', (message) => {
   // Used heap after a full collection: what the process really keeps, not what GC has not
   // yet reclaimed. Optionally a heap snapshot for leak hunting (CV_BENCH_HEAP_SNAPSHOT=path).
@@ -61,6 +68,7 @@ process.on('message', (message) => {
       peakDeliveries: peaks.deliveries,
       peakUsers: peaks.users(),
       heapUsedMb: getHeapStatistics().used_heap_size / 2 ** 20,
+      startup,
     });
 });
 // A clean exit on SIGTERM, so that --cpu-prof / --heap-prof write their files.

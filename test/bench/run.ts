@@ -42,6 +42,7 @@ import { purposeKeysetJson } from '../../shared/crypto/keyset.ts';
 import { wrapKeyset } from '../../shared/crypto/wrapped-keyset.ts';
 import { kmsKeyWrapper } from '../../shared/secrets/kms.ts';
 import { generateDpopKeysJson } from '../../infra/deploy/dpop-keys.ts';
+import { bundle, jobsPlugin } from '../../infra/build.ts';
 
 const { values } = parseArgs({
   options: {
@@ -68,6 +69,8 @@ const { values } = parseArgs({
     quota: { type: 'string' },
     /** Then one more run with this many worker kills (SIGKILL, restarted), against the same N. */
     kills: { type: 'string', default: '0' },
+    /** Runs the functions from their TypeScript sources rather than from a bundle as deployed. */
+    sources: { type: 'boolean', default: false },
   },
 });
 const users = Number(values.users);
@@ -86,6 +89,11 @@ if (quota !== undefined && !(quota > 0)) throw new Error('--quota must be calls 
 /** The run's floor per user: the refresh, and drive-export's steady-state calls (docs/jobs.md#calls). */
 const FLOOR_CALLS_PER_USER =
   1 + Object.values(createDriveExportJob().calls).reduce((sum, calls) => sum + calls, 0);
+const ms = (value: number) => `${value.toFixed(0)} ms`;
+const RUN_FUNCTION = path.resolve('test/bench/run-function.ts');
+const BUNDLE_LOADER = path.resolve('test/bench/bundled-function.ts');
+/** Under dist/ so that the external functions-framework resolves from the project's node_modules. */
+const BUNDLED_RUN_FUNCTION = path.resolve('dist/bench/run-function.js');
 const DPOP_KMS_VERSION =
   'projects/demo-bench/locations/global/keyRings/consent-vault/cryptoKeys/consent-vault-dpop/cryptoKeyVersions/1';
 
@@ -148,6 +156,10 @@ try {
     OAUTH_CLIENT_SECRET_FILE: secretFile,
     ...dpopEnv,
   };
+  if (!values.sources) {
+    await bundle(RUN_FUNCTION, BUNDLED_RUN_FUNCTION, await jobsPlugin());
+    await rm(`${BUNDLED_RUN_FUNCTION}.v8cache`, { force: true });
+  }
   const dispatcherPort = await freePort();
   const dispatcher = await startFunction('dispatcher', dispatcherPort, env);
   const workerPorts = await Promise.all(Array.from({ length: workerCount }, () => freePort()));
@@ -199,6 +211,9 @@ try {
   const scheduledAt = Date.parse('2026-11-22T06:00:00Z');
   console.log('first run (the steady state starts after it)…');
   const warmUp = await runOnce(scheduledAt - 86400e3);
+  // What the deploy ships beside its bundle, made here from the code that ran: the kills'
+  // replacements start with it (bundled-function.ts).
+  const codeCache = values.sources ? undefined : await makeCodeCache(workers[0]!);
   const servedBefore = workers.map(() => 0);
   router.served().forEach((count, index) => (servedBefore[index] = count));
   const [d0, ...w0] = await Promise.all([dispatcher, ...workers].map(figures));
@@ -256,6 +271,8 @@ try {
         exportsOnce: number;
         restartMs: readonly number[];
         timeline: string;
+        silencesMs: readonly number[];
+        lastReplacement: Figures['startup'];
       }
     | undefined;
   if (kills > 0) {
@@ -286,6 +303,7 @@ try {
     })();
     const chaos = await runOnce(day, () => ticked());
     await killer;
+    const lastReplacement = (await figures(workers[(kills - 1) % workers.length]!)).startup;
     killed = {
       wallMs: chaos.wallMs,
       ok: chaos.report.outcomes.ok ?? 0,
@@ -296,7 +314,8 @@ try {
             .filter((file) => file.name === `export-${label}.csv` && !file.trashed).length === 1,
       ).length,
       restartMs,
-      timeline: await recordedPerSecond(harness.db, chaos.report.runId, chaos.started, killedAt),
+      lastReplacement,
+      ...(await recordedPerSecond(harness.db, chaos.report.runId, chaos.started, killedAt)),
     };
   }
   await wiring.close();
@@ -416,6 +435,12 @@ try {
     ],
     ['worker CPU per user', `${(workerCpuMs / users).toFixed(2)} ms`],
     [
+      'functions run from',
+      codeCache === undefined
+        ? 'their TypeScript sources (--sources)'
+        : `a bundle as deployed; replacements start with its ${(codeCache / 2 ** 20).toFixed(1)} MiB V8 code cache, made after the first run`,
+    ],
+    [
       'V8 heap settings per function',
       `--max-old-space-size=${values['heap-mb']} --max-semi-space-size=${values['semi-mb']}`,
     ],
@@ -433,6 +458,16 @@ try {
             `${(killed.wallMs / 1000).toFixed(2)} s = ${(killed.wallMs / wallMs).toFixed(2)}× the fault-free run; users ok ${killed.ok}/${users}, with exactly one export ${killed.exportsOnce}/${users}; each instance replaced in ${killed.restartMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s (a new process to listening; with one worker, time nobody works)`,
           ],
           ['users recorded per second, with kills', killed.timeline],
+          [
+            'from each kill to the next user recorded',
+            `${killed.silencesMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s`,
+          ],
+          [
+            'the last replacement, from its process start',
+            killed.lastReplacement
+              ? `listening ${ms(killed.lastReplacement.listeningMs)}, clients built ${ms(killed.lastReplacement.depsReadyMs)}, first delivery ${ms(killed.lastReplacement.firstDeliveryMs)}`
+              : '–',
+          ],
         ] as [string, string][])),
   ];
 
@@ -550,18 +585,25 @@ async function recordedPerSecond(
   runId: string,
   startedAt: number,
   killedAt: readonly number[],
-): Promise<string> {
+): Promise<{ timeline: string; silencesMs: number[] }> {
   const ledger = await runRef(db, runId).collection('ledger').select('at').get();
+  const times = ledger.docs
+    .map((doc) => (doc.get('at') as Timestamp).toMillis())
+    .sort((a, b) => a - b);
   const seconds: number[] = [];
-  for (const doc of ledger.docs) {
-    const second = Math.floor(((doc.get('at') as Timestamp).toMillis() - startedAt) / 1000);
+  for (const at of times) {
+    const second = Math.floor((at - startedAt) / 1000);
     seconds[second] = (seconds[second] ?? 0) + 1;
   }
   const kills = new Set(killedAt.map((at) => Math.floor((at - startedAt) / 1000)));
-  return Array.from(
-    seconds,
-    (count, second) => `${kills.has(second) ? '✕' : ''}${count ?? 0}`,
-  ).join(' ');
+  return {
+    timeline: Array.from(
+      seconds,
+      (count, second) => `${kills.has(second) ? '✕' : ''}${count ?? 0}`,
+    ).join(' '),
+    // From each kill to the next user recorded by anyone: with one worker, the whole outage.
+    silencesMs: killedAt.map((kill) => (times.find((at) => at >= kill) ?? kill) - kill),
+  };
 }
 
 /** Mean time from request arrival to response written, per Google endpoint. */
@@ -588,6 +630,8 @@ interface Figures {
   peakUsers: number;
   heapUsedMb: number;
   roundTrips: number;
+  /** ms from the process's start: its server listening, its dependencies built, its first delivery. */
+  startup?: { listeningMs: number; depsReadyMs: number; firstDeliveryMs: number };
 }
 
 function startFunction(
@@ -597,17 +641,21 @@ function startFunction(
   args: readonly string[] = [],
 ): Promise<ChildProcess> {
   const profile = values['cpu-prof'];
-  const child = fork(path.resolve('test/bench/run-function.ts'), [role, ...args], {
-    env: { ...env, PORT: String(port) },
-    execArgv: [
-      ...process.execArgv,
-      `--max-old-space-size=${values['heap-mb']}`,
-      `--max-semi-space-size=${values['semi-mb']}`,
-      '--expose-gc',
-      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profile)}`] : []),
-    ],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const child = fork(
+    values.sources ? RUN_FUNCTION : BUNDLE_LOADER,
+    [...(values.sources ? [] : [BUNDLED_RUN_FUNCTION]), role, ...args],
+    {
+      env: { ...env, PORT: String(port) },
+      execArgv: [
+        ...process.execArgv,
+        `--max-old-space-size=${values['heap-mb']}`,
+        `--max-semi-space-size=${values['semi-mb']}`,
+        '--expose-gc',
+        ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profile)}`] : []),
+      ],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    },
+  );
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once('message', () => resolve(child));
@@ -639,6 +687,16 @@ function sum(a: Figures, b: Figures): Figures {
     heapUsedMb: Math.max(a.heapUsedMb, b.heapUsedMb),
     roundTrips: a.roundTrips + b.roundTrips,
   };
+}
+
+/** Has the process write the V8 code cache of the bundle it runs; its size in bytes. */
+function makeCodeCache(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (message) =>
+      resolve((message as { codeCacheBytes: number }).codeCacheBytes),
+    );
+    child.send('code-cache');
+  });
 }
 
 function figures(child: ChildProcess): Promise<Figures> {
