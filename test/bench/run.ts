@@ -69,6 +69,11 @@ const { values } = parseArgs({
     quota: { type: 'string' },
     /** Then one more run with this many worker kills (SIGKILL, restarted), against the same N. */
     kills: { type: 'string', default: '0' },
+    /**
+     * Who pushes work messages: a relay with a window of workers × deliveries, as Pub/Sub's push
+     * window would allow, or the emulator's own push (two at a time).
+     */
+    push: { type: 'string', default: 'relay' },
     /** Runs the functions from their TypeScript sources rather than from a bundle as deployed. */
     sources: { type: 'boolean', default: false },
   },
@@ -85,6 +90,8 @@ const kmsLatencyMs = Number(values['kms-latency']);
 const workerCount = Math.max(1, Number(values.workers));
 const quota = values.quota === undefined ? undefined : Number(values.quota);
 const kills = Math.max(0, Number(values.kills));
+if (values.push !== 'relay' && values.push !== 'emulator')
+  throw new Error('--push must be relay or emulator');
 if (quota !== undefined && !(quota > 0)) throw new Error('--quota must be calls per second > 0');
 /** The run's floor per user: the refresh, and drive-export's steady-state calls (docs/jobs.md#calls). */
 const FLOOR_CALLS_PER_USER =
@@ -174,8 +181,11 @@ try {
   const wiring = await wirePubSub(
     harness,
     { dispatcher: `http://127.0.0.1:${dispatcherPort}`, worker: router.url },
-    // Long enough that a batch pending in the router (Cloud Run's queue) is not redelivered.
-    { ackDeadlineSeconds: 600 },
+    {
+      // Long enough that a batch pending in the router (Cloud Run's queue) is not redelivered.
+      ackDeadlineSeconds: 600,
+      ...(values.push === 'emulator' ? {} : { pushWindow: workerCount * deliveries }),
+    },
   );
 
   harness.standIn.control.setLatency(latencyMs);
@@ -341,6 +351,12 @@ try {
     [
       'model',
       `${workerInstances} worker process(es), 1 instance each, behind one push endpoint; each takes up to ${deliveries} batches at once, ${concurrency} users calling Google in all`,
+    ],
+    [
+      'work messages pushed by',
+      wiring.pushPeak
+        ? `a relay from a pull subscription, up to ${workerCount * deliveries} at once (peak ${wiring.pushPeak()}); --push emulator for the emulator's own push`
+        : "the emulator's own push, two at a time",
     ],
     ['batch size', String(values['batch-size'])],
     ['worker concurrency (users calling Google at once)', String(concurrency)],

@@ -1,20 +1,30 @@
 // Creates the topics and the push subscriptions that Eventarc creates in production for the
 // dispatcher and worker triggers, in the Pub/Sub emulator, pointing at local functions-framework
 // endpoints. The push path names the topic, which the functions-framework reads to build the
-// CloudEvent source. Also a pull subscription on the events topic, for printing events.
+// CloudEvent source. Also a pull subscription on the events topic, for printing events. With
+// `pushWindow`, work messages go through a relay (./push-relay.ts) rather than the emulator's
+// push, which never has more than two outstanding.
 import type { PubSub, Subscription } from '@google-cloud/pubsub';
 import type { PubSubSettings as Topics } from '../../shared/settings/config.ts';
 import { createPubSubClient, type PubSubSettings } from '../../shared/pubsub/publisher.ts';
+import { startPushRelay } from './push-relay.ts';
 
 export interface WiringOptions {
   readonly ackDeadlineSeconds?: number;
   readonly maxDeliveryAttempts?: number;
+  /**
+   * Work messages pushed by a relay (./push-relay.ts) with up to this many outstanding, instead
+   * of the emulator's own push, which has two.
+   */
+  readonly pushWindow?: number;
   /** Called with each connection event published to the events topic. */
   readonly onEvent?: (event: Record<string, unknown>) => void;
 }
 
 export interface PubSubWiring {
   readonly pubsub: PubSub;
+  /** With `pushWindow`: the most work messages pushed at once. */
+  readonly pushPeak?: () => number;
   close(): Promise<void>;
 }
 
@@ -39,8 +49,9 @@ export async function wirePushSubscriptions(
     ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
     retryPolicy,
   });
-  await work.createSubscription(`${topics.workTopic}-push`, {
-    pushConfig: push(endpoints.worker, topics.workTopic),
+  const workPush = push(endpoints.worker, topics.workTopic);
+  const [workSubscription] = await work.createSubscription(`${topics.workTopic}-push`, {
+    ...(options.pushWindow === undefined ? { pushConfig: workPush } : {}),
     ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
     retryPolicy,
     deadLetterPolicy: {
@@ -48,6 +59,13 @@ export async function wirePushSubscriptions(
       maxDeliveryAttempts: options.maxDeliveryAttempts ?? 5,
     },
   });
+  const relay =
+    options.pushWindow === undefined
+      ? undefined
+      : startPushRelay(workSubscription, workPush.pushEndpoint, {
+          window: options.pushWindow,
+          retryAfterMs: retryPolicy.minimumBackoff.seconds * 1000,
+        });
   let listener: Subscription | undefined;
   if (options.onEvent) {
     const onEvent = options.onEvent;
@@ -63,7 +81,9 @@ export async function wirePushSubscriptions(
   }
   return {
     pubsub,
+    ...(relay ? { pushPeak: () => relay.peak() } : {}),
     async close() {
+      await relay?.close();
       await listener?.close();
       await pubsub.close();
     },
