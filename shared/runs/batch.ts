@@ -61,6 +61,8 @@ export interface BatchState {
   readonly rerunSince: number | undefined;
   /** When the run began (its document's `startedAt`), if it has one. */
   readonly runStartedAt: number | undefined;
+  /** When Firestore created the run's document (its commit time), if it exists. */
+  readonly runCreatedAt: number | undefined;
 }
 
 /**
@@ -81,7 +83,8 @@ export async function readBatchState(deps: RunDeps, batch: WorkBatch): Promise<B
   const repairs = (run.get('repairs') as RunDoc['repairs']) ?? [];
   const rerunSince = repairs.at(-1)?.startedAt.toMillis();
   const runStartedAt = (run.get('startedAt') as RunDoc['startedAt'] | undefined)?.toMillis();
-  return { startedAt, halt, done, connections, rerunSince, runStartedAt };
+  const runCreatedAt = run.createTime?.toMillis();
+  return { startedAt, halt, done, connections, rerunSince, runStartedAt, runCreatedAt };
 }
 
 export async function processBatch(
@@ -95,7 +98,7 @@ export async function processBatch(
   const log = runtime.log.child({ runId: batch.runId, batchId: batch.batchId });
   // The batch's own reads and its summary write run outside the users' lanes: while this batch
   // reads or writes, other batches on the instance keep the lanes busy.
-  const { startedAt, halt, done, connections, rerunSince } =
+  const { startedAt, halt, done, connections, rerunSince, runCreatedAt } =
     state ?? (await readBatchState(deps, batch));
   const todo = batch.subs.filter((sub) => !done.has(sub));
   const settings = await readJobSettings(
@@ -109,6 +112,7 @@ export async function processBatch(
     batchId: batch.batchId,
     attempt: options.attempt,
     ...(rerunSince === undefined ? {} : { rerunSince }),
+    ...(runCreatedAt === undefined ? {} : { runCreatedAt }),
     halt,
     log,
     commits,

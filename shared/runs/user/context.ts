@@ -31,6 +31,12 @@ export interface UserRunContext {
   /** This delivery's attempt (1: the first); a later one may repeat effects of an earlier. */
   readonly attempt: number;
   /**
+   * When Firestore created the run's document (ms, by the clock that times every write): a
+   * connection last written before it was started by no delivery of the run, since taking a
+   * user's lease is a write.
+   */
+  readonly runCreatedAt?: number;
+  /**
    * When the period's latest re-run began (ms), if it was re-run: work before it may have had
    * effects, and a job that failed for good before it is due again (docs/operations.md#re-running-a-run).
    */
@@ -82,6 +88,12 @@ export class UserWork {
   leaseTakenOver = false;
   /** Another delivery held the user when this one first tried (./lease-step.ts). */
   waitedForLease = false;
+  /**
+   * The connection was written since the run began, before this delivery's lease: an earlier
+   * delivery may have started the user, even if a consent took its lease away since (set by
+   * ./lease-step.ts).
+   */
+  writtenDuringRun = true;
   private queuedMs = 0;
 
   constructor(deps: RunDeps, run: UserRunContext, sub: string) {

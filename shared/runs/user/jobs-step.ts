@@ -213,7 +213,8 @@ function mayHaveRunBefore(
   period: RunPeriod,
 ): boolean {
   return (
-    work.run.attempt > 1 ||
+    // A redelivery: an earlier delivery may have had effects, on a user it wrote (took).
+    (work.run.attempt > 1 && work.writtenDuringRun) ||
     work.run.rerunSince !== undefined ||
     work.leaseTakenOver ||
     (previous?.status === 'retry' && previous.at.getTime() >= period.start)

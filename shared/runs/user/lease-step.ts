@@ -47,6 +47,18 @@ async function finishedMeanwhile(work: UserWork, held: Held): Promise<UserResult
   });
 }
 
+/**
+ * Was the connection, as the batch read it before this delivery's lease, written during the run?
+ * Both times are Firestore's commit times, so no two clocks are compared; the millisecond they
+ * are rounded to counts as during.
+ */
+function writtenDuringRun(work: UserWork, prefetched: Snapshot | undefined): boolean {
+  const createdAt = work.run.runCreatedAt;
+  const writtenAt = prefetched?.writtenAt?.getTime();
+  if (createdAt === undefined || writtenAt === undefined) return true;
+  return writtenAt >= createdAt;
+}
+
 export async function takeLease(
   work: UserWork,
   /** The connection as read in bulk by the batch; used for the first attempt only. */
@@ -85,6 +97,7 @@ export async function takeLease(
       work.waitedForLease ||
       prefetched === undefined ||
       (prefetched.connection?.refreshLease ?? null) !== null;
+    work.writtenDuringRun = writtenDuringRun(work, prefetched);
     // The holder we waited for may have finished this user: its ledger record stands.
     const finished = work.waitedForLease ? await finishedMeanwhile(work, held) : undefined;
     if (finished) return { kind: 'done', result: finished };

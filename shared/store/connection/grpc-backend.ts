@@ -94,7 +94,11 @@ function snapshotOf(snapshot: DocumentSnapshot): Snapshot {
   if (!snapshot.exists) return { connection: undefined, version: undefined };
   const plain = withDates(snapshot.data()) as Partial<Connection> &
     Pick<Connection, 'sub' | 'state'>;
-  return { connection: completeConnection(plain), version: versionOf(snapshot.updateTime!) };
+  return {
+    connection: completeConnection(plain),
+    version: versionOf(snapshot.updateTime!),
+    writtenAt: snapshot.updateTime!.toDate(),
+  };
 }
 
 /** Timestamps as Dates, at any depth. */

@@ -40,6 +40,8 @@ export interface Snapshot {
   readonly connection: Connection | undefined;
   /** undefined: the document does not exist. */
   readonly version: Version | undefined;
+  /** When the document was last written (Firestore's update time); undefined: not known. */
+  readonly writtenAt?: Date;
 }
 
 /**

@@ -14,7 +14,11 @@ export function restConnectionBackend(documents: FirestoreDocuments): Connection
     if (stored === undefined) return { connection: undefined, version: undefined };
     const plain = fromFields(stored.fields) as Partial<Connection> &
       Pick<Connection, 'sub' | 'state'>;
-    return { connection: completeConnection(plain), version: stored.updateTime as Version };
+    return {
+      connection: completeConnection(plain),
+      version: stored.updateTime as Version,
+      writtenAt: new Date(stored.updateTime),
+    };
   };
   return {
     read,
