@@ -280,6 +280,7 @@ try {
         ok: number;
         exportsOnce: number;
         restartMs: readonly number[];
+        calls: number;
         timeline: string;
         silencesMs: readonly number[];
         lastReplacement: Figures['startup'];
@@ -316,6 +317,7 @@ try {
     const lastReplacement = (await figures(workers[(kills - 1) % workers.length]!)).startup;
     killed = {
       wallMs: chaos.wallMs,
+      calls: chaos.calls,
       ok: chaos.report.outcomes.ok ?? 0,
       exportsOnce: seeded.filter(
         (user) =>
@@ -472,6 +474,10 @@ try {
           [
             `with ${kills} worker kill(s)`,
             `${(killed.wallMs / 1000).toFixed(2)} s = ${(killed.wallMs / wallMs).toFixed(2)}× the fault-free run; users ok ${killed.ok}/${users}, with exactly one export ${killed.exportsOnce}/${users}; each instance replaced in ${killed.restartMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s (a new process to listening; with one worker, time nobody works)`,
+          ],
+          [
+            'Google calls made in the killed run',
+            `${killed.calls} (${(killed.calls / users).toFixed(2)} per connection: lookups for the users the dead instances had started)`,
           ],
           ['users recorded per second, with kills', killed.timeline],
           [
