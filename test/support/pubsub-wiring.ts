@@ -65,6 +65,7 @@ export async function wirePushSubscriptions(
       : startPushRelay(workSubscription, workPush.pushEndpoint, {
           window: options.pushWindow,
           retryAfterMs: retryPolicy.minimumBackoff.seconds * 1000,
+          ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
         });
   let listener: Subscription | undefined;
   if (options.onEvent) {

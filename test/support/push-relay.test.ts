@@ -62,6 +62,7 @@ describe('push relay', () => {
     const relay = startPushRelay(subscription, `http://127.0.0.1:${port}/push`, {
       window,
       retryAfterMs: 100,
+      ackDeadlineSeconds: 60,
     });
     const count = 20;
     await Promise.all(

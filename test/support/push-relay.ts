@@ -10,7 +10,7 @@
 // subscription's retry policy would delay its redelivery. As in Pub/Sub, a message waiting for
 // its retry is not outstanding: the next message is pushed in its place at once. The window is
 // fixed: Pub/Sub's slow start (which the simulation models) is not.
-import type { Message, Subscription } from '@google-cloud/pubsub';
+import { Duration, type Message, type Subscription } from '@google-cloud/pubsub';
 
 const ACKNOWLEDGING = new Set([102, 200, 201, 202, 204]);
 
@@ -23,7 +23,12 @@ export interface PushRelay {
 export function startPushRelay(
   subscription: Subscription,
   endpoint: string,
-  options: { readonly window: number; readonly retryAfterMs: number },
+  options: {
+    readonly window: number;
+    readonly retryAfterMs: number;
+    /** The subscription's; the client library's default (10 s) would let queued messages lapse. */
+    readonly ackDeadlineSeconds: number;
+  },
 ): PushRelay {
   let inFlight = 0;
   let peak = 0;
@@ -32,7 +37,12 @@ export function startPushRelay(
   /** Pulled, not yet pushed: the backlog's head (the client library extends their leases). */
   const waiting: Message[] = [];
   // Pulled ahead of the window, so that a message waiting for its retry leaves room for others.
+  // The library extends each held message's deadline by `ackDeadline` at a time; at its
+  // default, a message waiting here behind a full window was sometimes redelivered meanwhile.
+  const deadline = Duration.from({ seconds: options.ackDeadlineSeconds });
   subscription.setOptions({
+    minAckDeadline: deadline,
+    maxAckDeadline: deadline,
     flowControl: { maxMessages: options.window * 4, allowExcessMessages: false },
   });
   const push = async (message: Message): Promise<boolean> => {
