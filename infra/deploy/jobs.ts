@@ -1,7 +1,8 @@
-// What the enabled jobs (JOBS) ask of the project: the Google APIs the deploy enables, the
-// scopes the operator registers on the OAuth consent screen, and the calls that size the fleet. Derived here only, from the same job
-// manifest and the same selection (configuredJobs) that authorize uses for its consent request, so
-// the project, the consent screen and the scopes users are asked for cannot drift apart.
+// What the enabled jobs (JOBS) ask of the project: the Google APIs the deploy enables, the scopes
+// the operator registers on the OAuth consent screen, and the calls that size the fleet. Derived
+// here only, from the same job manifest and the same selection (configuredJobs) that authorize
+// uses for its consent request, so the project, the consent screen and the scopes users are asked
+// for cannot drift apart.
 import type { ScopeSensitivity } from '../../shared/jobs/google-scopes.ts';
 import type { ManifestJob } from '../../shared/jobs/manifest.ts';
 import { configuredJobs, SIGN_IN_SCOPES } from '../../shared/oauth/authorization.ts';

@@ -1,8 +1,8 @@
 // What the functions without job code need to know about the jobs: names, titles, scopes (with
-// their descriptions), schedules, APIs and their calls, and the names of their per-user settings. Derived from the
-// definitions (manifestOf); in a function bundle the build inlines it as a literal
-// (infra/build.ts), so authorize and callback load neither Google libraries nor job code, and a
-// start-up with an unknown job in JOBS fails at once.
+// their descriptions), schedules, APIs and their calls, and the names of their per-user
+// settings. Derived from the definitions (manifestOf); in a function bundle the build inlines it
+// as a literal (infra/build.ts), so authorize and callback load neither Google libraries nor job
+// code, and a start-up with an unknown job in JOBS fails at once.
 import { z } from 'zod';
 import type { JobDefinition, Schedule } from './define.ts';
 import type { ScopeInfo } from './google-scopes.ts';

@@ -97,6 +97,7 @@ if (quota !== undefined && !(quota > 0)) throw new Error('--quota must be calls 
 const FLOOR_CALLS_PER_USER =
   1 + Object.values(createDriveExportJob().calls).reduce((sum, calls) => sum + calls, 0);
 const ms = (value: number) => `${value.toFixed(0)} ms`;
+const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
 const RUN_FUNCTION = path.resolve('test/bench/run-function.ts');
 const BUNDLE_LOADER = path.resolve('test/bench/bundled-function.ts');
 /** Under dist/ so that the external functions-framework resolves from the project's node_modules. */
@@ -473,17 +474,14 @@ try {
       : ([
           [
             `with ${kills} worker kill(s)`,
-            `${(killed.wallMs / 1000).toFixed(2)} s = ${(killed.wallMs / wallMs).toFixed(2)}× the fault-free run; users ok ${killed.ok}/${users}, with exactly one export ${killed.exportsOnce}/${users}; each instance replaced in ${killed.restartMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s (a new process to listening; with one worker, time nobody works)`,
+            `${(killed.wallMs / 1000).toFixed(2)} s = ${(killed.wallMs / wallMs).toFixed(2)}× the fault-free run; users ok ${killed.ok}/${users}, with exactly one export ${killed.exportsOnce}/${users}; each instance replaced in ${killed.restartMs.map(seconds).join(', ')} (a new process to listening; with one worker, time nobody works)`,
           ],
           [
             'Google calls made in the killed run',
-            `${killed.calls} (${(killed.calls / users).toFixed(2)} per connection: lookups for the users the dead instances had started)`,
+            `${killed.calls} (${(killed.calls / users).toFixed(2)} per connection; above the floor's ${FLOOR_CALLS_PER_USER}, the lookups for the users the dead instances had started)`,
           ],
           ['users recorded per second, with kills', killed.timeline],
-          [
-            'from each kill to the next user recorded',
-            `${killed.silencesMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s`,
-          ],
+          ['from each kill to the next user recorded', killed.silencesMs.map(seconds).join(', ')],
           [
             'the last replacement, from its process start',
             killed.lastReplacement
@@ -594,7 +592,6 @@ function laneOccupancy(
   const first = Math.min(...log.map((entry) => Date.parse(entry.at)));
   const last = Math.max(...log.map((entry) => Date.parse(entry.at) + entry.durationMs));
   const inCalls = log.reduce((total, entry) => total + entry.durationMs, 0);
-  const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   return `${seconds(first - run.tickAt)} to the first call, ${seconds(last - first)} calling (lanes ${(
     (inCalls / ((last - first) * run.lanes)) *
     100

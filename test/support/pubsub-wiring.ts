@@ -40,19 +40,20 @@ export async function wirePushSubscriptions(
   const [work] = await pubsub.createTopic(topics.workTopic);
   const [events] = await pubsub.createTopic(topics.eventsTopic);
   const [dead] = await pubsub.createTopic(topics.deadLetterTopic);
+  const ackDeadlineSeconds = options.ackDeadlineSeconds ?? 60;
   const retryPolicy = { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } };
   const push = (base: string, topic: string) => ({
     pushEndpoint: `${base.replace(/\/$/, '')}/projects/${project}/topics/${topic}`,
   });
   await tick.createSubscription(`${topics.tickTopic}-push`, {
     pushConfig: push(endpoints.dispatcher, topics.tickTopic),
-    ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
+    ackDeadlineSeconds,
     retryPolicy,
   });
   const workPush = push(endpoints.worker, topics.workTopic);
   const [workSubscription] = await work.createSubscription(`${topics.workTopic}-push`, {
     ...(options.pushWindow === undefined ? { pushConfig: workPush } : {}),
-    ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
+    ackDeadlineSeconds,
     retryPolicy,
     deadLetterPolicy: {
       deadLetterTopic: dead.name,
@@ -65,7 +66,7 @@ export async function wirePushSubscriptions(
       : startPushRelay(workSubscription, workPush.pushEndpoint, {
           window: options.pushWindow,
           retryAfterMs: retryPolicy.minimumBackoff.seconds * 1000,
-          ackDeadlineSeconds: options.ackDeadlineSeconds ?? 60,
+          ackDeadlineSeconds,
         });
   let listener: Subscription | undefined;
   if (options.onEvent) {
